@@ -1,0 +1,139 @@
+"""Geometry of 2-planes: Plücker coordinates of Gr(2, r) and the identities the book uses.
+
+Torch only; knows nothing of layers or models. Notation follows the paper (digest section 1.4): a pair of
+reduced vectors ``u, v`` in R^r spans a 2-plane; its Plücker coordinates are the 2x2 minors
+``p_ij = u_i v_j - u_j v_i`` for ``i < j`` in row-major upper-triangle order (``torch.triu_indices``),
+i.e. the wedge product ``u ∧ v`` with ``P = r (r - 1) / 2`` coordinates.
+"""
+
+from __future__ import annotations
+
+import itertools
+from functools import lru_cache
+from typing import Tuple
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "n_plucker",
+    "plucker_indices",
+    "plucker",
+    "plucker_norm",
+    "plucker_norm_sq",
+    "normalize_plucker",
+    "plucker_to_matrix",
+    "grassmann_plucker_residual",
+    "pair_angle",
+    "principal_angles",
+]
+
+
+def n_plucker(r: int) -> int:
+    """Number of Plücker coordinates of Gr(2, r): ``P = r (r - 1) / 2`` (496 for r = 32)."""
+    return r * (r - 1) // 2
+
+
+@lru_cache(maxsize=None)
+def _indices_cpu(r: int) -> Tuple[Tensor, Tensor]:
+    i, j = torch.triu_indices(r, r, offset=1)
+    return i, j
+
+
+def plucker_indices(r: int, device: torch.device | str | None = None) -> Tuple[Tensor, Tensor]:
+    """Index pairs ``(i, j)``, ``i < j``, in row-major upper-triangle order, on ``device``.
+
+    Made on the fly from a cached CPU copy (never as module buffers: buffers created before
+    meta-device materialisation came back as garbage in one public reproduction, digest section 5.4).
+    """
+    if r < 2:
+        raise ValueError(f"r={r} must be >= 2 for Plücker coordinates of a 2-plane")
+    i, j = _indices_cpu(r)
+    return i.to(device), j.to(device)
+
+
+def plucker(u: Tensor, v: Tensor) -> Tensor:
+    """Plücker coordinates ``p_ij = u_i v_j - u_j v_i`` (``i < j``) of span{u, v}; shapes ``[..., r]``.
+
+    Paper: "p_ij = z_{t,i} z_{t+Δ,j} − z_{t,j} z_{t+Δ,i}" (digest 1.4), returns ``[..., r(r-1)/2]``.
+    Antisymmetric: ``plucker(v, u) == -plucker(u, v)``.
+    """
+    if u.shape[-1] != v.shape[-1]:
+        raise ValueError(f"plucker needs vectors of one length, got {u.shape[-1]} and {v.shape[-1]}")
+    i, j = plucker_indices(u.shape[-1], u.device)
+    return u[..., i] * v[..., j] - u[..., j] * v[..., i]
+
+
+def plucker_norm_sq(u: Tensor, v: Tensor) -> Tensor:
+    """``||u ∧ v||^2`` by the Lagrange identity ``|u|^2 |v|^2 - <u, v>^2``, in O(r), clamped at 0."""
+    uu = (u * u).sum(-1)
+    vv = (v * v).sum(-1)
+    uv = (u * v).sum(-1)
+    return (uu * vv - uv * uv).clamp_min(0.0)
+
+
+def plucker_norm(u: Tensor, v: Tensor, eps: float = 0.0) -> Tensor:
+    """``max(||u ∧ v||, eps)`` without forming the Plücker vector (Lagrange identity).
+
+    With ``eps > 0`` the clamp is applied to the square (``sqrt(max(n^2, eps^2))``), which has the same
+    value as ``max(||p||, eps)`` and a finite gradient (zero where clamped) at degenerate pairs.
+    """
+    n2 = plucker_norm_sq(u, v)
+    if eps > 0:
+        return n2.clamp_min(eps * eps).sqrt()
+    return n2.sqrt()
+
+
+def normalize_plucker(p: Tensor, eps: float = 1e-6) -> Tensor:
+    """The paper's optional normalisation ``p_hat = p / max(||p||_2, eps)`` (digest 1.5)."""
+    return p / p.norm(dim=-1, keepdim=True).clamp_min(eps)
+
+
+def plucker_to_matrix(p: Tensor, r: int) -> Tensor:
+    """The antisymmetric ``r x r`` matrix ``u v^T - v u^T`` whose upper triangle holds ``p``."""
+    if p.shape[-1] != n_plucker(r):
+        raise ValueError(f"p has {p.shape[-1]} coordinates but Gr(2, {r}) has {n_plucker(r)}")
+    i, j = plucker_indices(r, p.device)
+    m = p.new_zeros(*p.shape[:-1], r, r)
+    m[..., i, j] = p
+    m[..., j, i] = -p
+    return m
+
+
+def grassmann_plucker_residual(p: Tensor, r: int) -> Tensor:
+    """Residuals of the Grassmann–Plücker relations, one per quadruple ``i < j < k < l``.
+
+    A vector ``p`` is the wedge of two vectors (a point of Gr(2, r)) iff
+    ``p_ij p_kl - p_ik p_jl + p_il p_jk = 0`` for all such quadruples. Returns ``[..., C(r, 4)]``
+    (empty for r < 4, where every bivector is decomposable).
+    """
+    m = plucker_to_matrix(p, r)
+    quads = list(itertools.combinations(range(r), 4))
+    if not quads:
+        return p.new_zeros(*p.shape[:-1], 0)
+    q = torch.tensor(quads, device=p.device)
+    i, j, k, l = q.unbind(-1)
+    return m[..., i, j] * m[..., k, l] - m[..., i, k] * m[..., j, l] + m[..., i, l] * m[..., j, k]
+
+
+def pair_angle(u: Tensor, v: Tensor) -> Tensor:
+    """Angle in [0, pi/2] between the lines spanned by ``u`` and ``v`` (0 when parallel).
+
+    Its sine is ``||u ∧ v|| / (|u| |v|)``: the 2-plane degenerates as the angle goes to 0.
+    """
+    sin = plucker_norm(u, v) / (u.norm(dim=-1) * v.norm(dim=-1)).clamp_min(1e-30)
+    cos = (u * v).sum(-1).abs() / (u.norm(dim=-1) * v.norm(dim=-1)).clamp_min(1e-30)
+    return torch.atan2(sin, cos)
+
+
+def principal_angles(a: Tensor, b: Tensor) -> Tensor:
+    """Principal angles (ascending, in radians) between span(a) and span(b), ``a, b: [..., r, k]``.
+
+    Orthonormalise both by QR; the singular values of ``Qa^T Qb`` are the cosines of the angles.
+    For two 2-planes (k = 2) this gives the two angles that a distance on Gr(2, r) is built from.
+    """
+    qa, _ = torch.linalg.qr(a)
+    qb, _ = torch.linalg.qr(b)
+    s = torch.linalg.svdvals(qa.transpose(-1, -2) @ qb).clamp(-1.0, 1.0)
+    return torch.sort(torch.arccos(s), dim=-1).values
+

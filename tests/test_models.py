@@ -1,0 +1,169 @@
+"""Both language models: causality, bad input, overfitting, streaming, parameter audit."""
+
+import pytest
+import torch
+
+from gflow_lite import GrassmannLM, LMConfig, TransformerLM
+from gflow_lite.audit import format_audit, paper_audit
+
+V = 50
+
+
+def tiny(**kw) -> LMConfig:
+    base = dict(vocab_size=V, block_size=24, d_model=16, n_layers=2, d_ff=32, r=4, n_heads=2,
+                offsets=(1, 3), dropout=0.0)
+    base.update(kw)
+    return LMConfig(**base)
+
+
+VARIANTS = [
+    (arch, mode, norm)
+    for arch in ("grassmann", "transformer")
+    for mode in ("all", "per_layer")
+    for norm in ("post", "pre")
+    if not (arch == "transformer" and mode == "per_layer")
+]
+
+
+def build(arch, **kw):
+    return (GrassmannLM if arch == "grassmann" else TransformerLM)(tiny(**kw)).eval()
+
+
+@pytest.mark.parametrize("arch,mode,norm", VARIANTS)
+def test_causal_by_perturbation(arch, mode, norm):
+    model = build(arch, offset_mode=mode, norm=norm)
+    idx = torch.randint(0, V, (2, 24))
+    logits = model(idx)
+    for s in (1, 7, 23):
+        idx2 = idx.clone()
+        idx2[:, s:] = (idx2[:, s:] + 1 + torch.randint(0, V - 1, idx2[:, s:].shape)) % V
+        assert torch.equal(model(idx2)[:, :s], logits[:, :s]), f"logits before {s} changed"
+
+
+@pytest.mark.parametrize("arch,mode,norm", VARIANTS)
+def test_jacobian_is_lower_triangular(arch, mode, norm):
+    model = build(arch, offset_mode=mode, norm=norm)
+    idx = torch.randint(0, V, (1, 12))
+    leaf = {}
+
+    def hook(_module, _inp, out):
+        leaf["h"] = out.detach().requires_grad_(True)
+        return leaf["h"]
+
+    handle = model.tok_emb.register_forward_hook(hook)
+    try:
+        for t in (0, 5, 10):
+            logits = model(idx)
+            (g,) = torch.autograd.grad(logits[0, t].sum(), leaf["h"])
+            assert torch.count_nonzero(g[0, t + 1 :]) == 0, f"output {t} depends on a later input"
+            assert torch.count_nonzero(g[0, t]) > 0
+    finally:
+        handle.remove()
+
+
+@pytest.mark.parametrize("arch", ["grassmann", "transformer"])
+def test_tiny_model_overfits_a_fixed_batch(arch):
+    torch.manual_seed(0)
+    model = (GrassmannLM if arch == "grassmann" else TransformerLM)(tiny(d_model=32, d_ff=64, r=8,
+                                                                         offsets=(1, 2)))
+    tokens = torch.randint(0, V, (65,))  # a fixed batch of 64 input tokens: 4 rows of 16
+    x, y = tokens[:-1].view(4, 16), tokens[1:].view(4, 16)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(250):
+        _, loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.3, f"{arch} did not overfit 64 tokens: loss {loss.item():.3f}"
+
+
+@pytest.mark.parametrize("arch,mode", [("grassmann", "all"), ("grassmann", "per_layer"), ("transformer", "all")])
+def test_cached_steps_equal_full_forward(arch, mode):
+    model = build(arch, offset_mode=mode, offsets=(1, 3) if mode == "all" else (2, 3))
+    idx = torch.randint(0, V, (2, 20))
+    full = model(idx)
+    cache = model.new_cache()
+    steps = [model(idx[:, :6], cache=cache)] + [model(idx[:, t : t + 1], cache=cache) for t in range(6, 20)]
+    torch.testing.assert_close(torch.cat(steps, 1), full, rtol=1e-5, atol=1e-5)
+
+
+def test_grassmann_cache_is_constant_size_and_streams_past_block_size():
+    model = build("grassmann", pos_emb="none", block_size=8)
+    cache = model.new_cache()
+    model(torch.randint(0, V, (1, 5)), cache=cache)
+    size = cache.nbytes()
+    for _ in range(30):
+        model(torch.randint(0, V, (1, 1)), cache=cache)
+    assert cache.nbytes() == size and cache.pos == 35
+    out = model.generate(torch.randint(0, V, (1, 4)), max_new_tokens=20)
+    assert out.shape == (1, 24)
+
+
+def test_generate_with_learned_positions_falls_back_past_block_size():
+    for arch in ("grassmann", "transformer"):
+        model = build(arch, block_size=8)
+        g = torch.Generator().manual_seed(0)
+        a = model.generate(torch.zeros(1, 3, dtype=torch.long), 12, generator=g)
+        g = torch.Generator().manual_seed(0)
+        b = model.generate(torch.zeros(1, 3, dtype=torch.long), 12, use_cache=False, generator=g)
+        assert torch.equal(a, b) and a.shape == (1, 15)
+
+
+def test_reference_and_fast_models_agree():
+    model = build("grassmann", offsets=(1, 2, 3))
+    idx = torch.randint(0, V, (2, 24))
+    fast = model(idx)
+    ref = model.set_impl("reference")(idx)
+    torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(r=1), "r=1"),
+        (dict(offsets=()), "empty"),
+        (dict(offsets=(1, -2)), "positive integer"),
+        (dict(offsets=(1, 2.0)), "positive integer"),
+        (dict(offsets=(1, True)), "positive integer"),
+        (dict(offset_mode="per_layer", offsets=(1, 2, 3)), "one offset per layer"),
+        (dict(d_model=18, n_heads=4), "not divisible"),
+        (dict(norm="sandwich"), "norm"),
+        (dict(offset_mode="some"), "offset_mode"),
+        (dict(dropout=1.5), "dropout"),
+    ],
+)
+def test_bad_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        tiny(**kwargs)
+
+
+@pytest.mark.parametrize("arch", ["grassmann", "transformer"])
+def test_bad_input(arch):
+    model = build(arch)
+    with pytest.raises(ValueError, match="block_size"):
+        model(torch.zeros(1, 25, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"token id 50 outside \[0, vocab_size=50\)"):
+        model(torch.full((1, 4), 50))
+    with pytest.raises(ValueError, match="token id -1"):
+        model(torch.full((1, 4), -1))
+    with pytest.raises(ValueError, match="integer token ids"):
+        model(torch.zeros(1, 4))
+    with pytest.raises(ValueError, match="shape"):
+        model(torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="targets"):
+        model(torch.zeros(1, 4, dtype=torch.long), torch.full((1, 4), 99))
+
+
+def test_parameter_audit_against_paper():
+    rows = {(r.model, r.n_layers, r.variant): r for r in paper_audit()}
+    assert rows[("transformer", 6, "as described")].params == 12_585_472
+    assert rows[("transformer", 12, "as described")].params == 17_324_032
+    assert rows[("grassmann", 6, "as described")].params == 12_607_168
+    assert rows[("grassmann", 12, "as described")].params == 17_367_424
+    assert rows[("transformer", 6, "as described")].matches and rows[("transformer", 12, "as described")].matches
+    assert not rows[("grassmann", 6, "as described")].matches
+    assert rows[("grassmann", 6, "+ Linear(d, d) per layer")].params == 13_001_920
+    assert rows[("grassmann", 12, "+ Linear(d, d) per layer")].params == 18_156_928
+    assert all(r.matches for r in rows.values() if r.variant.startswith("+"))
+    assert "65,792" in format_audit()
