@@ -1,0 +1,25 @@
+"""Exceptions raised by the data layer.
+
+Each message is one line that names the file involved and says how to put things right, so that the
+command line can print it as is.
+"""
+
+from __future__ import annotations
+
+
+class DataError(RuntimeError):
+    """Base class for every problem with shipped or cached data."""
+
+
+class DataFileMissingError(DataError, FileNotFoundError):
+    """A data file listed in the manifest (or the manifest itself) is absent."""
+
+
+class ChecksumMismatchError(DataError):
+    """A data file's SHA-256 differs from the manifest's."""
+
+    def __init__(self, path: str, expected: str, actual: str, hint: str) -> None:
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"checksum mismatch for {path}: expected sha256 {expected}, got {actual}; {hint}")

@@ -1,0 +1,142 @@
+"""Checkpoints: atomic writes, a versioned payload, and loud failures.
+
+A checkpoint is a ``torch.save`` dict (loadable with ``weights_only=True``)::
+
+    format, format_version, arch, model_config, train_config, tokenizer {name, fingerprint, vocab_size},
+    model, optimizer, scheduler, scaler, rng {python, numpy, torch, cuda, batches},
+    step, tokens_seen, best_val_loss, best_step, elapsed_s, train_time_s
+
+Runs keep ``last.pt`` (every evaluation and on interruption) and ``best.pt`` (lowest validation loss).
+Writes go through a temporary file in the same directory, fsync and ``os.replace``, so a kill mid-write
+leaves the previous file intact. Loading a truncated or corrupt file, a file of another format version,
+another architecture or another tokenizer raises a `CheckpointError` (a ValueError), never a fresh start.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+import numpy as np
+import torch
+
+from ..data.atomic import atomic_open
+
+FORMAT = "gflow_lite.checkpoint"
+FORMAT_VERSION = 1
+LAST = "last.pt"
+BEST = "best.pt"
+
+PathLike = Union[str, Path]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used as asked."""
+
+
+class CheckpointCorruptError(CheckpointError):
+    """The file is missing, truncated, not a checkpoint, or of an unknown format version."""
+
+
+class ArchitectureMismatchError(CheckpointError):
+    """The checkpoint holds another architecture than the one requested."""
+
+
+class TokenizerMismatchError(CheckpointError):
+    """The checkpoint's tokenizer fingerprint differs from the tokenizer built from the data."""
+
+
+# ------------------------------------------------------------------------------------------- RNG states
+def capture_rng_state(batch_generator: Optional[torch.Generator] = None) -> Dict[str, Any]:
+    """Python, NumPy, torch (CPU and every CUDA device) and batch-generator RNG states."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "batches": None if batch_generator is None else batch_generator.get_state(),
+    }
+
+
+def restore_rng_state(state: Dict[str, Any], batch_generator: Optional[torch.Generator] = None) -> None:
+    """Inverse of `capture_rng_state` (CUDA states are restored only if the device count matches)."""
+    random.setstate(_as_python_state(state["python"]))
+    n = state["numpy"]
+    np.random.set_state(
+        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
+    torch.set_rng_state(state["torch"])
+    if torch.cuda.is_available() and len(state.get("cuda", [])) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if batch_generator is not None and state.get("batches") is not None:
+        batch_generator.set_state(state["batches"])
+
+
+def _as_python_state(state: Any) -> tuple:
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)
+
+
+# --------------------------------------------------------------------------------------------- save/load
+def save_checkpoint(path: PathLike, payload: Dict[str, Any]) -> None:
+    """Write ``payload`` (with format fields added) to ``path`` atomically."""
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    with atomic_open(path, "wb") as handle:
+        torch.save(payload, handle)
+
+
+def load_checkpoint(
+    path: PathLike,
+    *,
+    expected_arch: Optional[str] = None,
+    expected_tokenizer: Optional[str] = None,
+    map_location: Union[str, torch.device] = "cpu",
+) -> Dict[str, Any]:
+    """Load and check a checkpoint.
+
+    ``expected_arch`` ("grassmann"/"transformer") and ``expected_tokenizer`` (a tokenizer fingerprint),
+    when given, must match the file's, else `ArchitectureMismatchError` / `TokenizerMismatchError`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointCorruptError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # truncated zip, bad pickle, wrong file type...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointCorruptError(
+            f"checkpoint {path} is corrupt or truncated ({reason}); use another checkpoint (e.g. best.pt) "
+            f"or start a new run in a new --out directory"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointCorruptError(f"{path} is not a gflow_lite checkpoint")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointCorruptError(
+            f"{path} has checkpoint format version {payload.get('format_version')}, this gflow_lite reads "
+            f"version {FORMAT_VERSION}"
+        )
+    if expected_arch is not None and payload["arch"] != expected_arch:
+        raise ArchitectureMismatchError(
+            f"checkpoint {path} holds a {payload['arch']!r} model but {expected_arch!r} was requested"
+        )
+    if expected_tokenizer is not None:
+        check_tokenizer(payload, expected_tokenizer, path)
+    return payload
+
+
+def check_tokenizer(payload: Dict[str, Any], fingerprint: str, path: PathLike = "checkpoint") -> None:
+    """Raise `TokenizerMismatchError` unless the checkpoint was trained with tokenizer ``fingerprint``."""
+    stored = payload["tokenizer"]["fingerprint"]
+    if stored != fingerprint:
+        raise TokenizerMismatchError(
+            f"tokenizer mismatch: {path} was trained with tokenizer {stored} but the data now gives "
+            f"{fingerprint}; use the data directory and tokenizer settings the run was trained with"
+        )

@@ -1,0 +1,217 @@
+"""Command-line front ends: ``train``, ``eval`` and ``generate`` (registered by `gflow_lite.cli`).
+
+Each ``add_*`` function adds one subcommand with ``func`` set to a handler returning the exit status.
+Results go to stdout as JSON (``generate`` prints text unless ``--json``); progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict
+
+import torch
+
+from ..data.wikitext import load_wikitext2
+from .evaluate import evaluate
+from .inference import load_model
+from .presets import (
+    ARCHITECTURES,
+    PRESETS,
+    ConfigError,
+    TrainConfig,
+    apply_overrides,
+    parse_set_args,
+    resolve,
+    valid_keys,
+)
+from .rundir import RunDir
+from .trainer import NonFiniteLossError, TrainingInterrupted, train
+
+#: Exceptions whose message the CLI prints as a one-line error (exit status 1).
+USER_ERRORS = (NonFiniteLossError,)
+
+
+def _print_json(data: Dict[str, Any]) -> None:
+    print(json.dumps(data, indent=2))
+
+
+# -------------------------------------------------------------------------------------------- train
+def add_train(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a language model on WikiText-2",
+        description="Train GrassmannLM or TransformerLM on WikiText-2 from a preset. Writes config.json, "
+        "metrics.jsonl, last.pt, best.pt and summary.json to --out. torchrun works too: "
+        "torchrun --nproc_per_node N -m gflow_lite train ...",
+        epilog=f"override keys for --set: {', '.join(valid_keys())}",
+    )
+    p.add_argument("--model", choices=ARCHITECTURES, help="architecture (with --resume: taken from the run)")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        metavar="NAME",
+        help=f"one of {', '.join(sorted(PRESETS))} (with --resume: taken from the run)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a preset field, e.g. --set r=64 offsets=1,2,4 max_steps=500",
+    )
+    p.add_argument(
+        "--out", required=True, type=Path, help="run directory (must not hold a run unless --resume)"
+    )
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        metavar="STEP",
+        help="save last.pt and stop after this optimizer step (continue later with --resume)",
+    )
+    p.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    overrides = parse_set_args(args.overrides)
+    if args.resume and (args.model is None or args.preset is None):
+        stored = RunDir(args.out).stored_config()
+        cfg = TrainConfig.from_dict(stored)
+        if args.model is not None:
+            cfg = cfg.replace(arch=args.model)
+        if args.preset is not None:
+            cfg = resolve(args.preset, cfg.arch, {})
+        cfg = apply_overrides(cfg, overrides)
+    else:
+        if args.model is None or args.preset is None:
+            raise ConfigError("train needs --model and --preset (they may be omitted only with --resume)")
+        cfg = resolve(args.preset, args.model, overrides)
+    try:
+        result = train(cfg, args.out, resume=args.resume, stop_after_step=args.stop_after)
+    except TrainingInterrupted as stop:
+        print(f"gflow_lite: {stop}", file=sys.stderr)
+        return 128 + stop.signum
+    if int(os.environ.get("RANK", "0")) == 0:
+        out: Dict[str, Any] = {"run_dir": str(result.run_dir), "status": result.status, "step": result.step}
+        if result.summary is not None:
+            keys = (
+                "model",
+                "preset",
+                "params",
+                "tokens_seen",
+                "best_step",
+                "best_val_ppl",
+                "test_ppl",
+                "tokens_per_s",
+                "wall_time_s",
+            )
+            out.update({k: result.summary[k] for k in keys})
+        _print_json(out)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- eval
+def add_eval(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="perplexity of a checkpoint on a WikiText-2 split",
+        description="Evaluate a checkpoint on valid or test: every token predicted once, non-overlapping "
+        "blocks. The split is cut to the run's eval_tokens, as during training. Prints JSON.",
+    )
+    p.add_argument("--checkpoint", required=True, type=Path, help="a last.pt or best.pt")
+    p.add_argument("--split", choices=("valid", "test"), default="valid")
+    p.add_argument(
+        "--model", choices=ARCHITECTURES, default=None, help="fail unless the checkpoint holds this"
+    )
+    p.add_argument("--batch-size", type=int, default=None, help="blocks per batch (default: the run's)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.set_defaults(func=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    loaded = load_model(args.checkpoint, args.device, expected_arch=args.model)
+    cfg = loaded.config
+    ids = load_wikitext2(args.split, loaded.tokenizer)[: cfg.eval_tokens]
+    result = evaluate(
+        loaded.model,
+        ids,
+        block_size=cfg.model.block_size,
+        batch_size=args.batch_size or cfg.batch_size,
+        device=loaded.device,
+    )
+    _print_json(
+        {
+            "checkpoint": str(args.checkpoint),
+            "model": loaded.arch,
+            "step": loaded.step,
+            "split": args.split,
+            **result.to_dict(),
+        }
+    )
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- generate
+def add_generate(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "generate",
+        help="sample text from a checkpoint",
+        description="Continue --prompt by sampling from a trained model; prints prompt + continuation.",
+    )
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--prompt", required=True, help="text to continue")
+    p.add_argument("--max-new-tokens", type=int, default=50)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--model", choices=ARCHITECTURES, default=None, help="fail unless the checkpoint holds this"
+    )
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print JSON with prompt, text and token counts")
+    p.set_defaults(func=run_generate)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    if args.max_new_tokens < 0 or args.temperature <= 0:
+        raise ValueError("--max-new-tokens must be >= 0 and --temperature > 0")
+    loaded = load_model(args.checkpoint, args.device, expected_arch=args.model)
+    prompt_ids = loaded.tokenizer.encode(args.prompt)
+    if not prompt_ids:
+        raise ValueError(f"the prompt {args.prompt!r} encodes to no tokens; give some text")
+    torch.manual_seed(args.seed)
+    generator = torch.Generator(device=loaded.device).manual_seed(args.seed)
+    idx = torch.tensor([prompt_ids], dtype=torch.long, device=loaded.device)
+    out = loaded.model.generate(
+        idx, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k, generator=generator
+    )
+    new_ids = out[0, len(prompt_ids) :].tolist()
+    text = loaded.tokenizer.decode(prompt_ids + new_ids)
+    if args.json:
+        _print_json(
+            {
+                "checkpoint": str(args.checkpoint),
+                "model": loaded.arch,
+                "prompt": args.prompt,
+                "prompt_tokens": len(prompt_ids),
+                "new_tokens": len(new_ids),
+                "text": text,
+            }
+        )
+    else:
+        print(text)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train``, ``eval`` and ``generate`` to the ``gflow_lite`` command line."""
+    add_train(subparsers)
+    add_eval(subparsers)
+    add_generate(subparsers)

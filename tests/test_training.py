@@ -1,0 +1,419 @@
+"""Training utilities: schedule, presets, device/precision, checkpoints, the loop (resume, NaN, signals)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gflow_lite.models import build_model
+from gflow_lite.training import checkpoint as ckpt
+from gflow_lite.training import trainer as trainer_module
+from gflow_lite.training.device import choose_device, choose_precision, seed_everything
+from gflow_lite.training.presets import PRESETS, ConfigError, TrainConfig, parse_set_args, resolve
+from gflow_lite.training.schedule import lr_at, make_scheduler, param_groups
+from gflow_lite.training.trainer import NonFiniteLossError, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: tiny models gain nothing from more, and a busy machine makes threads stall."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def tiny(**overrides: str) -> TrainConfig:
+    return resolve(
+        "tiny", "grassmann", {"max_steps": "20", "eval_interval": "10", "log_interval": "1", **overrides}
+    )
+
+
+# ------------------------------------------------------------------------------------------- schedule
+def test_warmup_then_cosine_to_min_lr():
+    kw = dict(lr=1e-3, min_lr=1e-4, warmup_steps=10, max_steps=110)
+    assert lr_at(0, **kw) == pytest.approx(1e-4)
+    assert lr_at(9, **kw) == pytest.approx(1e-3)
+    assert lr_at(60, **kw) == pytest.approx(5.5e-4)
+    assert lr_at(110, **kw) == pytest.approx(1e-4) and lr_at(500, **kw) == pytest.approx(1e-4)
+    values = [lr_at(s, **kw) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    sched = make_scheduler(opt, **kw)
+    seen = []
+    for _ in range(12):
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert seen == pytest.approx([lr_at(s, **kw) for s in range(12)])
+
+
+def test_weight_decay_only_on_matrices():
+    model = build_model("transformer", tiny().model)
+    decay, no_decay = param_groups(model, 0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decay["params"]) and all(p.dim() < 2 for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+# -------------------------------------------------------------------------------------------- presets
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("arch", ["grassmann", "transformer"])
+def test_every_preset_resolves_for_both_architectures(preset, arch):
+    cfg = resolve(preset, arch, {})
+    assert cfg.arch == arch and cfg.preset == preset
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_paper_presets_match_the_paper():
+    six, twelve = resolve("paper-6l", "grassmann"), resolve("paper-12l", "transformer")
+    for cfg in (six, twelve):
+        m = cfg.model
+        assert (cfg.tokenizer, m.vocab_size, m.d_model, m.d_ff, m.r, m.n_heads) == (
+            "wordpiece",
+            30522,
+            256,
+            1024,
+            32,
+            4,
+        )
+        assert (m.norm, m.dropout, cfg.epochs) == ("post", 0.1, 30.0)
+    assert (six.model.n_layers, six.model.block_size, six.batch_size) == (6, 128, 32)
+    assert six.model.offsets == (1, 2, 4, 8, 12, 16) and six.model.offset_mode == "all"
+    assert (twelve.model.n_layers, twelve.model.block_size, twelve.batch_size) == (12, 256, 16)
+    assert (
+        twelve.model.offsets == (1, 1, 2, 2, 4, 4, 8, 8, 12, 12, 16, 16)
+        and twelve.model.offset_mode == "per_layer"
+    )
+
+
+def test_overrides_are_typed_and_nested():
+    cfg = resolve(
+        "paper-6l",
+        "grassmann",
+        parse_set_args(
+            [
+                "r=64",
+                "offsets=1,2,4",
+                "max_steps=7",
+                "compile=true",
+                "eval_batches=none",
+                "betas=0.9,0.99",
+                "tokenizer=bpe",
+            ]
+        ),
+    )
+    assert (cfg.model.r, cfg.model.offsets, cfg.max_steps, cfg.epochs, cfg.compile) == (
+        64,
+        (1, 2, 4),
+        7,
+        None,
+        True,
+    )
+    assert (
+        cfg.betas == (0.9, 0.99) and cfg.eval_batches is None and cfg.model.vocab_size == cfg.bpe_vocab_size
+    )
+    assert cfg.total_steps(10**6) == 7
+    assert resolve("paper-6l", "grassmann").total_steps(1_000_000) == math.ceil(30 * 1_000_000 / (32 * 128))
+
+
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        ({"rr": "3"}, r"unknown override key 'rr'; valid keys: .*d_model.*max_steps"),
+        ({"r": "big"}, r"r='big' is not an integer"),
+        ({"offsets": "1,x"}, r"offsets='1,x'"),
+        ({"compile": "maybe"}, "not a boolean"),
+        ({"vocab_size": "10"}, "follows the tokenizer"),
+        ({"n_heads": "3"}, "not divisible"),
+        ({"tokenizer": "sentencepiece"}, "tokenizer 'sentencepiece'; choose one of"),
+    ],
+)
+def test_bad_overrides_are_clear(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        resolve("tiny", "grassmann", overrides)
+
+
+def test_unknown_preset_or_architecture():
+    with pytest.raises(ConfigError, match="unknown preset 'huge'.*tiny"):
+        resolve("huge", "grassmann")
+    with pytest.raises(ConfigError, match="unknown model 'rnn'"):
+        resolve("tiny", "rnn")
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_set_args(["r"])
+
+
+# ------------------------------------------------------------------------------------ device/precision
+def test_device_and_precision_choices():
+    cpu = choose_device("cpu")
+    assert cpu.type == "cpu" and choose_precision(cpu).name == "fp32"
+    assert choose_device("auto").type in ("cuda", "mps", "cpu")
+    with pytest.raises(ValueError, match="fp16 needs a CUDA"):
+        choose_precision(cpu, "fp16")
+    with pytest.raises(ValueError):
+        choose_device("tpu:9")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            choose_device("cuda")
+    assert not choose_precision(cpu).grad_scaler().is_enabled()
+    seed_everything(5)
+    a = torch.rand(3)
+    seed_everything(5)
+    assert torch.equal(a, torch.rand(3))
+
+
+# ----------------------------------------------------------------------------------------- checkpoints
+def _payload(step: int) -> dict:
+    cfg = tiny()
+    return {
+        "arch": "grassmann",
+        "model_config": cfg.model.to_dict(),
+        "train_config": cfg.to_dict(),
+        "tokenizer": {"name": "bpe", "fingerprint": "fp-A", "vocab_size": 512},
+        "model": {"w": torch.full((64, 64), float(step))},
+        "step": step,
+        "rng": ckpt.capture_rng_state(),
+    }
+
+
+def test_checkpoint_round_trip_and_rng_states(tmp_path):
+    path = tmp_path / "last.pt"
+    gen = torch.Generator().manual_seed(11)
+    state = ckpt.capture_rng_state(gen)
+    expected = (torch.rand(2), torch.rand(2, generator=gen))
+    ckpt.save_checkpoint(path, {**_payload(3), "rng": state})
+    loaded = ckpt.load_checkpoint(path, expected_arch="grassmann", expected_tokenizer="fp-A")
+    assert loaded["step"] == 3 and loaded["format_version"] == ckpt.FORMAT_VERSION
+    ckpt.restore_rng_state(loaded["rng"], gen)
+    assert torch.equal(torch.rand(2), expected[0]) and torch.equal(torch.rand(2, generator=gen), expected[1])
+
+
+def test_kill_mid_write_leaves_previous_checkpoint_loadable(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    ckpt.save_checkpoint(path, _payload(1))
+    real_save = torch.save
+
+    def dies_halfway(obj, handle, *args, **kwargs):
+        real_save(obj, handle)
+        handle.truncate(handle.tell() // 2)  # half the bytes reached the disk...
+        raise KeyboardInterrupt("killed")  # ...then the process is stopped
+
+    monkeypatch.setattr(torch, "save", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.save_checkpoint(path, _payload(2))
+    monkeypatch.setattr(torch, "save", real_save)
+    assert ckpt.load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # the temporary file was removed
+    # A hard kill leaves its temporary file behind: it must not disturb last.pt either.
+    (tmp_path / ".last.pt.tmp-abc123").write_bytes(path.read_bytes()[:500])
+    assert ckpt.load_checkpoint(path)["step"] == 1
+
+
+def test_corrupt_truncated_and_mismatched_checkpoints_fail_loudly(tmp_path):
+    path = tmp_path / "last.pt"
+    ckpt.save_checkpoint(path, _payload(4))
+    with pytest.raises(ckpt.ArchitectureMismatchError, match="holds a 'grassmann' model but 'transformer'"):
+        ckpt.load_checkpoint(path, expected_arch="transformer")
+    with pytest.raises(ckpt.TokenizerMismatchError, match="fp-A.*fp-B"):
+        ckpt.load_checkpoint(path, expected_tokenizer="fp-B")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ckpt.CheckpointCorruptError, match="corrupt or truncated"):
+        ckpt.load_checkpoint(truncated)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ckpt.CheckpointCorruptError):
+        ckpt.load_checkpoint(garbage)
+    with pytest.raises(ckpt.CheckpointCorruptError, match="does not exist"):
+        ckpt.load_checkpoint(tmp_path / "nope.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
+    with pytest.raises(ckpt.CheckpointCorruptError, match="not a gflow_lite checkpoint"):
+        ckpt.load_checkpoint(tmp_path / "foreign.pt")
+    assert issubclass(ckpt.CheckpointError, ValueError)
+
+
+# ------------------------------------------------------------------------------------------ the loop
+def _losses(run: Path) -> list:
+    return [
+        (r["step"], r.get("train_loss"), r.get("val_loss"))
+        for r in map(json.loads, (run / "metrics.jsonl").open())
+    ]
+
+
+def test_interrupted_and_resumed_run_is_bitwise_identical(tmp_path):
+    # dropout: the torch RNG must be restored; log_interval 4 with a stop at 13: a cut logging window
+    cfg = tiny(deterministic="true", dropout="0.1", grad_accum="2", log_interval="4")
+    full = train(cfg, tmp_path / "full")
+    part = train(cfg, tmp_path / "part", stop_after_step=13)
+    assert part.status == "stopped" and part.step == 13
+    assert ckpt.load_checkpoint(tmp_path / "part" / "last.pt")["step"] == 13
+    resumed = train(cfg, tmp_path / "part", resume=True)
+    assert resumed.status == "finished" and resumed.step == 20
+    assert _losses(tmp_path / "full") == _losses(tmp_path / "part")
+    a = ckpt.load_checkpoint(tmp_path / "full" / "last.pt")
+    b = ckpt.load_checkpoint(tmp_path / "part" / "last.pt")
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert full.summary["test_ppl"] == resumed.summary["test_ppl"]
+    assert a["tokens_seen"] == b["tokens_seen"] == 20 * cfg.tokens_per_step
+
+
+def test_run_outputs_and_summary(tmp_path):
+    result = train(tiny(), tmp_path / "run")
+    run = tmp_path / "run"
+    assert {p.name for p in run.iterdir()} >= {
+        "config.json",
+        "metrics.jsonl",
+        "last.pt",
+        "best.pt",
+        "summary.json",
+    }
+    summary = json.loads((run / "summary.json").read_text())
+    for key in (
+        "model",
+        "preset",
+        "config",
+        "seed",
+        "git_commit",
+        "hardware",
+        "wall_time_s",
+        "params",
+        "tokens_seen",
+        "best_val_ppl",
+        "test_ppl",
+        "tokens_per_s",
+    ):
+        assert key in summary, key
+    assert summary == json.loads(json.dumps(result.summary))
+    assert summary["tokens_seen"] == 20 * 8 * 32 and summary["params"] > 0
+    best = ckpt.load_checkpoint(run / "best.pt")
+    assert summary["best_step"] == best["step"] and math.isfinite(summary["test_ppl"])
+    assert TrainConfig.from_dict(json.loads((run / "config.json").read_text())) == TrainConfig.from_dict(
+        summary["config"]
+    )
+    records = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    assert [r["step"] for r in records] == list(range(1, 21))
+    assert {"step", "tokens", "train_loss", "lr", "tokens_per_s", "wall_time_s"} <= set(records[0])
+    assert "val_ppl" in records[9] and "val_ppl" not in records[8]
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real_build = trainer_module.build_model
+    calls = {"n": 0}
+
+    def build_with_fault(arch, cfg):  # the real model, with a NaN injected after 15 training forwards
+        model = real_build(arch, cfg)
+
+        def poison(module, inputs, output):
+            if module.training:
+                calls["n"] += 1
+                if calls["n"] > 15:
+                    return output * float("nan")
+            return output
+
+        model.ln_f.register_forward_hook(poison)
+        return model
+
+    monkeypatch.setattr(trainer_module, "build_model", build_with_fault)
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"training loss is nan at step 16.*last good checkpoint .*last\.pt \(step 10\)",
+    ):
+        train(tiny(), tmp_path / "run")
+    good = ckpt.load_checkpoint(tmp_path / "run" / "last.pt")
+    assert good["step"] == 10 and all(torch.isfinite(t).all() for t in good["model"].values())
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_diverging_weights_are_caught_at_evaluation(tmp_path):
+    cfg = tiny(lr="1e6", min_lr="1e6", warmup_steps="0", grad_clip="0", eval_interval="1")
+    with pytest.raises(NonFiniteLossError, match="nothing saved; no checkpoint had been written yet"):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_existing_run_is_not_overwritten_and_resume_checks_config(tmp_path):
+    from gflow_lite.training.rundir import RunDirError
+
+    run = tmp_path / "run"
+    train(tiny(max_steps="10"), run, stop_after_step=5)
+    before = (run / "last.pt").read_bytes()
+    with pytest.raises(RunDirError, match="already holds a run; pass --resume"):
+        train(tiny(max_steps="10"), run)
+    with pytest.raises(ConfigError, match=r"different configuration: d_model: 32 -> 64"):
+        train(tiny(max_steps="10", d_model="64"), run, resume=True)
+    with pytest.raises(ckpt.ArchitectureMismatchError, match="holds a 'grassmann' run"):
+        train(
+            resolve("tiny", "transformer", {"max_steps": "10", "eval_interval": "10", "log_interval": "1"}),
+            run,
+            resume=True,
+        )
+    with pytest.raises(RunDirError, match="cannot resume"):
+        train(tiny(), tmp_path / "empty", resume=True)
+    assert (run / "last.pt").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "gflow_lite",
+        "train",
+        "--model",
+        "transformer",
+        "--preset",
+        "tiny",
+        "--out",
+        str(run),
+        "--set",
+        "max_steps=100000",
+        "eval_interval=100000",
+        "log_interval=5",
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (
+        (run / "metrics.jsonl").exists() and (run / "metrics.jsonl").stat().st_size
+    ):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "SIGTERM received: saved" in err and "--resume" in err
+    step = ckpt.load_checkpoint(run / "last.pt")["step"]
+    assert step >= 5
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gflow_lite",
+            "train",
+            "--resume",
+            "--out",
+            str(run),
+            "--stop-after",
+            str(step + 3),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["step"] == step + 3
+    assert ckpt.load_checkpoint(run / "last.pt")["step"] == step + 3
