@@ -15,7 +15,7 @@ cmp --seeds 2 --jobs 2 --label "cpu-small: paper layer vs Transformer" --out "$O
 
 # 2. Ablations of the Grassmann model (seed 0), two at a time.
 ablate() { local name=$1; shift; cmp --seeds 1 --jobs 1 --models grassmann --label "ablation: $name" \
-             --set-grassmann "$@" --out "$OUT/ablations/$name"; }
+             --set num_threads=1 --set-grassmann "$@" --out "$OUT/ablations/$name"; }
 ablate offsets-1-2-4 offsets=1,2,4 &
 ablate r32 r=32
 wait
@@ -27,4 +27,4 @@ ablate pre-ln norm=pre
 wait
 # the baseline under the same pre-LN switch, so the pre-LN gap is measured like for like
 cmp --seeds 1 --jobs 1 --models transformer --label "ablation: pre-ln (transformer)" \
-    --set-transformer norm=pre --out "$OUT/ablations/pre-ln-transformer"
+    --set-transformer norm=pre num_threads=1 --out "$OUT/ablations/pre-ln-transformer"
