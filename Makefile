@@ -12,12 +12,13 @@ export TQDM_DISABLE ?= 1
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup book test test-fast lab clean help
+.PHONY: setup book notebooks chromium test test-fast lab clean help
 
 help:
 	@echo "make book   - set up .venv, execute every chapter (quick mode, CPU) and build book/_build/html"
 	@echo "make test   - set up .venv and run the whole test suite (unit, notebooks, slow tier)"
 	@echo "make lab    - open the book in JupyterLab"
+	@echo "make notebooks - regenerate book/NN_*.ipynb (output-free), Colab badges and cells from book/NN_*.py"
 
 setup: $(STAMP)
 
@@ -28,11 +29,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[book,test,snli]"
 	touch $(STAMP)
 
-book: setup
-	$(BIN)/jupyter-book build -W -n --keep-going book/
+# The chapters' sources are book/NN_topic.py; their .ipynb, Colab badges and Colab cells are generated.
+notebooks: setup
+	$(BIN)/python book/sync.py
+
+# -W -n --keep-going: a failing cell or any Sphinx warning fails the build. Figures use the inline backend.
+book: notebooks
+	env -u MPLBACKEND $(BIN)/jupyter-book build -W -n --keep-going book/
 	@echo "book built: book/_build/html/index.html"
 
-test: setup
+# Headless Chromium for tests/test_browser.py (Debian package; needs root). If it cannot be installed,
+# the browser tests skip and say why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	    || echo "warning: could not install chromium; the browser tests will skip" >&2; \
+	  else echo "warning: chromium missing (install the 'chromium' package as root); the browser tests will skip" >&2; fi; }
+
+test: setup chromium
 	$(BIN)/python -m pytest -q -ra --durations=15 tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the test paths are wrong" >&2; fi; exit $$rc
 
@@ -40,7 +55,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 lab: setup
-	$(BIN)/jupyter lab book/
+	$(BIN)/jupyter lab book/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 clean:
 	rm -rf book/_build .pytest_cache

@@ -1,0 +1,39 @@
+"""Reference solutions for chapter 2 (loaded by the chapter only under GFLOW_SOLUTIONS=1)."""
+
+import torch
+
+
+def receptive_field(offsets, n_layers, offset_mode):
+    """Tokens a stack can look back: per layer its largest offset, summed over the layers."""
+    if offset_mode == "per_layer":
+        return sum(offsets[:n_layers])
+    return n_layers * max(offsets)
+
+
+def fast_partner(z, offsets, eps):
+    """``w_t = Σ_Δ a_t^Δ z_{t-Δ} / max(||z_t ∧ z_{t-Δ}||, eps)`` with ``a`` the mean over valid offsets."""
+    B, T, r = z.shape
+    t = torch.arange(T)
+    n_valid = sum((t >= d).to(z.dtype) for d in offsets).clamp_min(1)  # [T]
+    zz = (z * z).sum(-1)
+    w = torch.zeros_like(z)
+    for d in offsets:
+        past = torch.zeros_like(z)
+        if d < T:
+            past[:, d:] = z[:, : T - d]
+        norm = (zz * (past * past).sum(-1) - (z * past).sum(-1) ** 2).clamp_min(0).sqrt()
+        coef = (t >= d).to(z.dtype) / n_valid / norm.clamp_min(eps)  # [B, T]
+        w = w + coef[..., None] * past
+    return w
+
+
+def dependency_matrix(mixer, T, d):
+    """``D[t, s]``: does output t change when input s is perturbed? (one perturbation per s)"""
+    h = torch.randn(1, T, d, dtype=torch.float64)
+    base = mixer(h)
+    D = torch.zeros(T, T, dtype=torch.bool)
+    for s in range(T):
+        h2 = h.clone()
+        h2[0, s] += 1.0
+        D[:, s] = (mixer(h2) - base)[0].abs().amax(-1) > 0
+    return D
