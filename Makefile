@@ -12,12 +12,13 @@ export TQDM_DISABLE ?= 1
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup book notebooks chromium test test-fast lab clean help
+.PHONY: setup book notebooks chromium test test-fast lab bench clean help
 
 help:
 	@echo "make book   - set up .venv, execute every chapter (quick mode, CPU) and build book/_build/html"
 	@echo "make test   - set up .venv and run the whole test suite (unit, notebooks, slow tier)"
 	@echo "make lab    - open the book in JupyterLab"
+	@echo "make bench  - run the four benchmarks at full size into results/bench/"
 	@echo "make notebooks - regenerate book/NN_*.ipynb (output-free), Colab badges and cells from book/NN_*.py"
 
 setup: $(STAMP)
@@ -53,6 +54,11 @@ test: setup chromium
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow" tests
+
+# The four benchmarks at full size (minutes each on 2 cores); results files under results/bench/.
+bench: setup
+	for b in scaling kernel decode train; do \
+	  $(BIN)/python -m gflow_lite bench $$b --threads 1 --json results/bench/$$b.json || exit 1; done
 
 lab: setup
 	$(BIN)/jupyter lab book/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )

@@ -19,7 +19,11 @@ import sys
 from typing import List, Optional, Sequence, Tuple, Type
 
 #: Modules providing subcommands, in help order.
-COMMAND_MODULES: Tuple[str, ...] = ("gflow_lite.training.commands", "gflow_lite.experiments.commands")
+COMMAND_MODULES: Tuple[str, ...] = (
+    "gflow_lite.training.commands",
+    "gflow_lite.experiments.commands",
+    "gflow_lite.bench.cli",
+)
 
 
 def _base_user_errors() -> Tuple[Type[BaseException], ...]:

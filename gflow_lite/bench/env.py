@@ -1,0 +1,145 @@
+"""What a benchmark result must say about where it ran: versions, device, threads, commit, load.
+
+Every results file carries this record, so a number can be traced to the machine, the code and the
+contention it was measured under (this project's CPUs are shared; see `load_average`).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import torch
+
+__all__ = [
+    "environment",
+    "git_commit",
+    "hardware",
+    "load_average",
+    "resolve_device",
+    "set_threads",
+    "retain_freed_memory",
+]
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else is passed to `torch.device`."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch.cuda.is_available() is False")
+    return device
+
+
+def set_threads(threads: Optional[int]) -> int:
+    """Set torch's intra-op threads when ``threads`` is given; return the number in effect."""
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads={threads} must be >= 1")
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+#: glibc mallopt parameters (malloc.h): M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def retain_freed_memory() -> str:
+    """Make glibc keep freed memory for reuse in this process (what a caching allocator does).
+
+    By default glibc serves large blocks with ``mmap`` and trims the heap top on ``free``; a workload
+    that allocates and frees a few MB per step then pays page faults on every step (measured here:
+    ~500-1,500 faults, 1-3 ms of kernel time per Grassmann block step at L = 256..1024, few for
+    attention). ``mallopt(M_MMAP_THRESHOLD, 32 MiB)`` and ``mallopt(M_TRIM_THRESHOLD, 1 GiB)`` stop
+    that for blocks below 32 MiB. Process-wide; returns a description for the results file, or says
+    why nothing changed (not glibc).
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        ok = libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, 2**30) == 1
+    except (OSError, AttributeError):
+        ok = False
+    if not ok:
+        return "system (mallopt unavailable: not glibc)"
+    return "glibc, retaining (mallopt M_MMAP_THRESHOLD=32MiB, M_TRIM_THRESHOLD=1GiB)"
+
+
+def git_commit(root: Optional[Path] = None) -> Optional[str]:
+    """The checked-out commit (with ``+dirty`` when tracked files differ), or None outside a git tree."""
+    root = root or Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sha + ("+dirty" if dirty else "")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gb() -> Optional[float]:
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        return round(pages * size / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def hardware(device: torch.device) -> Dict[str, Any]:
+    """CPU model, logical cores and memory; the GPU name and memory on CUDA."""
+    info: Dict[str, Any] = {
+        "cpu": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "memory_gb": _memory_gb(),
+        "platform": platform.platform(),
+        "cpu_capability": getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)(),
+    }
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1))
+    return info
+
+
+def load_average() -> Optional[list]:
+    """The 1/5/15-minute load averages (runnable processes): above the core count, timings are shared."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
+def environment(device: torch.device) -> Dict[str, Any]:
+    """The header fields of a results file (everything but the benchmark's own config and records)."""
+    return {
+        "torch": torch.__version__,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "git_commit": git_commit(),
+        "hardware": hardware(device),
+        "load_average_start": load_average(),
+    }

@@ -1,0 +1,229 @@
+"""``bench train``: tokens/s of a full training step of both language models, and the share of the
+machine's measured matmul peak that the step reaches.
+
+A step is what `gflow_lite.training` does per optimizer step: ``zero_grad``, forward with targets,
+backward, gradient clipping (1.0) and AdamW (``training.schedule.make_optimizer``), on a random batch
+of ``batch_size`` x ``block_size`` tokens, models in train mode (dropout on). The configuration is the
+``cpu-small`` preset of `gflow_lite.training.presets` (falling back to the same numbers here if that
+module is missing). The peak is a square fp32 matmul timed in the same interleaved rounds as the steps,
+so it sees the same contention. FLOPs per step come from `torch.utils.flop_counter.FlopCounterMode` over
+one forward+backward, with attention run through the MATH backend so that its score and value products
+are counted (FlopCounterMode counts them in full, L x L, and does not see the CPU flash kernel).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..config import PAPER_OFFSETS, LMConfig
+from ..models import build_model
+from .options import config_dict
+from .report import format_table, ratio
+from .timing import interleaved
+
+NAME = "train"
+COLUMNS = (
+    "model",
+    "tokens_per_s",
+    "ms_per_step",
+    "cpu_ms",
+    "iqr_ms",
+    "steps",
+    "gflop_per_step",
+    "gflop_per_s",
+    "fraction_of_peak",
+    "params",
+)
+
+#: cpu-small as defined in gflow_lite/training/presets.py when this benchmark was written (fallback only).
+FALLBACK_MODEL = dict(
+    vocab_size=4096,
+    block_size=128,
+    d_model=128,
+    n_layers=4,
+    d_ff=512,
+    r=16,
+    n_heads=4,
+    offsets=PAPER_OFFSETS,
+    offset_mode="all",
+    norm="post",
+    dropout=0.1,
+)
+FALLBACK_TRAIN = dict(batch_size=16, lr=1e-3, weight_decay=0.01, betas=(0.9, 0.95), grad_clip=1.0)
+
+
+@dataclass(frozen=True)
+class TrainBenchConfig:
+    preset: str = "cpu-small"
+    batch_size: Optional[int] = None  # None: the preset's
+    block_size: Optional[int] = None  # None: the preset's
+    d_model: Optional[int] = None  # None: the preset's (only for smoke tests)
+    steps: int = 20
+    peak_size: int = 2048
+    seed: int = 0
+
+
+QUICK = dict(steps=6, peak_size=1024)
+
+
+def default_config(quick: bool = False) -> TrainBenchConfig:
+    return TrainBenchConfig(**QUICK) if quick else TrainBenchConfig()
+
+
+def _preset(cfg: TrainBenchConfig, arch: str) -> Tuple[LMConfig, Dict[str, Any], str]:
+    """The model config and the optimizer settings of the preset; where they came from."""
+    try:
+        from ..training.presets import resolve
+
+        tc = resolve(cfg.preset, arch)
+        model, train = (
+            tc.model,
+            dict(
+                batch_size=tc.batch_size,
+                lr=tc.lr,
+                weight_decay=tc.weight_decay,
+                betas=tuple(tc.betas),
+                grad_clip=tc.grad_clip,
+            ),
+        )
+        source = f"gflow_lite.training.presets:{cfg.preset}"
+    except ImportError:
+        if cfg.preset != "cpu-small":
+            raise
+        model, train, source = LMConfig(**FALLBACK_MODEL), dict(FALLBACK_TRAIN), "fallback copy of cpu-small"
+    changes = {k: getattr(cfg, k) for k in ("block_size", "d_model") if getattr(cfg, k) is not None}
+    if "d_model" in changes and changes["d_model"] % model.n_heads:
+        changes["n_heads"] = 1
+    if changes:
+        model = model.replace(**changes)
+    if cfg.batch_size is not None:
+        train["batch_size"] = cfg.batch_size
+    return model, train, source
+
+
+def _optimizer(model: torch.nn.Module, train: Dict[str, Any]) -> torch.optim.Optimizer:
+    try:
+        from ..training.schedule import make_optimizer
+
+        return make_optimizer(model, train["lr"], train["weight_decay"], train["betas"])
+    except ImportError:  # pragma: no cover - training package absent
+        return torch.optim.AdamW(
+            model.parameters(), lr=train["lr"], betas=train["betas"], weight_decay=train["weight_decay"]
+        )
+
+
+def _train_step(model, opt, x, y, clip: float) -> Callable[[], None]:
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+
+    return step
+
+
+def step_flops(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    """Matmul FLOPs of one forward+backward (FlopCounterMode; attention through the MATH backend)."""
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        _, loss = model(x, y)
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def run(cfg: TrainBenchConfig, device: torch.device) -> Dict[str, Any]:
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    cases: Dict[str, Callable[[], None]] = {}
+    info: Dict[str, Dict[str, Any]] = {}
+    source = ""
+    for arch in ("grassmann", "transformer"):
+        lm, train, source = _preset(cfg, arch)
+        model = build_model(arch, lm).to(device).train()
+        B, T = train["batch_size"], lm.block_size
+        x = torch.randint(0, lm.vocab_size, (B, T), generator=gen).to(device)
+        y = torch.randint(0, lm.vocab_size, (B, T), generator=gen).to(device)
+        info[arch] = {
+            "flops": step_flops(model, x, y),
+            "tokens": B * T,
+            "params": model.num_params(),
+            "lm": lm.to_dict(),
+            "train": {k: (list(v) if isinstance(v, tuple) else v) for k, v in train.items()},
+        }
+        cases[arch] = _train_step(model, _optimizer(model, train), x, y, train["grad_clip"])
+    n = cfg.peak_size
+    a = torch.randn(n, n, generator=gen).to(device)
+    b = torch.randn(n, n, generator=gen).to(device)
+    cases["matmul"] = lambda: torch.mm(a, b)
+    times = interleaved(cases, rounds=cfg.steps, warmup=2, device=device)
+    peak = 2 * n**3 / (times["matmul"].median_ms / 1e3) / 1e9
+    records: List[Dict[str, Any]] = []
+    for arch in ("grassmann", "transformer"):
+        t, i = times[arch].summary(), info[arch]
+        gflop = i["flops"] / 1e9
+        rate = gflop / (t["ms"] / 1e3)
+        records.append(
+            {
+                "model": arch,
+                "tokens_per_s": round(i["tokens"] / (t["ms"] / 1e3), 1),
+                "ms_per_step": t["ms"],
+                "cpu_ms": t["cpu_ms"],
+                "iqr_ms": t["iqr_ms"],
+                "steps": t["rounds"],
+                "gflop_per_step": round(gflop, 4),
+                "gflop_per_s": round(rate, 2),
+                "fraction_of_peak": round(rate / peak, 4),
+                "params": i["params"],
+                "tokens_per_step": i["tokens"],
+            }
+        )
+    records.append(
+        {
+            "model": "matmul",
+            "ms_per_step": times["matmul"].summary()["ms"],
+            "gflop_per_s": round(peak, 2),
+            "steps": times["matmul"].summary()["rounds"],
+            "n": n,
+        }
+    )
+    print(format_table(records, COLUMNS), flush=True)
+    return {
+        "config": {
+            **config_dict(cfg),
+            "source": source,
+            "lm": {k: v["lm"] for k, v in info.items()},
+            "train": info["grassmann"]["train"],
+        },
+        "records": records,
+        "summary": summarize(records, peak),
+        "methods": {
+            "step": "zero_grad + forward(idx, targets) + backward + clip_grad_norm_(1.0) + AdamW.step, "
+            "train mode",
+            "tokens_per_s": "batch_size * block_size / median wall-clock step time (interleaved rounds)",
+            "gflop_per_step": "FlopCounterMode over one forward+backward (matmuls only; attention via MATH "
+            "backend, full L x L scores); the optimizer step is not counted",
+            "peak": f"median time of a {n}x{n} fp32 torch.mm in the same interleaved rounds",
+        },
+    }
+
+
+def summarize(records: List[Dict[str, Any]], peak: float) -> Dict[str, Any]:
+    r = {x["model"]: x for x in records}
+    tps = ratio(r["transformer"]["tokens_per_s"], r["grassmann"]["tokens_per_s"])
+    return {
+        "matmul_peak_gflop_per_s": round(peak, 2),
+        "transformer_over_grassmann_tokens_per_s": tps,
+        "targets": {
+            "grassmann_within_1.2x_of_transformer": {
+                "ratio": tps,
+                "need": "<= 1.2",
+                "met": tps is not None and tps <= 1.2,
+            }
+        },
+    }
