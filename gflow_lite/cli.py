@@ -23,6 +23,7 @@ COMMAND_MODULES: Tuple[str, ...] = (
     "gflow_lite.training.commands",
     "gflow_lite.experiments.commands",
     "gflow_lite.bench.cli",
+    "gflow_lite.nli.cli",
 )
 
 
