@@ -24,6 +24,9 @@ CHECKS = {
     "receptive_field": ex.check_receptive_field,
     "fast_partner": ex.check_fast_partner,
     "dependency_matrix": ex.check_dependency_matrix,
+    "paper_projection_flops": ex.check_paper_projection_flops,
+    "crossover_length": ex.check_crossover_length,
+    "grassmann_cache_bytes": ex.check_grassmann_cache_bytes,
 }
 
 
@@ -107,6 +110,12 @@ def _wrong(name):
         return lambda z, offsets, eps: torch.zeros_like(z)
     if name == "dependency_matrix":
         return lambda mixer, T, d: torch.ones(T, T, dtype=torch.bool).tril()
+    if name == "paper_projection_flops":  # forward only
+        return lambda B, L, d, r, m: 2 * B * L * (r * (r - 1) // 2) * d * m
+    if name == "crossover_length":  # counted against the full L x L score matrix
+        return lambda d, r, m, order: 1249 if order == "paper" else 17
+    if name == "grassmann_cache_bytes":  # forgets that a short context holds fewer vectors
+        return lambda offsets, mode, n, r, b, c: n * max(offsets) * b * r * 4
     raise KeyError(name)
 
 

@@ -16,8 +16,11 @@ Two measurements, both reported in bytes above what existed before the call:
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, Optional, Set, Tuple
+from typing import Callable, Dict, Iterable, Iterator, Optional, Set, Tuple
 
 import torch
 from torch import Tensor
@@ -69,10 +72,30 @@ def saved_tensor_bytes(forward: Callable[[], object], exclude: Iterable[Tensor] 
     return sum(seen.values()), out
 
 
+@contextlib.contextmanager
+def native_stderr_muted() -> Iterator[None]:
+    """Mute writes to file descriptor 2 from C++ (this torch build's CPU profiler logs two lines per
+    profiling session there); Python's own warnings and errors still go to ``sys.stderr``."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (some embedded interpreters): nothing to mute
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)
+
+
 def _cpu_peak(step: Callable[[], object]) -> Optional[int]:
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(
+    with native_stderr_muted(), profile(
         activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True
     ) as prof:
         step()

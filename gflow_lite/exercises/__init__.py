@@ -10,6 +10,7 @@ Also here: `playground` (a minimal training loop and toy tasks for the chapters'
 """
 
 from ._core import CheckResult, Status, results
+from .complexity import check_crossover_length, check_grassmann_cache_bytes, check_paper_projection_flops
 from .counterexamples import leaky_mixing
 from .geometry import check_lagrange_norm, check_on_grassmannian, check_plucker_coordinates
 from .layer import check_dependency_matrix, check_fast_partner, check_receptive_field, mean_normalized_wedge
@@ -34,6 +35,9 @@ __all__ = [
     "check_receptive_field",
     "check_fast_partner",
     "check_dependency_matrix",
+    "check_paper_projection_flops",
+    "check_crossover_length",
+    "check_grassmann_cache_bytes",
     "mean_normalized_wedge",
     "leaky_mixing",
     "TrainLog",

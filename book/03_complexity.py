@@ -1,0 +1,670 @@
+# %% [markdown]
+# # 3. Complexity
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/03_complexity.ipynb)
+#
+# The paper's practical promise is linear cost in the sequence length $L$: attention compares every
+# token with every earlier one, $O(L^2 d)$, while the Causal Grassmann layer pairs each token with a
+# fixed set of $m$ earlier ones. The paper gives the cost of each piece of the layer:
+#
+# | piece | paper's cost per layer |
+# |---|---|
+# | reduction (G1) | $O(L\, d\, r)$ |
+# | Plücker coordinates (G2)–(G3) | $O(L\, m\, r^2)$ |
+# | projection (G4) | $O(L\, m\, d\, r^2)$ |
+# | gate and FFN (G5)–(G6) | $O(L\, d^2)$ |
+#
+# and concludes, treating $r$ and $m$ as constants, "Causal Grassmann $O(L d^2)$ vs self-attention
+# $O(L^2 d_\text{head} + L d^2)$". It reports no measured time or memory. This chapter turns each line
+# into an exact count, checks the counts against PyTorch's own FLOP counter and against the bytes
+# autograd actually keeps, and then measures.
+#
+# **Learning goals.** After this chapter you can
+#
+# 1. count the matrix-multiply FLOPs and the activation memory of both mixers, and check the formulas
+#    exactly against `torch.utils.flop_counter.FlopCounterMode` and the saved tensors;
+# 2. say what "linear in $L$" hides: the projection term $m\,d\,r^2/2$ per token, larger than
+#    attention's quadratic term up to thousands of tokens, and the factor $m$ that averaging before
+#    projecting (chapter 2) removes from it;
+# 3. find the length at which attention starts to cost more arithmetic than the Grassmann mixer, in the
+#    paper's order and in the fast one;
+# 4. measure time and memory against $L$, and read the committed full benchmark runs with their
+#    provenance;
+# 5. show that the Grassmann model generates text with a cache of constant size, while a Transformer's
+#    KV cache grows with every token.
+
+# %% tags=["remove-cell"]
+# colab-setup (written by book/sync.py from book/_config.yml: edit it there)
+import os, subprocess, sys
+if "google.colab" in sys.modules:  # Colab only; Colab keeps its own torch
+    GFLOW_REPO, GFLOW_BRANCH = "https://github.com/gflow-lite/gflow_lite", "main"
+    if not os.path.isdir("/content/gflow_lite"):
+        subprocess.run(["git", "clone", "--depth", "1", "--branch", GFLOW_BRANCH,
+                        GFLOW_REPO, "/content/gflow_lite"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e",
+                    "/content/gflow_lite"], check=True)
+    sys.path.insert(0, "/content/gflow_lite")
+
+# %%
+# %matplotlib inline
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.ticker import NullLocator
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.testing import assert_close
+from torch.utils.flop_counter import FlopCounterMode
+
+import gflow_lite
+from gflow_lite import (PAPER_OFFSETS, CausalGrassmannMixing, CausalSelfAttention, GrassmannLM, LMConfig,
+                        TransformerLM)
+from gflow_lite.bench.blocks import measure_blocks
+from gflow_lite.bench.env import environment
+from gflow_lite.bench.memory import saved_tensor_bytes
+from gflow_lite.bench.report import loglog_slope
+from gflow_lite.flops import attention_cost, grassmann_fast_cost, grassmann_reference_cost, shift_slots
+from gflow_lite.geometry import n_plucker
+from gflow_lite.mode import by_mode, describe_mode, quick_mode
+
+print(describe_mode())
+torch.manual_seed(0)
+plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
+
+
+def length_axis(ax, ticks):
+    """A logarithmic length axis labelled at ``ticks`` (plain numbers, no minor labels)."""
+    ax.set_xscale("log")
+    ax.set_xticks(list(ticks), [f"{t:,}" for t in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
+# %% [markdown]
+# ## 3.1 Counting one token's work
+#
+# Take the paper's sizes: $d = 256$, $r = 32$ (so $P = r(r-1)/2 = 496$ Plücker coordinates), the six
+# offsets $\{1, 2, 4, 8, 12, 16\}$, and four attention heads. We count **multiply-adds per token** in the
+# forward pass of one mixing layer, and only in matrix products: that is what dominates, and what PyTorch's
+# FLOP counter sees. (The Plücker products themselves, $2P$ multiplications per pair, the norms, the
+# sigmoid and the softmax are elementwise and left out.)
+#
+# * reduction (G1): one $d \to r$ map, $d\,r$;
+# * projection (G4) in the paper's order: one $P \to d$ map **per offset**, $m\,P\,d \approx m\,d\,r^2/2$;
+# * gate (G5): one $2d \to d$ map, $2d^2$;
+# * attention: $Q, K, V$ and the output map, $4d^2$, plus the scores $q_t \cdot k_s$ and the weighted sum
+#   of values, $d$ each for every earlier $s \le t$: on average $(L+1)\,d$ per token under a causal mask.
+#
+# The library's formulas (`gflow_lite.flops`) count FLOPs, two per multiply-add, for a batch of $B$
+# sequences. Ours must agree with them:
+
+# %%
+d, r, m, H = 256, 32, len(PAPER_OFFSETS), 4
+P = n_plucker(r)
+L = 1024
+N = 1 * L  # tokens in a batch of one sequence
+
+macs = {  # multiply-adds per token, forward, one mixing layer
+    "reduction d r": d * r,
+    "projection m P d (paper order)": m * P * d,
+    "gate 2 d^2": 2 * d * d,
+    "attention Q, K, V, O: 4 d^2": 4 * d * d,
+    "attention scores + values: (L + 1) d": (L + 1) * d,
+}
+paper_order = macs["reduction d r"] + macs["projection m P d (paper order)"] + macs["gate 2 d^2"]
+attention = macs["attention Q, K, V, O: 4 d^2"] + macs["attention scores + values: (L + 1) d"]
+
+assert 2 * N * paper_order == grassmann_reference_cost(1, L, d, r, m).forward_flops
+assert 2 * N * attention == attention_cost(1, L, d, H, causal=True).forward_flops
+for name, k in macs.items():
+    print(f"{name:40s} {k:>9,d}")
+print(f"{'Grassmann mixer, paper order':40s} {paper_order:>9,d}")
+print(f"{'attention mixer at L = ' + str(L):40s} {attention:>9,d}")
+projection = macs["projection m P d (paper order)"]
+assert projection > attention and projection > 0.8 * paper_order
+print(f"the projection is {projection / paper_order:.0%} of the paper-order mixer, "
+      f"{projection / attention:.2f}x the whole attention mixer at L = {L}")
+
+# %% [markdown]
+# The paper's $O(L\,m\,d\,r^2)$ is the right order, but it is the **largest** term by far: at these sizes
+# the projection alone, $m P d$ multiply-adds per token, is more than the whole attention mixer,
+# $4d^2 + (L+1)d$, at $L = 1024$. "Linear in $L$" is true; the constant in front of $L$ is what decides
+# at the lengths people train on.
+#
+# The backward pass of a linear map costs two products of the forward's size (the input's gradient and
+# the weight's), so forward plus backward is three times the forward for every matrix product here,
+# attention's score and value products included. The fast path adds one small matrix-vector product for
+# a bias gradient. The library keeps each term separately (`MixerCost.terms`):
+
+# %%
+def per_token(cost, n_tokens):
+    """FLOPs per token (forward + backward) of each term of a `MixerCost`."""
+    return {name: flops / n_tokens for name, flops in cost.terms.items()}
+
+
+ref, fast, att = (grassmann_reference_cost(1, L, d, r, m), grassmann_fast_cost(1, L, d, r, m),
+                  attention_cost(1, L, d, H, causal=True))
+assert ref.total_flops == 3 * ref.forward_flops and att.total_flops == 3 * att.forward_flops
+assert fast.total_flops == 3 * fast.forward_flops + 2 * N * d  # + the bias gradient
+
+bars = {"Grassmann\npaper order": per_token(ref, L), "Grassmann\naveraged first": per_token(fast, L)}
+for n in (128, 1024, 4096):
+    bars[f"attention\nL = {n}"] = per_token(attention_cost(1, n, d, H, causal=True), n)
+
+fig, ax = plt.subplots(figsize=(8, 4.2))
+names = sorted({t for terms in bars.values() for t in terms},
+               key=lambda t: ["reduction", "projection", "gate", "bias_gradient", "qkv", "out_proj",
+                              "scores_and_values"].index(t))
+bottom = [0.0] * len(bars)
+for term in names:
+    heights = [terms.get(term, 0.0) / 1e6 for terms in bars.values()]
+    ax.bar(list(bars), heights, bottom=bottom, label=term.replace("_", " "))
+    bottom = [b + h for b, h in zip(bottom, heights)]
+ax.set_ylabel("matmul MFLOP per token (forward + backward)")
+ax.set_title(f"One mixing layer, d = {d}, r = {r}, m = {m}: where the work goes")
+ax.legend(fontsize=8, ncol=2)
+plt.show()
+
+# %% [markdown]
+# ## 3.2 The formulas against PyTorch's FLOP counter and saved tensors
+#
+# A formula is only as good as its check. `torch.utils.flop_counter.FlopCounterMode` counts the FLOPs of
+# every matrix product that actually runs, forward and backward. Two caveats, both written into the
+# library's formulas: it counts attention's full $L \times L$ score matrix even under a causal mask
+# (`causal=False` reproduces that), and it does not see PyTorch's CPU flash-attention kernel at all, so we
+# run attention through the plain `MATH` backend while counting.
+#
+# Activation memory is checked the same way: `gflow_lite.bench.memory.saved_tensor_bytes` hooks autograd
+# and adds up the distinct storages it keeps for the backward pass (parameters excluded). At a few small
+# sizes, with every offset shorter than $L$ as the formulas assume, both must match **exactly**.
+
+# %%
+def counted_flops(module, h):
+    """FlopCounterMode's forward and backward FLOPs (attention through the MATH backend)."""
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        y = module(h)
+        forward = counter.get_total_flops()
+        y.backward(torch.randn_like(y))
+    return forward, counter.get_total_flops() - forward
+
+
+shapes = [(2, 20, 16, 6, (1, 2, 4), 4), (1, 37, 24, 5, (1, 3), 2), (3, 50, 32, 8, PAPER_OFFSETS, 4)]
+for B, L_small, d_small, r_small, offsets, heads in shapes:  # B, L, d, r, offsets (all < L), heads
+    for kind in ("fast", "reference", "attention"):
+        torch.manual_seed(0)
+        if kind == "attention":
+            module, cost = CausalSelfAttention(d_small, heads), attention_cost(B, L_small, d_small, heads)
+        else:
+            module = CausalGrassmannMixing(d_small, r_small, offsets, impl=kind)
+            formula = grassmann_fast_cost if kind == "fast" else grassmann_reference_cost
+            cost = formula(B, L_small, d_small, r_small, len(offsets))
+        h = torch.randn(B, L_small, d_small, requires_grad=True)
+        assert counted_flops(module, h) == (cost.forward_flops, cost.backward_flops)
+        saved, _ = saved_tensor_bytes(lambda: module(h), exclude=list(module.parameters()))
+        assert saved == cost.saved_bytes  # on the default (flash) attention kernel
+        print(f"B={B} L={L_small:2d} d={d_small} r={r_small} m={len(offsets)} {kind:9s}: "
+              f"{cost.forward_flops:>9,d} + {cost.backward_flops:>9,d} FLOPs, "
+              f"{saved:>8,d} bytes saved: exact")
+
+# %% [markdown]
+# ## 3.3 The paper's order against averaging first
+#
+# Chapter 2 showed that the mean of the projected, normalised Plücker vectors equals **one** projection
+# of one Plücker vector, $z_t \wedge w_t$, because the wedge and the projection are both linear. The
+# projection term then shrinks from $m P d$ to $K d$ per token, where $K = \lfloor r/2 \rfloor\, r$ is the
+# width of the fast kernel's Plücker vector ($P$ plus $r/2$ unused slots for even $r$, a layout that keeps
+# every step a dense operation). The saving in that term is $mP/K$, close to the factor $m$:
+
+# %%
+K = shift_slots(r)
+assert ref.terms["projection"] * K == fast.terms["projection"] * m * P  # ratio m P / K, exactly
+assert ref.terms["reduction"] == fast.terms["reduction"] and ref.terms["gate"] == fast.terms["gate"]
+print(f"projection term: paper order / averaged first = m P / K = {m} x {P} / {K} = {m * P / K:.2f}")
+print(f"whole mixer, forward + backward: {ref.total_flops / fast.total_flops:.2f}x fewer FLOPs "
+      f"averaged first")
+
+# %% [markdown]
+# Memory shrinks more. The paper's order keeps, for every offset, six $[N, P]$ tensors for the backward
+# pass (the gathered coordinates, the Plücker vector and its normalised copy). The fast path is one
+# autograd node that keeps $z$, the $m$ partners and $w_t$, a few numbers per offset, and recomputes the
+# Plücker vector in the backward pass. Per token, in bytes (fp32, 4 bytes a number):
+
+# %%
+# batch 1; in both orders the gate keeps its input [h; g] (2d), alpha, 1 - alpha and g (3d)
+per_token_saved = {
+    "paper order": 4 * (d + 5 * d + m * (6 * P + 2) + m),  # + per offset six [P] and two norms; weights a_t
+    "averaged first": 4 * (d + 5 * d + 2 * r + m * r + 5 * m + 1) + 1,  # z, w, partners, ...; a 1-byte mask
+    "attention (fused kernel)": 4 * (5 * d + H),  # input, Q K V, output, one log-sum-exp per head
+}
+L1, L2 = 1024, 2048  # the growth between two lengths is the per-token cost: constants cancel
+for name, cost_fn in (("paper order", lambda n: grassmann_reference_cost(1, n, d, r, m)),
+                      ("averaged first", lambda n: grassmann_fast_cost(1, n, d, r, m)),
+                      ("attention (fused kernel)", lambda n: attention_cost(1, n, d, H))):
+    growth = (cost_fn(L2).saved_bytes - cost_fn(L1).saved_bytes) / (L2 - L1)
+    assert growth == per_token_saved[name]
+    print(f"{name:25s} {per_token_saved[name]:>6,d} bytes per token saved for backward")
+assert per_token_saved["averaged first"] > per_token_saved["attention (fused kernel)"]
+ratio_saved = ref.saved_bytes / fast.saved_bytes
+assert ratio_saved > ref.total_flops / fast.total_flops  # memory shrinks more than work
+print(f"at L = {L}: paper order keeps {ratio_saved:.1f}x the activations of the fast path")
+
+# %% [markdown]
+# Two honest remarks. First, a fused attention kernel (flash attention, which `scaled_dot_product_attention`
+# uses) never stores the $L \times L$ score matrix: its training memory is **linear** in $L$ too, and per
+# token it is smaller than the Grassmann mixer's (above). The paper's memory argument holds against
+# attention that materialises its scores, such as PyTorch's `MATH` backend:
+
+# %%
+small = CausalSelfAttention(64, 4)
+quadratic = {}
+for n in (128, 256, 512):
+    h = torch.randn(1, n, 64, requires_grad=True)
+    with sdpa_kernel(SDPBackend.MATH):
+        math_bytes, _ = saved_tensor_bytes(lambda: small(h), exclude=list(small.parameters()))
+    flash_bytes, _ = saved_tensor_bytes(lambda: small(h), exclude=list(small.parameters()))
+    assert flash_bytes == attention_cost(1, n, 64, 4).saved_bytes  # linear in L
+    quadratic[n] = (math_bytes - flash_bytes) / n**2  # bytes per (query, key) pair
+    print(f"L = {n}: MATH backend {math_bytes / 2**20:.2f} MiB, fused kernel {flash_bytes / 2**20:.2f} MiB")
+# what the MATH backend adds grows as L^2: a constant number of bytes per (query, key) pair
+assert_close(quadratic[512], quadratic[256], rtol=0.1, atol=0)
+print(f"the MATH backend keeps about {quadratic[512] / (4 * 4):.2f} fp32 score matrices of all 4 heads")
+
+# %% [markdown]
+# Second, the whole layer also has the feed-forward network, $2\,d\,d_\text{ff} = 8d^2$ multiply-adds per
+# token with $d_\text{ff} = 4d$, identical in both models. It dilutes every ratio in this chapter when one
+# compares whole models rather than mixers.
+#
+# ## 3.4 Where attention becomes the more expensive mixer
+#
+# Attention's cost per token grows with $L$; the Grassmann mixer's does not. So there is a first length
+# $L^\ast$ at which attention costs more. We find it by bisection over the library's formulas (forward plus
+# backward, batch 1), counting attention's scores causally (what a causal kernel needs) and as the full
+# square (what the FLOP counter and a naive implementation do):
+
+# %%
+def first_length(attention_more, limit=2**20):
+    """Smallest L >= 1 where attention_more(L) holds (it must hold at `limit` and stay true above L*)."""
+    assert attention_more(limit)
+    if attention_more(1):
+        return 1
+    lo, hi = 1, limit
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if attention_more(mid) else (mid, hi)
+    return hi
+
+
+grassmann = {"paper order": lambda n: grassmann_reference_cost(1, n, d, r, m).total_flops,
+             "averaged first": lambda n: grassmann_fast_cost(1, n, d, r, m).total_flops}
+crossover = {}
+for order, g_flops in grassmann.items():
+    for causal in (True, False):
+        L_star = first_length(lambda n: attention_cost(1, n, d, H, causal=causal).total_flops > g_flops(n))
+        assert attention_cost(1, L_star - 1, d, H, causal=causal).total_flops <= g_flops(L_star - 1)
+        crossover[order, causal] = L_star
+        print(f"Grassmann {order:15s} vs attention ({'causal' if causal else 'full square'}): "
+              f"attention costs more from L = {L_star:,d}")
+
+# %%
+assert crossover["averaged first", True] < 100 and crossover["paper order", True] > 1000
+assert abs(2 * crossover["paper order", False] - crossover["paper order", True]) <= 2
+assert crossover["paper order", False] > 256
+
+# %% [markdown]
+# Against the fast path the crossover is a few dozen tokens; against the paper's order it is in the
+# thousands (half as many with the full square counted), far beyond the paper's training lengths of 128
+# and 256. At those lengths the paper-order layer does **more** arithmetic than the attention it replaces.
+# Exercise 3.2 asks for $L^\ast$ in closed form.
+
+# %%
+lengths = [2**k for k in range(4, 15)]
+fig, ax = plt.subplots(figsize=(7, 4.4))
+ax.loglog(lengths, [attention_cost(1, n, d, H, causal=True).total_flops for n in lengths], "o-",
+          label="attention (causal count)")
+ax.loglog(lengths, [attention_cost(1, n, d, H).total_flops for n in lengths], ":", color="C0",
+          label="attention (full $L \\times L$ count)")
+for (order, g_flops), style in zip(grassmann.items(), ("s-", "^-")):
+    ax.loglog(lengths, [g_flops(n) for n in lengths], style, label=f"Grassmann, {order}")
+for (order, causal), L_star in crossover.items():
+    if causal:
+        ax.axvline(L_star, color="gray", ls="--", lw=0.8)
+        ax.text(L_star * 1.08, 0.03, f"$L^* = {L_star}$\n{order}", fontsize=8,
+                transform=ax.get_xaxis_transform())
+length_axis(ax, lengths[::2])
+ax.set_xlabel("sequence length L (tokens)")
+ax.set_ylabel("matmul FLOPs, forward + backward (batch 1)")
+ax.set_title(f"One mixing layer, d = {d}, r = {r}, m = {m}")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# ## 3.5 Measured here, now
+#
+# Arithmetic is not time. The library's benchmark helpers time one mixing block (the mixer alone,
+# forward and backward, batch 1) in interleaved rounds, so that a busy machine slows every case alike, and
+# measure its memory two ways: the bytes saved for backward and the allocator's peak during the step. In
+# quick mode this runs a few short lengths on one thread of a shared CPU, so the times are noisy and the
+# page asserts none of them; it asserts what does not depend on the machine.
+
+# %%
+device = torch.device("cuda" if torch.cuda.is_available() and not quick_mode() else "cpu")
+live_lengths = by_mode((128, 256, 512, 1024, 2048), (512, 1024, 2048, 4096, 8192))
+torch.manual_seed(0)
+blocks = {"grassmann": CausalGrassmannMixing(d, r, PAPER_OFFSETS, impl="fast").to(device),
+          "attention": CausalSelfAttention(d, H).to(device)}
+where = environment(device)
+print(f"device {where['device']}, {where['threads']} thread(s), torch {where['torch']}, "
+      f"{where['hardware']['cpu']}, load average {where['load_average_start']}")
+
+
+live = {name: {} for name in blocks}
+for n in live_lengths:
+    res = measure_blocks(blocks, batch=1, seq_len=n, d_model=d, device=device, rounds=by_mode(3, 10),
+                         budget_s=by_mode(1.0, 10.0), memory=True)
+    for name, row in res.items():
+        live[name][n] = row
+    print(f"L = {n:5d}: " + ", ".join(f"{name} {row['ms']:7.1f} ms, peak {row['peak_mb']} MiB"
+                                      for name, row in res.items()))
+
+# %%
+for n in live_lengths:
+    predicted = {"grassmann": grassmann_fast_cost(1, n, d, r, m).saved_bytes,
+                 "attention": attention_cost(1, n, d, H).saved_bytes}
+    for name in blocks:
+        if device.type == "cpu":  # the formulas describe the CPU kernels
+            assert live[name][n]["saved_mb"] == round(predicted[name] / 2**20, 3)
+
+g_peak = {n: live["grassmann"][n]["peak_mb"] for n in live_lengths}
+if all(v is not None for v in g_peak.values()):
+    # linear growth: the peak added per token is the same between every pair of lengths, within 20%
+    per_token_peak = [(g_peak[b] - g_peak[a]) / (b - a) for a, b in zip(live_lengths, live_lengths[1:])]
+    mean_peak = sum(per_token_peak) / len(per_token_peak)
+    assert all(abs(x / mean_peak - 1) <= 0.2 for x in per_token_peak), per_token_peak
+    print("Grassmann peak memory per extra token (KiB):", [round(x * 1024, 2) for x in per_token_peak])
+slopes = {name: loglog_slope(list(live[name]), [row["ms"] for row in live[name].values()]) for name in blocks}
+print("log-log time slopes over these lengths (1 = linear, 2 = quadratic):",
+      {name: round(s, 2) for name, s in slopes.items()})
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+for name, style, color in (("grassmann", "s-", "C0"), ("attention", "o-", "C1")):
+    ns = list(live[name])
+    axes[0].loglog(ns, [live[name][n]["ms"] for n in ns], style, color=color, label=name)
+    if all(live[name][n]["peak_mb"] is not None for n in ns):
+        axes[1].loglog(ns, [live[name][n]["peak_mb"] for n in ns], style, color=color, label=f"{name}, peak")
+    axes[1].loglog(ns, [live[name][n]["saved_mb"] for n in ns], style.replace("-", ":"), color=color,
+                   label=f"{name}, saved for backward")
+axes[0].set(xlabel="sequence length L (tokens)", ylabel="forward + backward time (ms)",
+            title=f"Measured now: one block, {where['threads']} thread(s), {device.type}")
+axes[1].set(xlabel="sequence length L (tokens)", ylabel="memory (MiB)", title="Activation memory")
+for ax in axes:
+    length_axis(ax, live_lengths)
+    ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# ## 3.6 The committed full runs
+#
+# Longer lengths and more rounds take minutes, so they are run once with
+# `python -m gflow_lite bench NAME --json results/bench/NAME.json` and committed. Every results file
+# records where it was measured: the commit, the hardware, the number of threads and the load on the
+# machine. We read them through the package, print that provenance, and check that each file agrees with
+# the formulas of this chapter.
+
+# %%
+results_dir = Path(gflow_lite.__file__).parents[1] / "results" / "bench"
+runs = {name: json.loads((results_dir / f"{name}.json").read_text())
+        for name in ("scaling", "kernel", "decode")}
+for name, run in runs.items():
+    hw = run["hardware"]
+    commit = run["git_commit"] or "unknown"
+    print(f"{name:8s} commit {commit[:12]}{' (uncommitted changes)' if commit.endswith('+dirty') else ''}, "
+          f"torch {run['torch']}, {run['device']} ({hw.get('gpu', hw['cpu'])}, {hw['logical_cores']} cores), "
+          f"{run['threads']} thread(s), load average {run['load_average_start']} -> "
+          f"{run.get('load_average_end')}, {run['wall_time_s']} s, {'quick' if run['quick'] else 'full'} run")
+
+# %%
+scaling, kernel, decode = runs["scaling"], runs["kernel"], runs["decode"]
+sc = scaling["config"]
+for rec in scaling["records"]:  # the GFLOP column is the formula; saved memory matches it on the CPU
+    n = rec["seq_len"]
+    if rec["model"] == "grassmann":
+        cost = grassmann_fast_cost(1, n, sc["d_model"], sc["r"], len(sc["offsets"]))
+    else:
+        cost = attention_cost(1, n, sc["d_model"], sc["n_heads"], causal=True)
+    assert rec["gflop"] == round(cost.total_flops / 1e9, 4)
+    if scaling["device"] == "cpu":
+        assert rec["saved_mb"] == round(cost.saved_bytes / 2**20, 3)
+
+
+def series(run, key, value, x="seq_len"):
+    rows = sorted((rec for rec in run["records"] if rec[key] == value), key=lambda rec: rec[x])
+    return [rec[x] for rec in rows], rows
+
+
+(ns, g_rows), (_, a_rows) = series(scaling, "model", "grassmann"), series(scaling, "model", "attention")
+speedup = {n: a["ms"] / g["ms"] for n, g, a in zip(ns, g_rows, a_rows)}
+for n, s in speedup.items():  # recomputed from the records == the file's own summary
+    assert abs(s - scaling["summary"]["speedup_attention_over_grassmann"][str(n)]) < 1e-3
+peak_ratio = {n: g["peak_mb"] / a["peak_mb"] for n, g, a in zip(ns, g_rows, a_rows)}
+slope = {name: loglog_slope([row["seq_len"] for row in rows if row["seq_len"] >= 1024],
+                            [row["ms"] for row in rows if row["seq_len"] >= 1024])
+         for name, rows in (("grassmann", g_rows), ("attention", a_rows))}
+k_ns, k_ref = series(kernel, "impl", "reference")
+_, k_fast = series(kernel, "impl", "fast")
+kernel_time = {n: a["ms"] / b["ms"] for n, a, b in zip(k_ns, k_ref, k_fast)}
+kernel_peak = {n: a["peak_mb"] / b["peak_mb"] for n, a, b in zip(k_ns, k_ref, k_fast)}
+print("attention time / Grassmann time:", {n: round(s, 2) for n, s in speedup.items()})
+print("Grassmann peak / attention peak:", {n: round(s, 2) for n, s in peak_ratio.items()})
+print("log-log time slope from L = 1024:", {name: round(s, 2) for name, s in slope.items()})
+print("paper order / averaged first, time:", {n: round(s, 1) for n, s in kernel_time.items()})
+print("paper order / averaged first, peak memory:", {n: round(s, 1) for n, s in kernel_peak.items()})
+
+# %%
+fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
+ax = axes[0, 0]
+for name, style in (("grassmann", "s-"), ("attention", "o-")):
+    ns, rows = series(scaling, "model", name)
+    ax.loglog(ns, [row["ms"] for row in rows], style,
+              label=f"{name} (fast path)" if name == "grassmann" else name)
+ns, rows = series(scaling, "model", "grassmann")
+for power, style in ((1, "--"), (2, ":")):
+    ax.loglog(ns, [rows[0]["ms"] * (n / ns[0]) ** power for n in ns], style, color="gray", lw=0.8,
+              label=f"$\\propto L^{power}$")
+ax.set(xlabel="sequence length L (tokens)", ylabel="forward + backward time (ms)",
+       title="scaling.json: one mixing block")
+ax = axes[0, 1]
+for run, key, name, style in ((scaling, "model", "grassmann", "s-"), (scaling, "model", "attention", "o-"),
+                              (kernel, "impl", "reference", "v--")):
+    ns, rows = series(run, key, name)
+    label = "grassmann, paper order" if name == "reference" else name
+    ax.loglog(ns, [row["peak_mb"] for row in rows], style, label=label)
+ax.set(xlabel="sequence length L (tokens)", ylabel="peak memory of the step (MiB)",
+       title="scaling.json, kernel.json: memory")
+ax = axes[1, 0]
+for name, style in (("reference", "v-"), ("fast", "s-")):
+    ns, rows = series(kernel, "impl", name)
+    ax.loglog(ns, [row["ms"] for row in rows], style,
+              label="paper order" if name == "reference" else "averaged first")
+ax.set(xlabel="sequence length L (tokens)", ylabel="forward + backward time (ms)",
+       title="kernel.json: one Grassmann block, two orders")
+ax = axes[1, 1]
+for name, style in (("grassmann", "s-"), ("transformer", "o-")):
+    ns, rows = series(decode, "model", name, x="context")
+    ax.semilogx(ns, [row["ms_per_token"] for row in rows], style, label=name)
+ax.set(xlabel="context already generated (tokens)", ylabel="time per new token (ms)",
+       title="decode.json: generation with a cache")
+ax.set_ylim(bottom=0)
+for ax in axes.flat:
+    length_axis(ax, series(decode, "model", "grassmann", x="context")[0] if ax is axes[1, 1]
+                else sorted({rec["seq_len"] for rec in scaling["records"]}))
+    ax.legend(fontsize=8)
+fig.suptitle(f"Committed full runs: {scaling['hardware']['cpu']}, {scaling['threads']} thread(s), "
+             f"commit {scaling['git_commit'][:7]}", fontsize=10)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# What the committed runs say, each statement asserted below: the fast Grassmann block's advantage over
+# attention grows with $L$, and its time grows more slowly (a log-log slope near or below 1, against
+# attention's well above 1); their peak memories stay within 25% of each other at every length, as
+# section 3.3 predicts for a fused attention kernel; the paper-order block is several times slower and
+# several times hungrier than the fast one at every length. In generation, the Grassmann model's time per
+# token hardly depends on how much it has generated, while the Transformer's grows with its KV cache; at
+# short contexts the Transformer is the faster of the two per token, at the longest one the slower.
+
+# %%
+assert speedup[max(speedup)] > speedup[min(speedup)] and speedup[max(speedup)] > 1
+assert slope["grassmann"] < 1.1 < slope["attention"]
+assert all(0.8 <= x <= 1.25 for x in peak_ratio.values())
+assert min(kernel_time.values()) > 3 and min(kernel_peak.values()) > 3
+d_ns, d_g = series(decode, "model", "grassmann", x="context")
+_, d_t = series(decode, "model", "transformer", x="context")
+g_growth = d_g[-1]["ms_per_token"] / d_g[0]["ms_per_token"]
+t_growth = d_t[-1]["ms_per_token"] / d_t[0]["ms_per_token"]
+assert g_growth < 1.3 < t_growth
+assert d_t[0]["ms_per_token"] < d_g[0]["ms_per_token"] and d_t[-1]["ms_per_token"] > d_g[-1]["ms_per_token"]
+print(f"time per token, context {d_ns[-1]} / context {d_ns[0]}: Grassmann {g_growth:.2f}x, "
+      f"Transformer {t_growth:.2f}x")
+
+# %% [markdown]
+# ## 3.7 Generation with a cache of constant size
+#
+# To generate token $t+1$, attention needs the keys and values of **all** earlier tokens (the KV cache,
+# growing by $2d$ numbers per token and layer). The Grassmann layer needs only the reduced vectors
+# $z_{t-\Delta}$ for its offsets: the last $\max \Delta$ of them, $r$ numbers each, whatever the length.
+# The models expose this as `new_cache()`; feeding one token at a time through it must give exactly the
+# logits of the full forward pass. We check both claims on two small models without position embeddings
+# (`pos_emb="none"`, so that neither depends on a maximum length).
+
+# %%
+gen_cfg = LMConfig(vocab_size=64, block_size=512, d_model=32, n_layers=2, d_ff=64, r=8, n_heads=4,
+                   offsets=PAPER_OFFSETS, dropout=0.0, pos_emb="none")
+T_gen = by_mode(64, 512)
+tokens = torch.randint(0, gen_cfg.vocab_size, (1, T_gen))
+cache_bytes = {}
+for model_cls in (GrassmannLM, TransformerLM):
+    torch.manual_seed(0)
+    model = model_cls(gen_cfg).eval()
+    cache, sizes_seen, outs = model.new_cache(), [], []
+    with torch.no_grad():
+        full = model(tokens)
+        for t in range(T_gen):
+            outs.append(model(tokens[:, t : t + 1], cache=cache)[:, -1])
+            sizes_seen.append(cache.nbytes())
+    assert_close(torch.stack(outs, 1), full, rtol=1e-4, atol=1e-5)  # step by step == all at once
+    cache_bytes[model_cls.__name__] = sizes_seen
+
+fp32, max_delta = 4, max(PAPER_OFFSETS)
+grass, kv = cache_bytes["GrassmannLM"], cache_bytes["TransformerLM"]
+for t, (g_bytes, kv_bytes) in enumerate(zip(grass, kv), start=1):
+    assert g_bytes == gen_cfg.n_layers * min(t, max_delta) * gen_cfg.r * fp32  # constant from t = max Δ on
+    assert kv_bytes == gen_cfg.n_layers * 2 * t * gen_cfg.d_model * fp32  # keys and values of every token
+print(f"after {T_gen} tokens: Grassmann cache {grass[-1]:,d} bytes (constant since token {max_delta}), "
+      f"KV cache {kv[-1]:,d} bytes and growing")
+
+# %% [markdown]
+# The library's `generate` uses these caches. With `top_k=1` sampling is deterministic, so generating with
+# and without the cache must produce the same tokens (in float64, so that no near-tie can flip a choice):
+
+# %%
+prompt = tokens[:, :8]
+for model_cls in (GrassmannLM, TransformerLM):
+    torch.manual_seed(0)
+    model = model_cls(gen_cfg).double().eval()
+    cached = model.generate(prompt, 40, top_k=1, use_cache=True)
+    uncached = model.generate(prompt, 40, top_k=1, use_cache=False)
+    assert torch.equal(cached, uncached)
+    print(f"{model_cls.__name__:14s} generate(use_cache=True) == generate(use_cache=False), 40 new tokens")
+
+# %%
+dec = decode["config"]
+fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+steps = range(1, T_gen + 1)
+axes[0].plot(steps, [b / 1024 for b in grass], label="Grassmann (MixCache)")
+axes[0].plot(steps, [b / 1024 for b in kv], label="Transformer (KVCache)")
+axes[0].set(xlabel="tokens fed through the cache", ylabel="cache size (KiB)",
+            title=f"Measured now: d = {gen_cfg.d_model}, {gen_cfg.n_layers} layers, r = {gen_cfg.r}")
+for name, style in (("grassmann", "s-"), ("transformer", "o-")):
+    ns, rows = series(decode, "model", name, x="context")
+    for row in rows:  # the committed cache sizes follow the same two formulas
+        expected = (dec["n_layers"] * min(row["context"], max(dec["offsets"])) * dec["r"] * fp32
+                    if name == "grassmann" else dec["n_layers"] * 2 * row["context"] * dec["d_model"] * fp32)
+        assert row["cache_bytes"] == expected
+    axes[1].loglog(ns, [row["cache_bytes"] / 1024 for row in rows], style, label=name)
+length_axis(axes[1], ns)
+axes[1].set(xlabel="context (tokens)", ylabel="cache size (KiB)",
+            title=f"decode.json: d = {dec['d_model']}, {dec['n_layers']} layers, r = {dec['r']}")
+for ax in axes:
+    ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# A constant-size state is what the Grassmann layer shares with recurrent networks and state-space
+# models; unlike them it keeps its last $\max\Delta$ inputs verbatim rather than a summary. Its price is
+# the receptive field of chapter 2: a token more than the summed largest offsets back cannot influence
+# the next prediction at all.
+#
+# **Summary.** Per token, the Grassmann mixer's work does not depend on $L$, as the paper says; but in the
+# paper's order its projection term, $m\,d\,r^2/2$ multiply-adds, outweighs attention's quadratic term
+# until $L$ is in the thousands. Averaging the offsets before projecting removes almost a factor $m$ from
+# that term and moves the crossover down to a few dozen tokens. Every formula here equals PyTorch's FLOP
+# counter and autograd's saved bytes exactly. Measured, the fast block scales about linearly in time; its
+# training memory is linear but, against a fused attention kernel, no smaller. Its real memory advantage
+# is in generation: a cache of constant size against a KV cache that grows with every token.
+#
+# ## Exercises
+
+# %%
+from gflow_lite.exercises import (chapter_exercises, check_crossover_length, check_grassmann_cache_bytes,
+                                  check_paper_projection_flops)
+
+exercise = chapter_exercises("03_complexity")
+
+# %% [markdown]
+# **Exercise 3.1 (the paper-order projection).** Write `paper_projection_flops(B, L, d, r, m)`: the matmul
+# FLOPs (a multiply-add counts 2) of the projection (G4) in the paper's order, one `Linear(P, d)` per
+# offset on all $B L$ tokens, **forward and backward** together, as `FlopCounterMode` counts them.
+
+# %%
+@exercise
+def paper_projection_flops(B, L, d, r, m):
+    raise NotImplementedError("Exercise 3.1: your code here")
+
+
+# %%
+check_paper_projection_flops(paper_projection_flops)
+
+# %% [markdown]
+# **Exercise 3.2 (the crossover, in closed form).** Write `crossover_length(d, r, m, order)`: the smallest
+# $L \ge 1$ at which causal attention's matmul FLOPs (forward + backward) exceed the Grassmann mixer's,
+# for `order` `"paper"` or `"fast"`. Derive it from the per-token costs of sections 3.1 and 3.3 rather
+# than by searching: causal attention costs $24d^2 + 6(L+1)d$ FLOPs per token, forward and backward; the
+# fast path projects from `shift_slots(r)` columns and adds its bias-gradient product.
+
+# %%
+@exercise
+def crossover_length(d, r, m, order):
+    raise NotImplementedError("Exercise 3.2: your code here")
+
+
+# %%
+check_crossover_length(crossover_length)
+
+# %% [markdown]
+# **Exercise 3.3 (the size of the Grassmann cache).** Write
+# `grassmann_cache_bytes(offsets, offset_mode, n_layers, r, batch, context)`: the bytes held by a float32
+# `GrassmannLM`'s streaming cache after it has read `context` tokens of each of `batch` sequences, under
+# either offset reading of chapter 2 (`"all"` or `"per_layer"`).
+
+# %%
+@exercise
+def grassmann_cache_bytes(offsets, offset_mode, n_layers, r, batch, context):
+    raise NotImplementedError("Exercise 3.3: your code here")
+
+
+# %%
+check_grassmann_cache_bytes(grassmann_cache_bytes)
+
+# %%
+exercise.summary();
