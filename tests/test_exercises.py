@@ -27,6 +27,9 @@ CHECKS = {
     "paper_projection_flops": ex.check_paper_projection_flops,
     "crossover_length": ex.check_crossover_length,
     "grassmann_cache_bytes": ex.check_grassmann_cache_bytes,
+    "pair_sine": ex.check_pair_sine,
+    "ablation_weights": ex.check_ablation_weights,
+    "plane_angles": ex.check_plane_angles,
 }
 
 
@@ -116,6 +119,12 @@ def _wrong(name):
         return lambda d, r, m, order: 1249 if order == "paper" else 17
     if name == "grassmann_cache_bytes":  # forgets that a short context holds fewer vectors
         return lambda offsets, mode, n, r, b, c: n * max(offsets) * b * r * 4
+    if name == "pair_sine":  # returns the cosine's magnitude instead
+        return lambda z, d: (1 - good(z, d) ** 2).sqrt()
+    if name == "ablation_weights":  # drops the offset but forgets to renormalise
+        return lambda a, k: a * (torch.arange(a.shape[1]) != k)
+    if name == "plane_angles":  # angles in the wrong order
+        return lambda a, b: good(a, b).flip(-1)
     raise KeyError(name)
 
 

@@ -16,6 +16,7 @@ from .geometry import check_lagrange_norm, check_on_grassmannian, check_plucker_
 from .layer import check_dependency_matrix, check_fast_partner, check_receptive_field, mean_normalized_wedge
 from .playground import TrainLog, evaluate_lm, random_token_batches, train_lm
 from .solutions import ChapterExercises, chapter_exercises, load_solutions, solutions_dir, solutions_enabled
+from .trained import check_ablation_weights, check_pair_sine, check_plane_angles
 from .welcome import check_next_token_blocks, check_uniform_loss
 
 __all__ = [
@@ -38,6 +39,9 @@ __all__ = [
     "check_paper_projection_flops",
     "check_crossover_length",
     "check_grassmann_cache_bytes",
+    "check_pair_sine",
+    "check_ablation_weights",
+    "check_plane_angles",
     "mean_normalized_wedge",
     "leaky_mixing",
     "TrainLog",
