@@ -30,6 +30,9 @@ CHECKS = {
     "pair_sine": ex.check_pair_sine,
     "ablation_weights": ex.check_ablation_weights,
     "plane_angles": ex.check_plane_angles,
+    "pair_validity_mask": ex.check_pair_validity_mask,
+    "plucker_width": ex.check_plucker_width,
+    "matching_features": ex.check_matching_features,
 }
 
 
@@ -125,6 +128,12 @@ def _wrong(name):
         return lambda a, k: a * (torch.arange(a.shape[1]) != k)
     if name == "plane_angles":  # angles in the wrong order
         return lambda a, b: good(a, b).flip(-1)
+    if name == "pair_validity_mask":  # ignores the stride
+        return lambda lengths, window, stride: good(lengths, window, window)
+    if name == "plucker_width":  # counts one group only
+        return lambda d_proj, groups: (d_proj // groups) * (d_proj // groups - 1) // 2
+    if name == "matching_features":  # forgets the real mask
+        return lambda h, segment, real: torch.cat([h[:, 0]] * 4, -1)
     raise KeyError(name)
 
 

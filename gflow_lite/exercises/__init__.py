@@ -15,6 +15,7 @@ from .counterexamples import leaky_mixing
 from .geometry import check_lagrange_norm, check_on_grassmannian, check_plucker_coordinates
 from .layer import check_dependency_matrix, check_fast_partner, check_receptive_field, mean_normalized_wedge
 from .playground import TrainLog, evaluate_lm, random_token_batches, train_lm
+from .snli import check_matching_features, check_pair_validity_mask, check_plucker_width
 from .solutions import ChapterExercises, chapter_exercises, load_solutions, solutions_dir, solutions_enabled
 from .trained import check_ablation_weights, check_pair_sine, check_plane_angles
 from .welcome import check_next_token_blocks, check_uniform_loss
@@ -42,6 +43,9 @@ __all__ = [
     "check_pair_sine",
     "check_ablation_weights",
     "check_plane_angles",
+    "check_pair_validity_mask",
+    "check_plucker_width",
+    "check_matching_features",
     "mean_normalized_wedge",
     "leaky_mixing",
     "TrainLog",
