@@ -6,6 +6,7 @@
 # Usage: scripts/cpu_experiments.sh STAGE [OUT_ROOT]     (OUT_ROOT default: results/wikitext2)
 #   main       the paper's layer vs the Transformer, 2 seeds (two runs at a time, one thread each)
 #   variant    the gap-closing variant "grassmann-plus" and the pre-LN Transformer it must be compared to
+#   variant2   grassmann-plus again with 2 seeds (reuses seed 0) beside the first ablation
 #   ablations  one switch at a time on the paper's layer (seed 0)
 #   all        main, variant, ablations
 set -euo pipefail
@@ -15,9 +16,9 @@ STAGE=${1:-all}
 OUT=${2:-results/wikitext2}
 export TQDM_DISABLE=${TQDM_DISABLE:-1}
 cmp() { "$PY" -m gflow_lite compare --preset cpu-small "$@"; }
-one() {  # one run: NAME MODEL OVERRIDES...
+one() {  # one comparison of one model: NAME MODEL OVERRIDES... (seeds 0..SEEDS-1, default 1)
   local name=$1 model=$2; shift 2
-  cmp --seeds 1 --jobs 1 --models "$model" --label "$name" --set num_threads=1 "--set-$model" "$@" \
+  cmp --seeds "${SEEDS:-1}" --jobs 1 --models "$model" --label "$name" --set num_threads=1 "--set-$model" "$@" \
       --out "$OUT/ablations/$name"
 }
 
@@ -30,6 +31,12 @@ variant() {
   # shorter offsets {1,2,4}, r = 24 (which brings its parameter count to the Transformer's).
   one grassmann-plus grassmann norm=pre offsets=1,2,4 r=24 &
   one pre-ln-transformer transformer norm=pre
+  wait
+}
+
+variant2() {
+  SEEDS=2 one grassmann-plus grassmann norm=pre offsets=1,2,4 r=24 &
+  one offsets-1-2-4 grassmann offsets=1,2,4
   wait
 }
 
@@ -48,6 +55,7 @@ ablations() {
 case "$STAGE" in
   main) main ;;
   variant) variant ;;
+  variant2) variant2 ;;
   ablations) ablations ;;
   all) main; variant; ablations ;;
   *) echo "unknown stage '$STAGE'; use main, variant, ablations or all" >&2; exit 2 ;;
