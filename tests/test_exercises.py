@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import inspect
 import math
+import statistics
 
 import pytest
 import torch
@@ -33,6 +34,9 @@ CHECKS = {
     "pair_validity_mask": ex.check_pair_validity_mask,
     "plucker_width": ex.check_plucker_width,
     "matching_features": ex.check_matching_features,
+    "ratio_and_spread": ex.check_ratio_and_spread,
+    "split_perplexity": ex.check_split_perplexity,
+    "training_budget": ex.check_training_budget,
 }
 
 
@@ -134,6 +138,14 @@ def _wrong(name):
         return lambda d_proj, groups: (d_proj // groups) * (d_proj // groups - 1) // 2
     if name == "matching_features":  # forgets the real mask
         return lambda h, segment, real: torch.cat([h[:, 0]] * 4, -1)
+    if name == "ratio_and_spread":  # averages per-seed ratios instead of taking the ratio of means
+        return lambda g, t: (statistics.fmean(a / b for a, b in zip(g, t)), min(a / b for a, b in zip(g, t)),
+                             max(a / b for a, b in zip(g, t)))
+    if name == "split_perplexity":  # averages per-batch mean losses, ignoring the token counts
+        return lambda sums, counts: math.exp(statistics.fmean(s / c for s, c in zip(sums, counts)))
+    if name == "training_budget":  # truncates instead of rounding the steps up
+        return lambda b, g, L, steps, epochs, n: (steps or int(epochs * n / (b * g * L)),
+                                                  (steps or int(epochs * n / (b * g * L))) * b * g * L)
     raise KeyError(name)
 
 

@@ -12,6 +12,7 @@ Also here: `playground` (a minimal training loop and toy tasks for the chapters'
 from ._core import CheckResult, Status, results
 from .complexity import check_crossover_length, check_grassmann_cache_bytes, check_paper_projection_flops
 from .counterexamples import leaky_mixing
+from .experiments import check_ratio_and_spread, check_split_perplexity, check_training_budget
 from .geometry import check_lagrange_norm, check_on_grassmannian, check_plucker_coordinates
 from .layer import check_dependency_matrix, check_fast_partner, check_receptive_field, mean_normalized_wedge
 from .playground import TrainLog, evaluate_lm, random_token_batches, train_lm
@@ -40,12 +41,12 @@ __all__ = [
     "check_paper_projection_flops",
     "check_crossover_length",
     "check_grassmann_cache_bytes",
-    "check_pair_sine",
-    "check_ablation_weights",
-    "check_plane_angles",
     "check_pair_validity_mask",
     "check_plucker_width",
     "check_matching_features",
+    "check_pair_sine",
+    "check_ablation_weights",
+    "check_plane_angles",
     "mean_normalized_wedge",
     "leaky_mixing",
     "TrainLog",

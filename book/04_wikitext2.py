@@ -1,0 +1,543 @@
+# %% [markdown]
+# # 4. Experiments: WikiText-2
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/04_wikitext2.ipynb)
+#
+# The paper's central empirical claim is one table: on WikiText-2, Grassmann language models reach a
+# best validation perplexity within 10–15% of size-matched Transformers. Every public reproduction found
+# a larger gap. This chapter sets out how we test the claim (the protocol, and the choices the paper
+# leaves to us), runs the `compare` command that produces a result, reads and verifies the results
+# committed to the repository, and sets them beside the paper's and the reproductions' numbers.
+#
+# **Learning goals.** After this chapter you can
+#
+# 1. state the experimental protocol, and say which of its choices the paper leaves open and what we
+#    chose;
+# 2. run `python -m gflow_lite compare` and read the `compare.json` it writes;
+# 3. verify a results file before believing it: provenance, aggregates, ratios, one training budget;
+# 4. place our Grassmann / Transformer perplexity ratio beside the paper's and the reproductions';
+# 5. read an ablation against the baseline run of the same seed and budget, and estimate what the
+#    paper-sized runs cost.
+
+# %% tags=["remove-cell"]
+# colab-setup (written by book/sync.py from book/_config.yml: edit it there)
+import os, subprocess, sys
+if "google.colab" in sys.modules:  # Colab only; Colab keeps its own torch
+    GFLOW_REPO, GFLOW_BRANCH = "https://github.com/gflow-lite/gflow_lite", "main"
+    if not os.path.isdir("/content/gflow_lite"):
+        subprocess.run(["git", "clone", "--depth", "1", "--branch", GFLOW_BRANCH,
+                        GFLOW_REPO, "/content/gflow_lite"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e",
+                    "/content/gflow_lite"], check=True)
+    sys.path.insert(0, "/content/gflow_lite")
+
+# %%
+# %matplotlib inline
+import math
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from IPython.display import display
+from matplotlib.patches import Patch
+from torch.testing import assert_close
+
+from gflow_lite import build_model
+from gflow_lite.data import load_wikitext2
+from gflow_lite.experiments import CompareSpec, published, report, run_compare
+from gflow_lite.experiments.compare import format_compare
+from gflow_lite.mode import by_mode, describe_mode
+from gflow_lite.training import presets
+from gflow_lite.training.presets import ARCHITECTURES, resolve
+
+print(describe_mode())
+plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
+
+# %% [markdown]
+# ## 4.1 The protocol
+#
+# A comparison trains both architectures with **everything but the token mixer held equal**: the same
+# data, tokenizer, width, depth, feed-forward, embeddings and tied head, the same number of optimizer
+# steps on the same batches, the same schedule. Concretely:
+#
+# * **Data.** WikiText-2 as shipped with the repository (`data/wikitext-2`, checksum-verified): the
+#   *tokenized* v1 release, in which rare words are already `<unk>` and punctuation is split off. The
+#   paper used the *raw* release. Even with the same tokenizer, perplexities on the two releases are
+#   not the same quantity, so we never compare our perplexities with the paper's, only the
+#   **Grassmann / Transformer ratio**.
+# * **Tokenizers.** The paper-sized presets use the paper's WordPiece vocabulary (bert-base-uncased,
+#   30,522 entries). The CPU preset uses a byte-level BPE of 4,096 tokens trained on the training split:
+#   with a 128-wide model, a 30,522-row embedding would hold most of the parameters and most of the
+#   compute.
+# * **Budget and schedule.** A fixed number of optimizer steps (or epochs) of random training windows,
+#   identical for both models; AdamW with linear warmup and cosine decay.
+# * **Checkpoint and metrics.** Every `eval_interval` steps we measure perplexity on the whole
+#   validation split (non-overlapping blocks, every token scored once) and keep the best checkpoint. We
+#   report its validation perplexity, as the paper does, and also the **test perplexity of that
+#   checkpoint**. The paper's "best validation perplexity over training" selects on the validation set,
+#   so it is an optimistic number; the test perplexity at the selected checkpoint is not.
+# * **Seeds.** The seed sets the initialisation, the dropout masks and the order of the training
+#   windows. The main comparison uses two seeds, each ablation one.
+#
+# The presets (`gflow_lite.training.presets`) hold these settings as data. Both architectures of a
+# preset differ in nothing but the mixer:
+
+# %%
+PRESET_NAMES = ("tiny", "cpu-small", "paper-6l", "paper-12l")
+rows = []
+for name in PRESET_NAMES:
+    g, t = resolve(name, "grassmann"), resolve(name, "transformer")
+    assert report.config_diff(t.to_dict(), g.to_dict()) == {}  # only `arch` differs
+    m = g.model
+    length = f"{g.max_steps} steps" if g.max_steps else f"{g.epochs:g} epochs"
+    rows.append([name, f"{g.tokenizer} {m.vocab_size:,}", m.n_layers, m.d_model, m.r,
+                 f"{m.offsets} ({m.offset_mode})", m.receptive_field(), m.block_size, m.norm,
+                 g.batch_size * g.grad_accum, length, f"{g.lr:g} → {g.min_lr:g}", g.warmup_steps])
+display(report.Table(
+    ["preset", "tokenizer", "layers", "d", "r", "offsets (mode)", "Grassmann receptive field", "block L",
+     "LN", "batch", "length", "lr", "warmup"], rows))
+
+# %% [markdown]
+# Why not the paper's WordPiece vocabulary on the CPU? Build the `cpu-small` Grassmann model with it (on
+# PyTorch's `meta` device, which allocates nothing) and see where its parameters and its work go:
+
+# %%
+wide_cfg = resolve("cpu-small", "grassmann", {"tokenizer": "wordpiece"})
+with torch.device("meta"):
+    wide = build_model("grassmann", wide_cfg.model)
+embedding = wide.tok_emb.weight.numel()  # shared with the output layer (tied head)
+head_flops = 6 * wide_cfg.model.d_model * wide_cfg.model.vocab_size  # the output layer, per training token
+share_params, share_flops = embedding / wide.num_params(), head_flops / report.train_flops_per_token(wide_cfg)
+print(f"cpu-small with WordPiece: {wide.num_params():,} parameters, {share_params:.0%} of them in the "
+      f"embedding; the output layer does {share_flops:.0%} of the matrix-multiply work of a training step")
+assert share_params > 0.5 and share_flops > 0.5
+
+# %% [markdown]
+# `tiny` is for tests and for the live run below; `cpu-small` is the comparison we ran on a CPU;
+# `paper-6l` and `paper-12l` are the paper's two settings, for a GPU. The paper's 12-layer
+# schedule is read as one offset per layer here (chapter 2 shows the two readings); `offset_mode=all`
+# is one override away.
+#
+# ### What the paper leaves silent, and what we chose
+#
+# The paper states the architecture, the data, the tokenizer, 30 epochs and the batch sizes. It does not
+# state the rest of the training recipe. Our choices are written in one place, the docstring of
+# `gflow_lite.training.presets`:
+
+# %%
+print(presets.__doc__.split("\n\n")[2])
+
+# %%
+cpu, paper6 = resolve("cpu-small", "grassmann"), resolve("paper-6l", "grassmann")
+ours = {
+    "optimiser": f"AdamW, betas {cpu.betas}",
+    "learning rate": f"peak {cpu.lr:g} (cpu-small), {paper6.lr:g} (paper presets)",
+    "schedule and warmup": f"linear warmup ({cpu.warmup_steps} / {paper6.warmup_steps} steps), cosine decay "
+                           f"to {cpu.min_lr:g} / {paper6.min_lr:g}",
+    "weight decay": f"{cpu.weight_decay:g} on matrices, none on biases and LayerNorms",
+    "gradient clipping": f"global norm {cpu.grad_clip:g}",
+    "initialisation": f"N(0, {cpu.model.init_std:g}) for every linear and embedding weight, zero biases",
+    "dropout rate": f"{cpu.model.dropout:g}",
+    "precision": f"{cpu.precision!r}: fp32 on a CPU, bf16 autocast on a GPU that supports it",
+    "seeds": "2 for the main comparison, 1 per ablation (seed 0)",
+    "hardware": "whatever ran it: recorded in every run's summary.json",
+    "chunking (overlap)": "training: random windows of L + 1 tokens; evaluation: non-overlapping blocks",
+    "test perplexity": "reported, at the best-validation checkpoint",
+}
+assert set(ours) == set(published.PAPER_SILENT)  # every silent item has an answer
+display(report.Table(["the paper is silent on", "our choice"],
+                     [[k, ours[k]] for k in published.PAPER_SILENT]))
+
+# %% [markdown]
+# How much data is one run? A step consumes `batch × block` tokens, and an epoch is one training
+# split's worth of tokens under the preset's tokenizer (exercise 4.3 asks you to compute it):
+
+# %%
+n_train = {"bpe-4096": len(load_wikitext2("train", "bpe", 4096)),
+           "wordpiece": len(load_wikitext2("train", "wordpiece"))}
+for name, key in (("cpu-small", "bpe-4096"), ("paper-6l", "wordpiece"), ("paper-12l", "wordpiece")):
+    cfg = resolve(name, "grassmann")
+    steps = cfg.total_steps(n_train[key])
+    tokens = steps * cfg.tokens_per_step
+    print(f"{name:10s} {steps:7,} steps x {cfg.tokens_per_step:5,} tokens = {tokens / 1e6:6.1f}M tokens "
+          f"= {tokens / n_train[key]:5.2f} epochs of {n_train[key]:,} {key} tokens")
+cpu_epochs = resolve("cpu-small", "grassmann").max_steps * cpu.tokens_per_step / n_train["bpe-4096"]
+assert 1 < cpu_epochs < 2  # cpu-small is a short run: between one and two passes over the data
+
+# %% [markdown]
+# The CPU comparison sees the data barely more than once, against the paper's thirty passes. It measures
+# the two mixers early in training, at a small size; the paper presets measure them where the paper did.
+#
+# ## 4.2 Quick mode: the `compare` command, live
+#
+# `compare` trains every (model, seed) pair as an ordinary `python -m gflow_lite train` run, in its own
+# folder, and aggregates them into `compare.json`. From a terminal:
+#
+# ```bash
+# python -m gflow_lite compare --preset tiny --seeds 2 --set max_steps=40 --out /tmp/tiny
+# ```
+#
+# Here we call the same function from Python on the `tiny` preset: a 40k-parameter model, a few dozen
+# steps. **This is a smoke test of the command, not a result**: at this size and budget both models are
+# far from trained, and nothing about their order carries over to real runs.
+
+# %%
+demo_steps = by_mode(40, 400)
+demo_spec = CompareSpec(preset="tiny", seeds=by_mode([0, 1], [0, 1, 2]), jobs=2,
+                        overrides=[f"max_steps={demo_steps}", f"eval_interval={demo_steps // 4}"],
+                        label="tiny: a smoke test of compare, not a result")
+demo_tmp = tempfile.TemporaryDirectory(prefix="gflow_ch4_")
+demo_dir = Path(demo_tmp.name) / "tiny"
+start = time.perf_counter()
+demo_result = run_compare(demo_spec, demo_dir, log=lambda message: None)
+print(format_compare(demo_result))
+print(f"{len(demo_result['runs'])} runs in {time.perf_counter() - start:.0f} s; wrote "
+      f"{sorted(p.name for p in demo_dir.iterdir())}")
+
+# %% [markdown]
+# Each run folder holds `config.json` (the resolved configuration), `metrics.jsonl` (one line per
+# logged step, with the validation perplexity at each evaluation) and `summary.json` (the final numbers
+# and their provenance: seed, git commit, hardware, wall time). `report.load_comparison` reads such a
+# folder and `report.check` verifies it (section 4.3 spells out what it checks). A fresh run must pass:
+
+# %%
+demo = report.check(report.load_comparison(demo_dir))
+vocab = demo.finished_runs[0].summary["tokenizer"]["vocab_size"]
+for run in demo.finished_runs:  # both models learned something: better than a uniform guess over V
+    assert run.summary["best_val_ppl"] < vocab
+print(f"{len(demo.finished_runs)} runs verified; all below the uniform perplexity V = {vocab}")
+
+# %% [markdown]
+# The learning curves come from `metrics.jsonl`. The right panel divides the Grassmann model's validation
+# perplexity by the Transformer's at each evaluation, seed by seed: the ratio the paper reports, as it
+# develops during training.
+
+# %%
+COLOURS = {"grassmann": "tab:blue", "transformer": "tab:orange"}
+SEED_COLOURS = ("tab:green", "tab:purple", "tab:brown", "tab:pink")
+
+
+def val_curve(run):
+    """(tokens, validation perplexity) at each evaluation of a run."""
+    return [(r["tokens"], r["val_ppl"]) for r in run.metrics() if r.get("val_ppl") is not None]
+
+
+def plot_comparison(comparison, title):
+    fig, (ax, ax_ratio) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for run in comparison.finished_runs:
+        tokens, ppl = zip(*val_curve(run))
+        ax.plot([x / 1e6 for x in tokens], ppl, "o-", ms=3, color=COLOURS[run.model],
+                alpha=0.5 + 0.5 / (1 + run.seed), label=f"{run.model}, seed {run.seed}")
+    ax.set(xlabel="training tokens (millions)", ylabel="validation perplexity", title=title)
+    ax.legend(fontsize=8)
+    for seed in sorted({r.seed for r in comparison.finished_runs}):
+        g, t = comparison.run("grassmann", seed), comparison.run("transformer", seed)
+        if g is None or t is None:
+            continue
+        t_at = dict(val_curve(t))
+        pts = [(x / 1e6, y / t_at[x]) for x, y in val_curve(g) if x in t_at]
+        ax_ratio.plot(*zip(*pts), "s-", ms=3, color=SEED_COLOURS[seed % len(SEED_COLOURS)],
+                      label=f"seed {seed}")
+    ax_ratio.axhline(1.0, color="gray", ls=":", label="parity")
+    ax_ratio.set(xlabel="training tokens (millions)", ylabel="Grassmann / Transformer perplexity",
+                 title="the ratio during training")
+    ax_ratio.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+plot_comparison(demo, demo_spec.label)
+plt.show()
+demo_tmp.cleanup()
+
+# %% [markdown]
+# ## 4.3 The committed results
+#
+# The results in the repository were produced by `scripts/cpu_experiments.sh` on a CPU (every run
+# records its hardware; see below): the `cpu-small` comparison (both models, two seeds) and the
+# single-seed runs of section 4.4. They live in
+# `results/wikitext2/`, found through the installed package (set `GFLOW_RESULTS_DIR` to read another
+# results root). The main comparison must be there:
+
+# %%
+root = report.results_dir()
+via = f" (from ${report.RESULTS_ENV})" if os.environ.get(report.RESULTS_ENV) else ""
+main_dir = report.wikitext2_dir() / report.MAIN
+print(f"results root: {root}{via}")
+main = report.load_comparison(main_dir)
+assert main is not None and main.complete, f"the main comparison is missing: {main_dir}/compare.json"
+print(f"{main.label}: preset {main.data['preset']}, seeds {main.data['seeds']}, "
+      f"{len(main.finished_runs)} runs")
+
+# %% [markdown]
+# **Verify before believing.** A results file is a claim too. `report.check` raises unless every run
+# records its configuration, seed, git commit, hardware and wall time; its perplexities are
+# $\exp(\text{loss})$; its folder agrees with `compare.json`; its best validation perplexity is the best
+# one in `metrics.jsonl`; all runs had one training budget and tokenizer; and every mean, spread and
+# ratio in `compare.json` is what the runs' numbers give. The key ones, spelled out:
+
+# %%
+report.check(main)
+data = main.data
+g_stats, t_stats = data["models"]["grassmann"], data["models"]["transformer"]
+for run in main.finished_runs:
+    s = run.summary
+    assert {"config", "seed", "git_commit", "hardware", "wall_time_s"} <= s.keys()
+    assert s["config"]["seed"] == s["seed"] and s["wall_time_s"] > 0
+    assert_close(s["test_ppl"], math.exp(s["test_loss"]), rtol=1e-9, atol=0.0)
+    assert s["tokens_seen"] == main.finished_runs[0].summary["tokens_seen"]  # one budget for all
+for stats in (g_stats, t_stats):
+    assert_close(stats["best_val_ppl"]["mean"], statistics.fmean(stats["best_val_ppl"]["values"]),
+                 rtol=1e-12, atol=0.0)
+assert_close(data["ratio_val_ppl"], g_stats["best_val_ppl"]["mean"] / t_stats["best_val_ppl"]["mean"],
+             rtol=1e-12, atol=0.0)
+assert_close(data["ratio_test_ppl"], g_stats["test_ppl"]["mean"] / t_stats["test_ppl"]["mean"],
+             rtol=1e-12, atol=0.0)
+print("consistent:", ", ".join(sorted({r.summary['git_commit'][:12] for r in main.finished_runs})),
+      "|", main.finished_runs[0].summary["hardware"]["device"],
+      f"| {data['wall_time_s'] / 3600:.1f} h in all")
+display(report.summary_table(main))
+
+# %%
+plot_comparison(main, main.label)
+plt.show()
+at_end = [r.name for r in main.finished_runs if r.summary["best_step"] == r.summary["steps"]]
+print(f"best checkpoint at the last step (still improving when training stopped): {at_end or 'none'}")
+
+# %% [markdown]
+# ### Beside the paper and the reproductions
+#
+# `gflow_lite.experiments.published` holds the paper's Table 1 and every public reproduction's
+# WikiText-2 numbers, each entry with its model, depth, block, parameters, perplexities, tokenizer,
+# recipe and source. A **matched gap** pairs a Grassmann run with the Transformer that the same source
+# trained alike; the table below lists each source's gap for the paper's layer. Perplexities differ
+# across rows for reasons unrelated to the mixer (tokenizer, data release, size, budget); the ratio is
+# the one number that can be compared.
+
+# %%
+gaps = published.headline_gaps()
+paper = [gap.ratio for gap in gaps if gap.source == "paper"]
+repro = {f"{gap.source} {gap.setting}": gap.ratio for gap in gaps if gap.source != "paper"}
+assert all(1.10 <= r <= 1.15 for r in paper)  # the paper's own table: "within 10-15%"
+outliers = [k for k, r in repro.items() if r <= max(paper)]
+assert len(outliers) == 1  # every reproduction but one found a larger gap than the paper
+print(f"paper: {min(paper):.3f}-{max(paper):.3f}; reproductions: {min(repro.values()):.3f}-"
+      f"{max(repro.values()):.3f}; at or below the paper's gap: {outliers}")
+display(report.context_table(main, compact=True))  # the README has the recipes too
+
+# %%
+ratio, low, high = report.ratio_and_spread(*(
+    [main.run(m, s).summary["best_val_ppl"] for s in data["seeds"]] for m in ARCHITECTURES))
+assert_close(ratio, data["ratio_val_ppl"], rtol=1e-12, atol=0.0)
+above = sorted(r for r in repro.values() if r > max(paper))
+where = ("below the paper's gaps" if ratio < min(paper) else "within the paper's range" if ratio <= max(paper)
+         else "between the paper's and every larger reproduction gap" if not above or ratio < min(above)
+         else "within the range of the reproductions' larger gaps")
+print(f"ours: {ratio:.3f} (seeds {low:.3f}-{high:.3f}): {where}")
+
+fig, ax = plt.subplots(figsize=(7.5, 4.6))
+labels = [f"{gap.source}: {gap.setting}" for gap in gaps]
+ax.scatter([gap.ratio for gap in gaps], range(len(gaps)), marker="o", zorder=3,
+           c=["tab:red" if gap.source == "paper" else "tab:gray" for gap in gaps])
+ax.scatter([], [], c="tab:red", label="the paper (Table 1)")
+ax.scatter([], [], c="tab:gray", label="reproductions (matched pairs)")
+ax.errorbar([ratio], [len(gaps)], xerr=[[ratio - low], [high - ratio]], fmt="D", color="tab:blue",
+            capsize=4, label=f"ours ({main.data['preset']}; bar: per-seed range)")
+ax.axvline(1.0, color="black", ls=":", label="parity")
+ax.set_yticks(range(len(gaps) + 1), labels + [f"ours: {main.data['preset']}"], fontsize=7)
+ax.set_xlabel("Grassmann / Transformer perplexity (validation; test where only test is reported)")
+ax.set_title("The gap, source by source")
+ax.legend(fontsize=7, loc="lower right")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# How to read this. The paper's three pairs sit at 1.11. Two reproductions trained the paper's
+# Transformer the old way (post-LN, PyTorch's default initialisation, learning rate 1e-3: KAN and YOU's
+# 6-layer run) and matched the paper's Transformer perplexity, with the paper's tokenizer, yet found
+# the Grassmann model much further behind. AXV, with the same tokenizer and a modern pre-LN recipe,
+# trained a much better Transformer, and the Grassmann model gained far less from that recipe. The gap
+# therefore measures the baseline's tuning as much as the mixer. One run has the Grassmann model ahead
+# (YOU's "stabilised" 12-layer pair: a single seed, best at epoch 4, overfitting afterwards).
+#
+# Ours is a smaller model trained for a fraction of the paper's budget, with the paper's post-LN block
+# and a modern optimiser recipe for both models: it tests the mixer early in training at small size,
+# not the paper's exact setting. Those claims about the published runs, checked:
+
+# %%
+by_key = {(e.source, e.setting, e.model): e for e in published.WIKITEXT2 if e.variant == ""}
+paper_t = by_key["paper", "6L L128 (first row pair)", "transformer"].val
+for source, setting in (("KAN", "6L L128 post-LN"), ("YOU", "6L L128 post-LN")):
+    assert abs(by_key[source, setting, "transformer"].val / paper_t - 1) < 0.05  # the paper's Transformer
+    assert repro[f"{source} {setting}"] > 1.3  # ... but a much larger gap
+axv_t, axv_g = (by_key["AXV", "6L L128", m].val for m in ("transformer", "grassmann"))
+axv_paper_g = by_key["paper", "6L L128 (first row pair)", "grassmann"].val
+assert axv_t < 0.8 * paper_t and axv_paper_g / axv_g < paper_t / axv_t  # the Transformer gains more
+print(f"6 layers, L 128, WordPiece: Transformer {paper_t} (paper) -> {axv_t} (AXV), "
+      f"Grassmann {axv_paper_g} -> {axv_g}")
+#
+# ## 4.4 Ablations, and a variant
+#
+# `scripts/cpu_experiments.sh` also makes single-seed runs (seed 0) at the `cpu-small` budget. Each
+# **ablation** changes one thing in the paper's layer and is read against the baseline run of the
+# **same seed**: its own architecture's (does the change help the Grassmann model?) and the
+# Transformer's (does it close the gap?). A change the Transformer has too (the pre-LN block) is also
+# applied to the Transformer (`pre-ln-transformer`), so that its effect on the gap is measured like for
+# like. `grassmann-plus` is not the paper's layer: it is our attempt to close the gap with the changes
+# the reproductions point to (pre-LN, fewer and shorter offsets), its reduced width set so that it has
+# the Transformer's parameter count; it is compared with the pre-LN Transformer. Where a public
+# reproduction tried the same change, its effect on its own run of the paper's layer is listed too.
+
+# %%
+status = report.ablation_status()
+for name, what in report.ABLATIONS.items():
+    print(f"{name:20s} {what}\n{'':20s} -> {status[name]}")
+
+# %%
+abl = report.ablation_rows(baseline=main)
+for row in abl:  # each ablation is read against the baseline run of the same seed and budget
+    base = main.run(row.model, row.seed)
+    assert base is not None and row.seed == base.seed
+    assert_close(row.vs_same_model, row.val_ppl / base.summary["best_val_ppl"], rtol=1e-12, atol=0.0)
+if abl:
+    display(report.ablation_table(abl))
+else:
+    print("no ablation has finished yet")
+
+# %%
+names = list(report.ABLATIONS)
+done = {row.name: row for row in abl}
+base_gap = dict(zip(data["seeds"], (g / t for g, t in zip(*(
+    [main.run(m, s).summary["best_val_ppl"] for s in data["seeds"]] for m in ARCHITECTURES)))))
+fig, (ax, ax_gap) = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+for i, name in enumerate(names):
+    row = done.get(name)
+    if row is None:
+        ax.text(1.0, i, "  not yet run", va="center", fontsize=8, color="gray")
+        continue
+    ax.barh(i, row.vs_same_model - 1.0, left=1.0, color=COLOURS[row.model], alpha=0.8)
+    if row.model == "grassmann":
+        ax_gap.plot(row.vs_transformer, i, "o", color=COLOURS["grassmann"])
+        if row.vs_twin is not None:
+            ax_gap.plot(row.vs_twin, i, "x", color="black", ms=8)
+ax.axvline(1.0, color="black", ls=":")
+ax.set_ylim(len(names) - 0.4, -0.6)  # top to bottom, in the script's order
+ax.set_yticks(range(len(names)), names, fontsize=8)
+ax.set(xlabel="best val. perplexity / baseline of the same model and seed", title="Does it help its model?")
+ax.legend(handles=[Patch(color=COLOURS["grassmann"], label="a Grassmann ablation"),
+                   Patch(color=COLOURS["transformer"], label="a Transformer ablation")], fontsize=7,
+          loc="best")
+ablation_seed = abl[0].seed if abl else data["seeds"][0]
+ax_gap.axvline(base_gap[ablation_seed], color="tab:blue", ls="--",
+               label=f"baseline gap, seed {ablation_seed}")
+ax_gap.axvline(1.0, color="black", ls=":", label="parity")
+ax_gap.plot([], [], "o", color=COLOURS["grassmann"], label="ablation / baseline Transformer")
+ax_gap.plot([], [], "x", color="black", label="... / the Transformer trained alike (pre-LN)")
+ax_gap.set(xlabel="Grassmann / Transformer best val. perplexity", title="Does it close the gap?")
+ax_gap.legend(fontsize=7, loc="best")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 4.5 Full mode: the paper's settings on a GPU
+#
+# The paper-sized comparisons are one command each; run them on a CUDA GPU (one run at a time), then
+# point this chapter at the results (`GFLOW_RESULTS_DIR`) or extend section 4.3 to the new folders:
+#
+# ```bash
+# python -m gflow_lite compare --preset paper-6l  --seeds 3 --jobs 1 --out results/wikitext2/paper-6l
+# python -m gflow_lite compare --preset paper-12l --seeds 3 --jobs 1 --out results/wikitext2/paper-12l
+# ```
+#
+# How long? We have measured nothing on a GPU, so the table below is an **estimate**, and a rough one.
+# Both columns count the matrix-multiply work of a run (`report.train_flops_per_token` × tokens) and
+# divide it by a measured rate of such work: the CPU column by the rate of our fastest `cpu-small` run of
+# the same model, on the machine that produced it; the GPU column by the rate implied by the training
+# throughput ARL reports for a 6-layer Grassmann model of the paper's width on one H100. Both leave out
+# evaluation, and assume the rate does not change with the model's size.
+
+# %%
+speeds = {m: sorted(round(v) for v in main.values(m, "tokens_per_s").values()) for m in ARCHITECTURES}
+print(f"measured training speed per run, tokens/s: {speeds} (the machine was shared: we use the fastest)")
+measured = {m: max((r.summary for r in main.finished_runs if r.model == m), key=lambda s: s["tokens_per_s"])
+            for m in ARCHITECTURES}
+rows = []
+for name in ("paper-6l", "paper-12l"):
+    for arch in ARCHITECTURES:
+        est = report.estimate_run(resolve(name, arch), n_train["wordpiece"], measured[arch])
+        assert est.tokens == est.steps * resolve(name, arch).tokens_per_step
+        rows.append([name, arch, f"{est.steps:,}", f"{est.tokens / 1e6:.0f}M", f"{est.cpu_hours / 24:.1f}",
+                     f"{est.gpu_hours * 60:.0f}"])
+display(report.Table(
+    ["preset", "model", "steps", "tokens", "ESTIMATE: days on this CPU", "ESTIMATE: minutes on one H100"],
+    rows))
+tp = published.PUBLISHED_THROUGHPUT
+print(f"GPU rate from {tp.source}: {tp.tokens_per_s:,.0f} tokens/s on {tp.device} ({tp.where})")
+
+# %% [markdown]
+# **Summary.** The comparison holds everything but the mixer equal, reports the test perplexity at the
+# best-validation checkpoint besides the paper's best validation perplexity, and records its provenance
+# in every run. The results committed to the repository are verified before they are shown. The ratio
+# of the two models' perplexities is the only number comparable across the paper, the reproductions and
+# us, and every reproduction but one found a larger one than the paper's 1.11.
+#
+# ## Exercises
+
+# %%
+from gflow_lite.exercises import (chapter_exercises, check_ratio_and_spread, check_split_perplexity,
+                                  check_training_budget)
+
+exercise = chapter_exercises("04_wikitext2")
+
+# %% [markdown]
+# **Exercise 4.1 (the ratio and its spread).** Write `ratio_and_spread(grassmann_ppl, transformer_ppl)`:
+# given per-seed perplexities (seed $k$ of one model at index $k$ of the other's list), return
+# `(ratio, low, high)`: the ratio of the mean perplexities, as `compare.json` reports it, and the smallest
+# and largest seed-matched ratio $g_k / t_k$.
+
+# %%
+@exercise
+def ratio_and_spread(grassmann_ppl, transformer_ppl):
+    raise NotImplementedError("Exercise 4.1: your code here")
+
+
+# %%
+check_ratio_and_spread(ratio_and_spread)
+
+# %% [markdown]
+# **Exercise 4.2 (perplexity of a split).** Evaluation scores a split in batches; the last batch is
+# shorter. Write `split_perplexity(loss_sums, token_counts)`: given each batch's **summed**
+# cross-entropy (nats) and its number of predicted tokens, return the split's perplexity as
+# `gflow_lite.training.evaluate` computes it. (Why is the mean of the per-batch perplexities wrong?)
+
+# %%
+@exercise
+def split_perplexity(loss_sums, token_counts):
+    raise NotImplementedError("Exercise 4.2: your code here")
+
+
+# %%
+check_split_perplexity(split_perplexity)
+
+# %% [markdown]
+# **Exercise 4.3 (a run's budget).** Write
+# `training_budget(batch_size, grad_accum, block_size, max_steps, epochs, n_train_tokens)`: return
+# `(steps, tokens)`, the optimizer steps of the run and the training tokens it consumes. Exactly one of
+# `max_steps` and `epochs` is set (the other is `None`); an epoch is `n_train_tokens` tokens, and a run
+# given in epochs rounds its steps up.
+
+# %%
+@exercise
+def training_budget(batch_size, grad_accum, block_size, max_steps, epochs, n_train_tokens):
+    raise NotImplementedError("Exercise 4.3: your code here")
+
+
+# %%
+check_training_budget(training_budget)
+
+# %%
+exercise.summary();
