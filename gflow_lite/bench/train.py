@@ -4,8 +4,7 @@ machine's measured matmul peak that the step reaches.
 A step is what `gflow_lite.training` does per optimizer step: ``zero_grad``, forward with targets,
 backward, gradient clipping (1.0) and AdamW (``training.schedule.make_optimizer``), on a random batch
 of ``batch_size`` x ``block_size`` tokens, models in train mode (dropout on). The configuration is the
-``cpu-small`` preset of `gflow_lite.training.presets` (falling back to the same numbers here if that
-module is missing). The peak is a square fp32 matmul timed in the same interleaved rounds as the steps,
+``cpu-small`` preset of `gflow_lite.training.presets`. The peak is a square fp32 matmul timed in the same interleaved rounds as the steps,
 so it sees the same contention. FLOPs per step come from `torch.utils.flop_counter.FlopCounterMode` over
 one forward+backward, with attention run through the MATH backend so that its score and value products
 are counted (FlopCounterMode counts them in full, L x L, and does not see the CPU flash kernel).
@@ -20,8 +19,9 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..config import PAPER_OFFSETS, LMConfig
+from ..config import LMConfig
 from ..models import build_model
+from ..training.presets import resolve
 from .options import config_dict
 from .report import format_table, ratio
 from .timing import interleaved
@@ -39,23 +39,6 @@ COLUMNS = (
     "fraction_of_peak",
     "params",
 )
-
-#: cpu-small as defined in gflow_lite/training/presets.py when this benchmark was written (fallback only).
-FALLBACK_MODEL = dict(
-    vocab_size=4096,
-    block_size=128,
-    d_model=128,
-    n_layers=4,
-    d_ff=512,
-    r=16,
-    n_heads=4,
-    offsets=PAPER_OFFSETS,
-    offset_mode="all",
-    norm="post",
-    dropout=0.1,
-)
-FALLBACK_TRAIN = dict(batch_size=16, lr=1e-3, weight_decay=0.01, betas=(0.9, 0.95), grad_clip=1.0)
-
 
 @dataclass(frozen=True)
 class TrainBenchConfig:
@@ -77,25 +60,11 @@ def default_config(quick: bool = False) -> TrainBenchConfig:
 
 def _preset(cfg: TrainBenchConfig, arch: str) -> Tuple[LMConfig, Dict[str, Any], str]:
     """The model config and the optimizer settings of the preset; where they came from."""
-    try:
-        from ..training.presets import resolve
-
-        tc = resolve(cfg.preset, arch)
-        model, train = (
-            tc.model,
-            dict(
-                batch_size=tc.batch_size,
-                lr=tc.lr,
-                weight_decay=tc.weight_decay,
-                betas=tuple(tc.betas),
-                grad_clip=tc.grad_clip,
-            ),
-        )
-        source = f"gflow_lite.training.presets:{cfg.preset}"
-    except ImportError:
-        if cfg.preset != "cpu-small":
-            raise
-        model, train, source = LMConfig(**FALLBACK_MODEL), dict(FALLBACK_TRAIN), "fallback copy of cpu-small"
+    tc = resolve(cfg.preset, arch)
+    model = tc.model
+    train = dict(batch_size=tc.batch_size, lr=tc.lr, weight_decay=tc.weight_decay, betas=tuple(tc.betas),
+                 grad_clip=tc.grad_clip)
+    source = f"gflow_lite.training.presets:{cfg.preset}"
     changes = {k: getattr(cfg, k) for k in ("block_size", "d_model") if getattr(cfg, k) is not None}
     if "d_model" in changes and changes["d_model"] % model.n_heads:
         changes["n_heads"] = 1
