@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 import torch
+
+from ..training.metrics import git_commit
 
 __all__ = [
     "environment",
@@ -72,26 +73,6 @@ def retain_freed_memory() -> str:
     return "glibc, retaining (mallopt M_MMAP_THRESHOLD=32MiB, M_TRIM_THRESHOLD=1GiB)"
 
 
-def git_commit(root: Optional[Path] = None) -> Optional[str]:
-    """The checked-out commit (with ``+dirty`` when tracked files differ), or None outside a git tree."""
-    root = root or Path(__file__).resolve().parents[2]
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return sha + ("+dirty" if dirty else "")
-
-
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -139,7 +120,7 @@ def environment(device: torch.device) -> Dict[str, Any]:
         "torch": torch.__version__,
         "device": str(device),
         "threads": torch.get_num_threads(),
-        "git_commit": git_commit(),
+        "git_commit": git_commit(),  # one definition: gflow_lite.training.metrics
         "hardware": hardware(device),
         "load_average_start": load_average(),
     }
