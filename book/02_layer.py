@@ -54,7 +54,8 @@ from gflow_lite import (PAPER_OFFSETS, PAPER_SCHEDULE_12, CausalGrassmannMixing,
 from gflow_lite.audit import PAPER_PARAMS_M, format_audit, paper_audit
 from gflow_lite.exercises import leaky_mixing, random_token_batches, train_lm
 from gflow_lite.geometry import n_plucker, plucker
-from gflow_lite.layers import shift_back
+from gflow_lite.model import shift_back
+from gflow_lite.analysis import layer_diagnostics
 from gflow_lite.mode import describe_mode, sizes
 
 print(describe_mode())
@@ -73,7 +74,7 @@ d, r, offsets, T = 16, 6, (1, 2, 4), 12
 layer = CausalGrassmannMixing(d, r, offsets, impl="reference")
 layer.eval().requires_grad_(False)  # we only evaluate it here
 h = torch.randn(2, T, d)
-lib = layer.diagnostics(h)  # the library's own z, g and alpha, to compare with
+lib = layer_diagnostics(layer, h)  # the library's own z, g and alpha, to compare with
 print({name: tuple(p.shape) for name, p in layer.named_parameters()})
 
 # %% [markdown]

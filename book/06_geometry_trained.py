@@ -46,7 +46,7 @@ from gflow_lite.analysis import (Snapshots, ablate_offset, ablated_weights, laye
 from gflow_lite.data import RandomBlockSampler, load_corpus
 from gflow_lite.exercises import train_lm
 from gflow_lite.geometry import pair_angle, plucker, principal_angles
-from gflow_lite.layers import shift_back
+from gflow_lite.model import shift_back
 from gflow_lite.mode import by_mode, describe_mode, sizes
 
 print(describe_mode())

@@ -1,13 +1,13 @@
 """gflow_lite: the Causal Grassmann layer of "Attention Is Not What You Need" (arXiv 2512.19428),
 its size-matched Transformer, and the tools to teach, test and measure them.
 
-Layout (imports flow downward): geometry -> layers -> models -> audit / training / bench -> cli.
+Start reading at `gflow_lite.model` (the layer and both models, one file). Imports flow one way:
+geometry -> model -> fused / generate / flops -> data / training / nli / bench -> cli.
 """
 
-from .config import PAPER_OFFSETS, PAPER_SCHEDULE_12, LMConfig
 from .geometry import plucker
-from .layers import CausalGrassmannMixing, CausalSelfAttention
-from .models import GrassmannLM, TransformerLM, build_model
+from .model import (PAPER_OFFSETS, PAPER_SCHEDULE_12, CausalGrassmannMixing, CausalSelfAttention, GrassmannLM,
+                    LMConfig, TransformerLM, build_model)
 
 __version__ = "0.1.0"
 

@@ -1,7 +1,7 @@
 """Measuring a trained Grassmann model: pair geometry, plane motion, gates, and which offsets matter.
 
 The paper calls its layer interpretable ("the geometry of token pairs") but measures nothing; chapter 6
-of the book does, with these functions. Equations (G1)-(G6) are those of `gflow_lite.layers`.
+of the book does, with these functions. Equations (G1)-(G6) are those of `gflow_lite.model`.
 
 * `layer_statistics`: for every Grassmann layer, on one batch, the quantities (G2)-(G6) act on:
   the angle θ between z_t and z_{t-Δ} (``sin θ = ||z_t ∧ z_{t-Δ}|| / (|z_t| |z_{t-Δ}|)``, the Lagrange
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .geometry import pair_angle, plucker_norm, principal_angles
-from .layers import CausalGrassmannMixing, shift_back
+from .model import CausalGrassmannMixing, shift_back
 
 __all__ = [
     "LayerStats",
@@ -162,15 +162,42 @@ def layer_inputs(model: nn.Module, idx: Tensor) -> List[Tensor]:
     return captured
 
 
+@torch.no_grad()
+def layer_diagnostics(layer: CausalGrassmannMixing, h: Tensor) -> Dict[str, Tensor]:
+    """The layer's intermediate quantities on its input ``h: [B, T, d]`` (chapter on trained models).
+
+    ``z`` (G1); per offset the pair norm ``||z_t ∧ z_{t-Δ}||`` and the sine of the pair's angle
+    ``||z_t ∧ z_{t-Δ}|| / (|z_t| |z_{t-Δ}|)`` (both by the stable `geometry.plucker_norm`), ``valid``;
+    ``g`` (G4) and the gate ``alpha`` (G5), computed by the layer's own methods.
+    """
+    z = layer.W_red(h).float()
+    T = z.shape[1]
+    t = torch.arange(T, device=h.device)
+    partners = [shift_back(z, delta) for delta in layer.offsets]
+    a, _ = layer.offset_weights(t)
+    norms = torch.stack([plucker_norm(z, zp) for zp in partners], -1)
+    lengths = torch.stack([z.norm(dim=-1) * zp.norm(dim=-1) for zp in partners], -1)
+    g = layer.g_fast(z, partners, a)
+    alpha = torch.sigmoid(layer.W_gate(torch.cat([h, g.to(h.dtype)], dim=-1)))
+    return {
+        "z": z,
+        "pair_norm": norms,
+        "pair_sin": norms / lengths.clamp_min(1e-12),
+        "valid": t[:, None] >= torch.tensor(layer.offsets, device=h.device)[None, :],
+        "g": g,
+        "alpha": alpha,
+    }
+
+
 def layer_statistics(model: nn.Module, idx: Tensor, min_sin: float = 1e-3) -> List[LayerStats]:
     """`LayerStats` of every Grassmann layer of ``model`` on the token batch ``idx: [B, T]``.
 
-    Pair quantities come from `CausalGrassmannMixing.diagnostics` (the layer's own computation); the pair
+    Pair quantities come from `layer_diagnostics` (the layer's own computation); the pair
     angle from `geometry.pair_angle` and the plane motion from `plane_step_angles` (float64).
     """
     out: List[LayerStats] = []
     for i, (mix, h) in enumerate(zip(_mixers(model), layer_inputs(model, idx))):
-        diag = mix.diagnostics(h)
+        diag = layer_diagnostics(mix, h)
         z = diag["z"]
         T = z.shape[1]
         angles, planes, defined = [], [], []
@@ -216,7 +243,7 @@ def ablated_weights(a: Tensor, k: int) -> Tuple[Tensor, Tensor]:
 def ablate_offset(layer: CausalGrassmannMixing, k: int) -> Iterator[CausalGrassmannMixing]:
     """Within the ``with`` block, ``layer`` averages (G4) without its ``k``-th offset (`ablated_weights`).
 
-    Both implementations and `CausalGrassmannMixing.diagnostics` read the weights through
+    Every implementation and `layer_diagnostics` read the weights through
     ``offset_weights``, which is shadowed on this instance and restored on exit. Nested blocks on one
     layer remove several offsets (the weights renormalised over those left).
     """

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List
 
-from .config import PAPER_OFFSETS, PAPER_SCHEDULE_12, LMConfig
-from .models import build_model
+from .model import PAPER_OFFSETS, PAPER_SCHEDULE_12, LMConfig
+from .model import build_model
 
 __all__ = ["AuditRow", "paper_audit", "format_audit", "PAPER_PARAMS_M"]
 

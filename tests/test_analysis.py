@@ -10,7 +10,7 @@ import torch
 from torch.testing import assert_close
 
 from gflow_lite import CausalGrassmannMixing, GrassmannLM, LMConfig, TransformerLM
-from gflow_lite.analysis import (Snapshots, ablate_offset, ablated_weights, layer_statistics, mean_loss,
+from gflow_lite.analysis import (Snapshots, ablate_offset, ablated_weights, layer_diagnostics, layer_statistics, mean_loss,
                                  offset_ablation, plane_step_angles, token_losses)
 from gflow_lite.exercises import train_lm
 from gflow_lite.geometry import principal_angles
@@ -142,7 +142,7 @@ def test_ablate_offset_equals_a_layer_without_that_offset(impl):
         reduced.load_state_dict(layer.state_dict())
         with torch.no_grad(), ablate_offset(layer, k):
             assert_close(layer(h), reduced(h), rtol=1e-12, atol=1e-12)
-            assert_close(layer.diagnostics(h)["g"], reduced.diagnostics(h)["g"])
+            assert_close(layer_diagnostics(layer, h)["g"], layer_diagnostics(reduced, h)["g"])
         assert "offset_weights" not in layer.__dict__  # restored
     # nested: two offsets removed
     only_4 = CausalGrassmannMixing(8, 4, (4,), impl=impl).double().eval()

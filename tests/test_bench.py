@@ -7,14 +7,14 @@ import json
 import pytest
 import torch
 
-import gflow_lite.fast_mix as fast_mix
+import gflow_lite.fused as fused
 from gflow_lite.bench import cli
 from gflow_lite.bench.memory import measure_memory, saved_tensor_bytes
 from gflow_lite.bench.options import override, parse_assignments
 from gflow_lite.bench.registry import BENCHMARKS, load
 from gflow_lite.bench.report import REQUIRED_KEYS, format_table, loglog_slope
 from gflow_lite.bench.timing import interleaved
-from gflow_lite.layers import CausalGrassmannMixing
+from gflow_lite.model import CausalGrassmannMixing
 
 TINY = {
     "scaling": ["d_model=16", "r=6", "n_heads=2", "lengths=24,48", "rounds=2", "budget_s=1"],
@@ -137,7 +137,7 @@ def test_memory_measures_saved_and_peak_bytes():
 @pytest.mark.parametrize("aggregate,normalize", [("mean", True), ("learned", True), ("mean", False)])
 def test_fast_kernel_in_blocks_matches_reference(monkeypatch, aggregate, normalize):
     """The benchmarked fast kernel splits tokens into blocks: several blocks agree with the reference."""
-    monkeypatch.setattr(fast_mix, "FAST_BLOCK_TOKENS", 5)
+    monkeypatch.setattr(fused, "FAST_BLOCK_TOKENS", 5)
     torch.manual_seed(3)
     ref = CausalGrassmannMixing(
         12, 5, (1, 2, 4), impl="reference", aggregate=aggregate, normalize=normalize
@@ -145,7 +145,7 @@ def test_fast_kernel_in_blocks_matches_reference(monkeypatch, aggregate, normali
     for p in ref.parameters():
         torch.nn.init.normal_(p, std=0.3)
     fast = CausalGrassmannMixing(
-        12, 5, (1, 2, 4), impl="fast", aggregate=aggregate, normalize=normalize
+        12, 5, (1, 2, 4), impl="fused", aggregate=aggregate, normalize=normalize
     ).double()
     fast.load_state_dict(ref.state_dict())
     h = torch.randn(2, 13, 12, dtype=torch.float64, requires_grad=True)
@@ -165,24 +165,24 @@ def test_fast_kernel_even_and_odd_r_and_bf16_autocast():
     for r in (2, 3, 8, 9):
         torch.manual_seed(r)
         ref = CausalGrassmannMixing(10, r, (1, 3), impl="reference").double()
-        fast = CausalGrassmannMixing(10, r, (1, 3), impl="fast").double()
+        fast = CausalGrassmannMixing(10, r, (1, 3), impl="fused").double()
         fast.load_state_dict(ref.state_dict())
         h = torch.randn(1, 7, 10, dtype=torch.float64)
         torch.testing.assert_close(fast(h), ref(h), rtol=1e-10, atol=1e-10)
-    layer = CausalGrassmannMixing(16, 6, (1, 2))
+    layer = CausalGrassmannMixing(16, 6, (1, 2), impl="fused")
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y = layer(torch.randn(1, 9, 16))
     assert torch.isfinite(y.float()).all()
 
 
 def test_no_grad_path_matches_and_scratch_can_be_released():
-    layer = CausalGrassmannMixing(16, 6, (1, 2))
+    layer = CausalGrassmannMixing(16, 6, (1, 2), impl="fused")
     h = torch.randn(2, 9, 16, requires_grad=True)
     with torch.no_grad():
         a = layer(h)
     torch.testing.assert_close(layer(h).detach(), a)
     layer(h).sum().backward()
-    assert fast_mix.release_fast_scratch() > 0 and fast_mix.release_fast_scratch() == 0
+    assert fused.release_fast_scratch() > 0 and fused.release_fast_scratch() == 0
 
 
 def test_markdown_tables_come_from_the_results_files(tmp_path):

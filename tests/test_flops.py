@@ -13,7 +13,7 @@ from gflow_lite.flops import (
     mixer_cost,
     shift_slots,
 )
-from gflow_lite.layers import CausalGrassmannMixing, CausalSelfAttention
+from gflow_lite.model import CausalGrassmannMixing, CausalSelfAttention
 
 SHAPES = [  # B, L, d, r, offsets (all < L, as the formulas assume), heads
     (2, 20, 16, 6, (1, 2, 4), 4),

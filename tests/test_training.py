@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gflow_lite.models import build_model
+from gflow_lite.model import build_model
 from gflow_lite.training import checkpoint as ckpt
 from gflow_lite.training import trainer as trainer_module
 from gflow_lite.training.device import choose_device, choose_precision, seed_everything

@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Mapping, Optional
 import torch
 from torch import Tensor, nn
 
-from ..fast_mix import release_fast_scratch
+from ..fused import release_fast_scratch
 from .memory import measure_memory
 from .timing import interleaved
 

@@ -22,8 +22,8 @@ from typing import Any, Dict, List, Tuple
 
 import torch
 
-from ..config import PAPER_OFFSETS, LMConfig
-from ..models import GrassmannLM, TransformerLM
+from ..model import PAPER_OFFSETS, LMConfig
+from ..model import GrassmannLM, TransformerLM
 from .options import config_dict
 from .report import format_table, ratio
 from .timing import interleaved

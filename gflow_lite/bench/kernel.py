@@ -13,9 +13,9 @@ from typing import Any, Dict, List, Tuple
 
 import torch
 
-from ..config import PAPER_OFFSETS
+from ..model import PAPER_OFFSETS
 from ..flops import grassmann_fast_cost, grassmann_reference_cost
-from ..layers import CausalGrassmannMixing
+from ..model import CausalGrassmannMixing
 from .blocks import measure_blocks, memory_methods, split_lengths
 from .options import config_dict
 from .report import format_table, ratio

@@ -16,9 +16,9 @@ from typing import Any, Dict, List, Tuple
 
 import torch
 
-from ..config import PAPER_OFFSETS
+from ..model import PAPER_OFFSETS
 from ..flops import attention_cost, grassmann_fast_cost
-from ..layers import CausalGrassmannMixing, CausalSelfAttention
+from ..model import CausalGrassmannMixing, CausalSelfAttention
 from .blocks import measure_blocks, memory_methods, split_lengths
 from .options import config_dict
 from .report import format_table, loglog_slope, ratio

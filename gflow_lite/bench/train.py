@@ -19,8 +19,8 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..config import LMConfig
-from ..models import build_model
+from ..model import LMConfig
+from ..model import build_model
 from ..training.presets import resolve
 from .options import config_dict
 from .report import format_table, ratio

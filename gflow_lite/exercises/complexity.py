@@ -8,10 +8,10 @@ from typing import Callable, Tuple
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..config import PAPER_OFFSETS, PAPER_SCHEDULE_12, LMConfig
+from ..model import PAPER_OFFSETS, PAPER_SCHEDULE_12, LMConfig
 from ..flops import attention_cost, grassmann_fast_cost, grassmann_reference_cost
 from ..geometry import n_plucker
-from ..models import GrassmannLM
+from ..model import GrassmannLM
 from ._core import Mismatch, expect_equal, make_generator, run_check
 
 __all__ = ["check_paper_projection_flops", "check_crossover_length", "check_grassmann_cache_bytes",

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..geometry import normalize_plucker, plucker
-from ..layers import CausalGrassmannMixing
+from ..model import CausalGrassmannMixing
 
 __all__ = ["leaky_mixing"]
 

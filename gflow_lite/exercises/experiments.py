@@ -7,10 +7,10 @@ from typing import Callable, List, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from ..config import LMConfig
+from ..model import LMConfig
 from ..data.batching import eval_blocks
 from ..experiments.report import ratio_and_spread
-from ..models import GrassmannLM
+from ..model import GrassmannLM
 from ..training.evaluate import evaluate
 from ..training.presets import ARCHITECTURES, PRESETS, TrainConfig, resolve
 from ._core import Mismatch, expect_close, expect_equal, make_generator, run_check

@@ -7,9 +7,9 @@ from typing import Callable, Tuple
 import torch
 from torch import Tensor
 
-from ..config import LMConfig
+from ..model import LMConfig
 from ..geometry import normalize_plucker, plucker
-from ..layers import CausalGrassmannMixing, shift_back
+from ..model import CausalGrassmannMixing, shift_back
 from ._core import Mismatch, expect_close, expect_equal, make_generator, run_check
 from .counterexamples import leaky_mixing
 

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from ..analysis import ablated_weights
 from ..geometry import pair_angle, principal_angles
-from ..layers import CausalGrassmannMixing, shift_back
+from ..model import CausalGrassmannMixing, shift_back
 from ._core import expect_close, make_generator, run_check
 
 __all__ = ["check_pair_sine", "check_ablation_weights", "check_plane_angles"]

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ..config import LMConfig
+from ..model import LMConfig
 from ..flops import attention_cost, grassmann_fast_cost, grassmann_reference_cost
 from ..training.presets import TrainConfig
 from . import published

@@ -10,7 +10,7 @@ choices are ours and documented here):
 2. **Input embedding.** ``e = LayerNorm(W_in f + P[position] + S[segment])``, then dropout: a linear map
    384 -> d_model, a learned in-sentence position table (48 rows) and a learned segment table
    (premise / hypothesis).
-3. **Two mixing blocks**, both post-LN as in the paper's LM (and `gflow_lite.models.Block`):
+3. **Two mixing blocks**, both post-LN as in the paper's LM (and `gflow_lite.model.Block`):
 
    * Grassmann: ``ĥ = Dropout(LN(Mix(h)))``, ``h' = LN(ĥ + FFN(ĥ))`` with `WindowGrassmannMixing`
      (window 8, stride 8, bidirectional within a window, real pairs only, d_proj 64 in 4 groups);
@@ -19,7 +19,7 @@ choices are ours and documented here):
      4-head self-attention over the whole pair (premise and hypothesis tokens see each other), keys
      on padding masked out.
 
-   FFN: ``W2 GELU(W1 h + b1) + b2`` with d_ff 512, dropout 0.1 (`gflow_lite.models.FeedForward`).
+   FFN: ``W2 GELU(W1 h + b1) + b2`` with d_ff 512, dropout 0.1 (`gflow_lite.model.FeedForward`).
 4. **Pooling and classifier.** Masked mean over the real tokens of each sentence gives ``u`` (premise)
    and ``v`` (hypothesis); ``logits = W_cls Dropout([u; v; |u - v|; u ⊙ v]) + b_cls`` (the InferSent /
    Sentence-BERT matching features), one 3-way linear layer.
@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers import CausalSelfAttention
-from ..models import FeedForward
+from ..model import CausalSelfAttention
+from ..model import FeedForward
 from .features import PairBatch
 from .window_mixing import WindowGrassmannMixing, window_pair_mask
 

@@ -1,12 +1,12 @@
 """Windowed, grouped Grassmann mixing over real token pairs, for the SNLI head.
 
-The language-model layer (`gflow_lite.layers.CausalGrassmannMixing`) pairs position t with t - Δ over
+The language-model layer (`gflow_lite.model.CausalGrassmannMixing`) pairs position t with t - Δ over
 one unpadded causal stream. A classifier over padded (premise, hypothesis) batches needs three things
 that layer does not have, so this module generalises it while keeping its equations and names:
 
 * **an explicit pair-validity mask** ``valid[b, t, s]``: t may pair with s only if both are real
   tokens, of the same sentence, inside a common window, and ``s != t`` (a token paired with itself
-  gives ``z ∧ z = 0``, the degenerate pairing of the public SNLI reproduction, digest 5.6);
+  gives ``z ∧ z = 0``, the degenerate pairing of the public SNLI reproduction, paper notes §5.6);
 * **windows** instead of offsets: window k covers in-sentence positions ``[k·stride, k·stride + window)``
   (paper: window 8, stride 8, i.e. non-overlapping tiles ``[0, 8), [8, 16), ...``). Pairing is
   **bidirectional** by default (t pairs with every other real token of its window, earlier or later:
@@ -16,7 +16,7 @@ that layer does not have, so this module generalises it while keeping its equati
   coordinates, normalised separately, so G = 4 planes per pair (paper: d_proj 64, 4 heads -> r = 16,
   4 x 120 = 480 coordinates, close to the LM layer's 496).
 
-Per position t (equations (G1)-(G6) of `gflow_lite.layers`, with the mean over valid partners):
+Per position t (equations (G1)-(G6) of `gflow_lite.model`, with the mean over valid partners):
 
     (W1)  z_t            = W_red h_t + b_red,  split into groups z_t^k ∈ R^r
     (W2)  p_ts^k         = z_t^k ∧ z_s^k                     for every s with valid[t, s]
@@ -26,8 +26,9 @@ Per position t (equations (G1)-(G6) of `gflow_lite.layers`, with the mean over v
     (W6)  h̃_t            = α_t ⊙ h_t + (1 - α_t) ⊙ g_t
 
 ``impl="fast"`` uses the linearity the LM layer uses: ``mean_s p̂_ts^k = z_t^k ∧ w_t^k`` with
-``w_t^k = Σ_s a_ts z_s^k / n_ts^k`` (``a_ts = valid / count``, ``n`` from the Lagrange identity via a
-Gram matrix), one Plücker product per token and group. ``impl="reference"`` forms every pair.
+``w_t^k = Σ_s a_ts v_ts^k / n_ts^k`` (``a_ts = valid / count``, ``v_ts`` the part of ``z_s`` orthogonal to
+``z_t`` and ``n = |z_t| |v_ts|``, stable where the Lagrange identity cancels), one Plücker product per
+token and group. ``impl="reference"`` forms every pair.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class WindowGrassmannMixing(nn.Module):
         self.W_gate = nn.Linear(2 * d_model, d_model)  # (W5)
 
     def reduce(self, h: Tensor) -> Tensor:
-        """(W1): ``[B, L, d] -> [B, G, L, r]`` in >= fp32 (Plücker geometry in fp32, digest 5.3)."""
+        """(W1): ``[B, L, d] -> [B, G, L, r]`` in >= fp32 (Plücker geometry in fp32, paper notes §5.3)."""
         B, L, _ = h.shape
         z = self.W_red(h).to(torch.promote_types(h.dtype, torch.float32))
         return z.view(B, L, self.groups, self.r).transpose(1, 2)
@@ -108,11 +109,12 @@ class WindowGrassmannMixing(nn.Module):
         """
         count = valid.sum(-1, keepdim=True)  # [B, L, 1]
         a = valid.to(z.dtype) / count.clamp_min(1).to(z.dtype)  # [B, L, L], exactly 0 off the mask
-        gram = z @ z.transpose(-1, -2)  # [B, G, L, L]
-        sq = gram.diagonal(dim1=-2, dim2=-1)  # |z_t|^2, [B, G, L]
-        n2 = sq[..., :, None] * sq[..., None, :] - gram.square()  # Lagrange identity: ||z_t ∧ z_s||^2
-        n = n2.clamp_min(self.eps**2).sqrt()  # max(||p||, eps)
-        w = (a[:, None] / n) @ z  # [B, G, L, r]
+        zz = (z * z).sum(-1, keepdim=True).clamp_min(torch.finfo(z.dtype).tiny)  # |z_t|^2, [B, G, L, 1]
+        proj = (z @ z.transpose(-1, -2)) / zz  # <z_t, z_s> / |z_t|^2, [B, G, L, L]
+        v = z[:, :, None, :, :] - proj[..., None] * z[:, :, :, None, :]  # z_s's part ⊥ z_t, [B, G, L, L, r]
+        n = zz.sqrt() * v.norm(dim=-1)  # ||z_t ∧ z_s|| = |z_t| |v_ts| (stable; not the Lagrange identity)
+        c = a[:, None] / n.clamp_min(self.eps)  # a_ts / max(||p_ts||, eps)
+        w = (c[..., None] * v).sum(-2)  # [B, G, L, r]; z_t ∧ v_ts = z_t ∧ z_s
         p_bar = plucker(z, w)  # [B, G, L, P]
         return p_bar.transpose(1, 2), count.squeeze(-1) > 0
 

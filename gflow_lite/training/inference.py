@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..data.tokenization import Tokenizer, get_tokenizer
-from ..models import build_model
+from ..model import build_model
 from .checkpoint import check_tokenizer, load_checkpoint
 from .device import choose_device
 from .presets import TrainConfig

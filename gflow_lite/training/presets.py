@@ -18,7 +18,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from ..config import PAPER_OFFSETS, PAPER_SCHEDULE_12, LMConfig
+from ..model import PAPER_OFFSETS, PAPER_SCHEDULE_12, LMConfig
 from ..data.tokenization import TOKENIZER_NAMES, expected_vocab_size
 from .device import PRECISIONS
 

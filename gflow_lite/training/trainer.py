@@ -33,7 +33,7 @@ from ..data.atomic import remove_stale_temps
 from ..data.batching import RandomBlockSampler
 from ..data.tokenization import get_tokenizer
 from ..data.wikitext import load_corpus
-from ..models import build_model
+from ..model import build_model
 from . import distributed as ddp
 from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from .device import choose_precision, maybe_compile, seed_everything

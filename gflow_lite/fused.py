@@ -1,7 +1,32 @@
-"""The fast path's fused kernel: (G2)-(G4) of `gflow_lite.layers` as ``g_t = W_plu (z_t ∧ w_t) + b_plu``.
+"""The fused Grassmann kernel (opt-in, ``impl="fused"``): (G2)-(G4) of `gflow_lite.model` in one autograd node.
 
-`fast_plucker_mix` is what `CausalGrassmannMixing.g_fast` calls; the layer file keeps the paper-order
-reference beside it. Torch only; knows nothing of models.
+Same function as `CausalGrassmannMixing.g_fast`, ``g_t = W_plu (z_t ∧ w_t) + b_plu`` with
+``w_t = Σ_Δ c_t^Δ z_{t-Δ}`` and ``c_t^Δ = a_t^Δ / max(||z_t ∧ z_{t-Δ}||, eps)``; tested equal to the
+paper-order reference (outputs and gradients, float64 and float32). What it adds is speed and memory on
+the CPU, by three tricks that the plain path leaves to autograd:
+
+1. **No [tokens x P] tensor is kept.** The backward recomputes the Plücker vector; only z, the partners,
+   w and a few per-offset scalars are saved.
+2. **The Plücker vector in a shift layout**, so that every step is a dense op on strided views (no
+   gather or scatter of activations). With indices mod r and ``S = floor(r/2)``::
+
+       q_si = z_i w_{i+s} - w_i z_{i+s},      s = 1..S,  i = 0..r-1
+
+   ``q_si = +p_{i,i+s}`` if ``i + s < r`` else ``-p_{i+s-r,i}``: every pair ``i < j`` appears once,
+   except for even r, where the slots ``s = r/2, i >= r/2`` repeat ``i < r/2`` and get weight 0
+   (``S r = P + r/2`` slots, 3% more than P). W_plu's columns are permuted (and signed) to match once.
+3. **The backward by hand.** With ``dq = dg W_shift`` (a matmul)::
+
+       dz_i = Σ_s dq_si w_{i+s} - Σ_s dq_{s,i-s} w_{i-s}
+       dw_i = -Σ_s dq_si z_{i+s} + Σ_s dq_{s,i-s} z_{i-s}
+
+   a "window" read ``x_{i+s}`` and a "skew" sum ``Σ_s u_{s,i-s}``, both strided views of a doubled
+   buffer. Then the chain rule through ``c = a / n`` (`_partner_backward`): with
+   ``f = <zp, dw> c / n^2``, ``dz -= f (|zp|^2 z - s zp)``, ``dzp = c dw - f (|z|^2 zp - s z)``, where
+   ``s = <z, zp>`` (the derivative of ``n^2 = |z|^2 |zp|^2 - s^2``; n itself is computed stably).
+
+Tokens go in blocks of `FAST_BLOCK_TOKENS` (the [block, r^2] temporaries stay in cache) through a
+per-thread scratch reused from call to call. Torch only; knows nothing of models.
 """
 
 from __future__ import annotations
@@ -17,24 +42,9 @@ from torch.utils.weak import WeakTensorKeyDictionary
 
 from .geometry import n_plucker
 
-__all__ = ["fast_plucker_mix", "release_fast_scratch", "FAST_BLOCK_TOKENS"]
+__all__ = ["fused_plucker_mix", "release_fast_scratch", "FAST_BLOCK_TOKENS"]
 
 
-# ------------------------------------------------------------------------------ fast-path kernels
-# The fast path evaluates (G2)-(G4) as g_t = W_plu (z_t ∧ w_t) + b_plu (module docstring) inside one
-# autograd node, `_FastPluckerMix`, which saves z, the stacked partners, w and a few per-offset scalars
-# and recomputes the Plücker vector in backward: no [B, T, P] tensor outlives the forward. Tokens are
-# processed in blocks of `FAST_BLOCK_TOKENS`, with the temporaries in a reused per-thread scratch.
-# The Plücker vector is formed in a "shift layout" so that every step is a dense op on strided views
-# (no gathers or scatters of activations); indices mod r:
-#
-#   q_si = z_i w_{i+s} - w_i z_{i+s},   s = 1..S = floor(r/2),  i = 0..r-1
-#
-# q_si = +p_{i,i+s} if i + s < r, else -p_{i+s-r,i}. Every pair i < j appears once, except for even r
-# where the slots s = r/2, i >= r/2 repeat i < r/2; those get weight 0 (S r = P + r/2 slots, 3% more).
-# Backward, with dq = dg W_shift:  dz_i = Σ_s dq_si w_{i+s} - Σ_s dq_{s,i-s} w_{i-s}  and
-# dw_i = -Σ_s dq_si z_{i+s} + Σ_s dq_{s,i-s} z_{i-s}: "windows" x_{i+s} and a "skew" Σ_s u_{s,i-s}, both
-# strided views of a doubled buffer.
 
 
 @dataclass(frozen=True)
@@ -187,28 +197,45 @@ def _wedge_shift_backward(dq: Tensor, z: Tensor, w: Tensor) -> Tuple[Tensor, Ten
 def _partner_coefficients(
     z: Tensor, zp: Tensor, a: Tensor, normalize: bool, eps: float, tmp: Tensor
 ) -> Tuple[Tensor, ...]:
-    """``c_t^Δ = a_t^Δ / max(||z_t ∧ z_{t-Δ}||, eps)`` by the Lagrange identity (``c = a`` unnormalised).
+    """``c_t^Δ = a_t^Δ / max(n_t^Δ, eps)``, ``n = ||z_t ∧ z_{t-Δ}||`` (``c = a`` unnormalised).
 
     ``z: [n, r]``, partners ``zp: [n, m, r]``, ``a: [n, m]``; ``tmp``: scratch shaped like ``zp``. Returns
     ``(c,)`` or, normalised, also what the backward needs: ``1/n``, ``c/n^2`` (0 where the floor eps is
-    active), ``s = <z, zp>``, ``|zp|^2`` (each ``[n, m]``) and ``|z|^2`` (``[n, 1]``), where
-    ``n^2 = |z|^2 |zp|^2 - s^2``.
+    active), ``s = <z, zp>``, ``|zp|^2`` (each ``[n, m]``) and ``|z|^2`` (``[n, 1]``).
+
+    The norm is base x height, ``n = |z| |zp - (s / |z|^2) z|`` (as `geometry.plucker_norm`): its relative
+    error is ~ epsilon / sin θ. The Lagrange identity ``n^2 = |z|^2 |zp|^2 - s^2`` would cancel to noise
+    for nearly parallel pairs in float32 (error ~ epsilon / sin^2 θ) and overflow for |z| > 4e9.
     """
     if not normalize:
         return (a,)
-    zz = (z * z).sum(-1, keepdim=True)
-    pp = torch.mul(zp, zp, out=tmp).sum(-1)
-    s = torch.mul(zp, z.unsqueeze(-2), out=tmp).sum(-1)
-    n2 = zz * pp - s * s
-    floor = n2 < eps * eps
-    inv = n2.clamp_min_(eps * eps).rsqrt_()
-    c = a * inv
+    zz = (z * z).sum(-1, keepdim=True)  # |z|^2                                   [n, 1]
+    pp = torch.mul(zp, zp, out=tmp).sum(-1)  # |zp|^2                             [n, m]
+    s = torch.mul(zp, z.unsqueeze(-2), out=tmp).sum(-1)  # s = <z, zp>            [n, m]
+    proj = s / zz.clamp_min(torch.finfo(z.dtype).tiny)  # <z, zp> / |z|^2         [n, m]
+    height = torch.sub(zp, proj.unsqueeze(-1) * z.unsqueeze(-2), out=tmp).norm(dim=-1)  # |zp_perp|
+    n = zz.sqrt() * height  # n = |z| |zp_perp| = ||z ∧ zp||                     [n, m]
+    floor = n < eps
+    inv = n.clamp_min_(eps).reciprocal_()  # 1 / max(n, eps)
+    c = a * inv  # c = a / n
     return c, inv, (c * inv * inv).masked_fill_(floor, 0.0), s, pp, zz
 
 
-def _weighted_partner(c: Tensor, zp: Tensor, tmp: Tensor) -> Tensor:
-    """``w = Σ_Δ c^Δ z_{t-Δ}``: ``c: [n, m]``, ``zp: [n, m, r]`` -> ``[n, r]`` (``tmp`` like ``zp``)."""
-    return torch.mul(c.unsqueeze(-1), zp, out=tmp).sum(-2)
+def _weighted_partner(z: Tensor, zp: Tensor, coefs: Sequence[Tensor], tmp: Tensor) -> Tuple[Tensor, Tensor]:
+    """``(w_⊥, β)`` with ``w_⊥ = Σ_Δ c^Δ v^Δ`` and ``w = Σ_Δ c^Δ z_{t-Δ} = w_⊥ + β z`` (``β: [n, 1]``).
+
+    Normalised, ``tmp`` holds ``v = zp - (s / |z|^2) z`` from `_partner_coefficients`: the partners'
+    components orthogonal to z, which leave ``z ∧ ·`` unchanged. The forward wedges with ``w_⊥`` (each
+    term then has norm ``a n / max(n, eps) <= a`` as computed, even for pairs parallel up to rounding);
+    the backward differentiates ``z ∧ w`` (same function; ``dF = dz ∧ w + z ∧ dw``).
+    """
+    c = coefs[0]
+    if len(coefs) == 1:
+        return torch.mul(c.unsqueeze(-1), zp, out=tmp).sum(-2), c.new_zeros(c.shape[0], 1)
+    _, _, _, s, _, zz = coefs
+    w_perp = torch.mul(c.unsqueeze(-1), tmp, out=tmp).sum(-2)  # Σ c v  (tmp holds v)
+    beta = (c * s).sum(-1, keepdim=True) / zz.clamp_min(torch.finfo(z.dtype).tiny)  # Σ c <z, zp> / |z|^2
+    return w_perp, beta
 
 
 def _partner_backward(
@@ -256,11 +283,11 @@ def _fast_forward(
     if len(blocks) == 1:
         tmp = _SCRATCH.get("partners", (N, m, r), zf)
         coefs = _partner_coefficients(zf, zpf, af, normalize, eps, tmp)
-        w = _weighted_partner(coefs[0], zpf, tmp)
+        w, beta = _weighted_partner(zf, zpf, coefs, tmp)
         g = torch.addmm(bias_c, _wedge_shift(zf, w, _SCRATCH.get("q", (N, wt.shape[1]), zf)), wt.t())
     else:
         g = torch.empty(N, wt.shape[0], dtype=z.dtype, device=z.device)
-        w = torch.empty_like(zf)
+        w, beta = torch.empty_like(zf), zf.new_empty(N, 1)
         coefs = None
         for lo, hi in blocks:
             tmp = _SCRATCH.get("partners", (hi - lo, m, r), zf)
@@ -269,17 +296,17 @@ def _fast_forward(
                 coefs = tuple(torch.empty(N, *c.shape[1:], dtype=c.dtype, device=c.device) for c in part)
             for full, piece in zip(coefs, part):
                 full[lo:hi] = piece
-            w[lo:hi] = _weighted_partner(part[0], zpf[lo:hi], tmp)
+            w[lo:hi], beta[lo:hi] = _weighted_partner(zf[lo:hi], zpf[lo:hi], part, tmp)
             q = _wedge_shift(zf[lo:hi], w[lo:hi], _SCRATCH.get("q", (hi - lo, wt.shape[1]), zf))
             torch.addmm(bias_c, q, wt.t(), out=g[lo:hi])
     g = g.view(B, T, -1)
     if not bool(any_valid.all()):
         g.mul_(any_valid[:, None].to(g.dtype))
-    return g, (zf, zpf, w, wt, any_valid, *coefs)
+    return g, (zf, zpf, w, beta, wt, any_valid, *coefs)
 
 
 class _FastPluckerMix(torch.autograd.Function):
-    """``g = W_plu (z ∧ w) + b_plu`` (0 where no offset is valid) with ``w = Σ_Δ c^Δ z_{t-Δ}``.
+    """``g = W_plu (z ∧ w) + b_plu`` (0 where no offset is valid) with ``w = Σ_Δ c^Δ z_{t-Δ}`` (wedged as w_⊥).
 
     Forward: Plücker vector in the shift layout and one matmul, in blocks of `FAST_BLOCK_TOKENS` tokens.
     Backward: per block ``dL/dW_plu += dgᵀ (z ∧ w)`` (the Plücker vector recomputed) and
@@ -300,7 +327,7 @@ class _FastPluckerMix(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, dg):  # type: ignore[override]
-        zf, zpf, w, wt, any_valid, *coefs = ctx.saved_tensors
+        zf, zpf, w, beta, wt, any_valid, *coefs = ctx.saved_tensors
         (B, T, r), zp_shape = ctx.shapes
         N, m, S = B * T, zpf.shape[1], r // 2
         need_a, need_w, need_b = ctx.needs_input_grad[2], ctx.needs_input_grad[4], ctx.needs_input_grad[5]
@@ -321,7 +348,7 @@ class _FastPluckerMix(torch.autograd.Function):
                     else:
                         d_shift = torch.addmm(d_shift, dgc.t(), q, out=acc)
                 dq = torch.mm(dgc, wt, out=_SCRATCH.get("dq", (hi - lo, wt.shape[1]), zc)).view(-1, S, r)
-                dz_q, dw = _wedge_shift_backward(dq, zc, wc)
+                dz_q, dw = _wedge_shift_backward(dq, zc, wc + beta[lo:hi] * zc)  # of z ∧ w, w = w_⊥ + β z
                 tmp = _SCRATCH.get("partners", (hi - lo, m, r), zc)
                 dz_c, dc_c = _partner_backward(dw, zc, zpf[lo:hi], [c[lo:hi] for c in coefs], dzp[lo:hi], tmp)
                 torch.add(dz_c, dz_q, out=dz[lo:hi])
@@ -339,18 +366,16 @@ class _FastPluckerMix(torch.autograd.Function):
         return dz.view(B, T, r), dzp.view(zp_shape), da, None, d_weight, d_bias, None, None
 
 
-def fast_plucker_mix(
-    z: Tensor, zp: Tensor, a: Tensor, any_valid: Tensor, weight: Tensor, bias: Tensor,
-    normalize: bool, eps: float,
+def fused_plucker_mix(
+    z: Tensor, zp: Tensor, a: Tensor, weight: Tensor, bias: Tensor, normalize: bool, eps: float
 ) -> Tensor:
-    """(G2)-(G4) of the fast path: ``z: [B, T, r]``, partners ``zp: [B, T, m, r]``, offset weights
-    ``a: [T, m]``, ``any_valid: [T]`` -> ``g: [B, T, d]`` (see `_FastPluckerMix`).
+    """(G2)-(G4) as one fused node: ``z: [B, T, r]``, partners ``zp: [B, T, m, r]``, offset weights
+    ``a: [T, m]`` -> ``g: [B, T, d]``, equal to `CausalGrassmannMixing.g_fast` (see `_FastPluckerMix`).
 
     Without autograd (generation, evaluation) the forward runs directly, skipping the autograd node.
     """
+    any_valid = a.sum(-1) > 0
     if torch.is_grad_enabled() and any(t.requires_grad for t in (z, zp, a, weight, bias)):
         return _FastPluckerMix.apply(z, zp, a, any_valid, weight, bias, normalize, eps)
-    if torch.is_autocast_enabled(z.device.type):
-        with torch.autocast(z.device.type, enabled=False):
-            return _fast_forward(z, zp, a, any_valid, weight, bias, normalize, eps)[0]
-    return _fast_forward(z, zp, a, any_valid, weight, bias, normalize, eps)[0]
+    with torch.autocast(z.device.type, enabled=False):
+        return _fast_forward(z, zp, a, any_valid, weight, bias, normalize, eps)[0]

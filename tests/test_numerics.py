@@ -1,0 +1,191 @@
+"""Nearly parallel pairs: every path of (G2)-(G4) against a float64 reference, in float32 and bf16 autocast.
+
+The normalised Plücker vector of a pair at angle θ is ill-conditioned: any float32 computation of it
+carries a relative error ~ epsilon / sin θ (the inputs' own rounding moves the plane that much). What a
+path must not do is worse than that: the Lagrange identity's error grows as epsilon / sin^2 θ, and a fast
+path that divides a noisy wedge by an accurate tiny norm is unbounded. The tolerances below say so:
+
+    |g_path - g_ref64|_max <= min(C * epsilon / sin θ_min, 0.5) * scale_g
+
+with ``scale_g = |W_plu|_op + |b|``, the largest |g| a unit pair feature can produce, sin θ_min the
+smallest sine among the valid pairs (measured in float64), ``C = 16``, the cap 0.5 scale_g; bf16 autocast adds its own
+epsilon for the matmul. Gradients: the same comparison with the bound's square (``/ sin^2 θ``), as the
+derivative of a unit vector along a plane of angle θ scales with ``1 / sin θ`` once more.
+"""
+
+import math
+
+import pytest
+import torch
+
+from gflow_lite.fused import fused_plucker_mix
+from gflow_lite.geometry import lagrange_norm_sq, plucker, plucker_norm
+from gflow_lite.model import CausalGrassmannMixing, shift_back
+
+SINES = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 0.0]
+SCALES = [1e-3, 1e-1, 1.0, 1e2, 1e4, 1e6]
+IMPLS = ["reference", "fast", "fused"]
+R, OFFSETS = 8, (1, 2)
+
+
+def nearly_parallel(sin: float, scale: float, seed: int = 0, B: int = 2, T: int = 7) -> torch.Tensor:
+    """float32 ``z [B, T, r]``: every token ``scale * rho_t * (u + sin * xi_t)``, rho_t in [0.5, 2]."""
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(B, 1, R, generator=g, dtype=torch.float64)
+    u = u / u.norm(dim=-1, keepdim=True)
+    xi = torch.randn(B, T, R, generator=g, dtype=torch.float64) / math.sqrt(2 * R)
+    rho = 0.5 + 1.5 * torch.rand(B, T, 1, generator=g, dtype=torch.float64)
+    return (scale * rho * (u + sin * xi)).float()
+
+
+def layer_for(seed: int = 0) -> CausalGrassmannMixing:
+    torch.manual_seed(seed)
+    layer = CausalGrassmannMixing(R, R, OFFSETS)
+    for p in layer.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    return layer
+
+
+def g_path(layer: CausalGrassmannMixing, impl: str, z: torch.Tensor) -> torch.Tensor:
+    """(G2)-(G4) of ``impl`` on reduced states ``z`` (the layer's parameters, its dtype)."""
+    T = z.shape[1]
+    partners = [shift_back(z, d) for d in layer.offsets]
+    a, _ = layer.offset_weights(torch.arange(T), z.dtype)
+    if impl == "reference":
+        return layer.g_reference(z, partners, a)
+    if impl == "fast":
+        return layer.g_fast(z, partners, a)
+    W = layer.W_plu
+    return fused_plucker_mix(z, torch.stack(partners, -2), a, W.weight, W.bias, layer.normalize, layer.eps)
+
+
+def min_sine(z: torch.Tensor) -> float:
+    z = z.double()
+    sines = [(plucker_norm(z, shift_back(z, d)) / (z.norm(dim=-1) * shift_back(z, d).norm(dim=-1)))[:, d:]
+             for d in OFFSETS]
+    return float(torch.cat([s.flatten() for s in sines]).min())
+
+
+def scale_of(layer: CausalGrassmannMixing) -> float:
+    with torch.no_grad():
+        return float(torch.linalg.matrix_norm(layer.W_plu.weight.double(), ord=2) + layer.W_plu.bias.norm())
+
+
+def bound(eps_dtype: float, sin: float, scale: float, power: int = 1, cap: float = 0.5) -> float:
+    return min(16 * eps_dtype / max(sin, 1e-300) ** power, cap) * scale + 1e-6 * scale
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("scale", SCALES)
+def test_outputs_near_parallel_float32(impl, scale):
+    layer = layer_for()
+    ref64 = layer_for().double()
+    s = scale_of(layer)
+    for sin in SINES:
+        z = nearly_parallel(sin, scale)
+        want = g_path(ref64, "reference", z.double())
+        got = g_path(layer, impl, z).double()
+        err = float((got - want).abs().max())
+        tol = bound(torch.finfo(torch.float32).eps, min_sine(z), s)
+        assert err <= tol, f"{impl}: sin θ={sin:g}, |z|~{scale:g}: error {err:.3g} > {tol:.3g}"
+        assert float(got.abs().max()) <= 1.01 * s, f"{impl}: |g| exceeds what a unit pair feature gives"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_outputs_near_parallel_bf16_autocast(impl):
+    layer = layer_for()
+    ref64 = layer_for().double()
+    s = scale_of(layer)
+    for scale in (1e-2, 1.0, 1e4):
+        for sin in SINES:
+            z = nearly_parallel(sin, scale)
+            want = g_path(ref64, "reference", z.double())
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                got = g_path(layer, impl, z).double()
+            err = float((got - want).abs().max())
+            # bf16 rounds the projection's inputs (epsilon 2^-8), the geometry stays in float32
+            tol = bound(torch.finfo(torch.float32).eps, min_sine(z), s) + 4 * 2.0 ** -8 * s
+            assert err <= tol, f"{impl}: sin θ={sin:g}, |z|~{scale:g}: error {err:.3g} > {tol:.3g}"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("scale", [1e-1, 1.0, 1e3])
+def test_gradients_near_parallel_float32(impl, scale):
+    layer = layer_for()
+    ref64 = layer_for().double()
+    for sin in SINES:
+        z = nearly_parallel(sin, scale)
+        weight = torch.randn(z.shape[0], z.shape[1], R, generator=torch.Generator().manual_seed(1))
+        z32 = z.clone().requires_grad_(True)
+        z64 = z.double().requires_grad_(True)
+        (g_path(layer, impl, z32) * weight).sum().backward()
+        (g_path(ref64, "reference", z64) * weight.double()).sum().backward()
+        got, want = z32.grad.double(), z64.grad
+        sin_min = min_sine(z)
+        # the gradient of a unit bivector's direction scales like 1 / (|z| sin θ)
+        scale_grad = scale_of(layer) * float(weight.abs().max()) * 2 / (scale * max(sin_min, 1e-300))
+        err = float((got - want).abs().max())
+        tol = bound(torch.finfo(torch.float32).eps, sin_min, scale_grad, power=1, cap=4.0)
+        assert torch.isfinite(got).all(), f"{impl}: non-finite gradient at sin θ={sin:g}"
+        assert err <= tol, f"{impl}: sin θ={sin:g}, |z|~{scale:g}: gradient error {err:.3g} > {tol:.3g}"
+        ratio = float(got.norm() / want.norm().clamp_min(1e-300))
+        if sin_min > 1e-5:
+            assert 0.5 < ratio < 2.0, f"{impl}: gradient norm off by {ratio:.3g}x at sin θ={sin:g}"
+
+
+def test_the_issue_example_one_wide_layer():
+    """The reported case: d 256, r 32, offset 1, N(0, 0.02) weights, h_1 = h_0 + δ noise (was 8.3 at δ=1e-4)."""
+    torch.manual_seed(0)
+    layer = CausalGrassmannMixing(256, 32, (1,))
+    for p in layer.parameters():
+        torch.nn.init.normal_(p, std=0.02)
+    ref64 = CausalGrassmannMixing(256, 32, (1,), impl="reference").double()
+    ref64.load_state_dict(layer.state_dict())
+    h0 = torch.randn(1, 1, 256)
+    for delta in (1e-2, 1e-3, 1e-4, 1e-5, 0.0):
+        h = torch.cat([h0, h0 + delta * torch.randn(1, 1, 256)], dim=1)
+        want = ref64(h.double())
+        for impl in IMPLS:
+            layer.impl = impl
+            err = float((layer(h).double() - want).abs().max())
+            assert err < 1e-3, f"{impl}: δ={delta:g}: error {err:.3g} on outputs of size ~{float(want.abs().max()):.2g}"
+
+
+def test_plucker_norm_is_stable_where_the_lagrange_identity_cancels():
+    u = torch.tensor([[1.0, 2.0, 3.0, 4.0]], dtype=torch.float64)
+    for sin in (1e-2, 1e-4, 1e-6):
+        v = u + sin * torch.tensor([[0.0, 1.0, -1.0, 0.5]], dtype=torch.float64)
+        exact = plucker(u, v).norm(dim=-1)
+        stable = plucker_norm(u.float(), v.float()).double()
+        lagrange = lagrange_norm_sq(u.float(), v.float()).sqrt().double()
+        assert float((stable - exact).abs() / exact) < 64 * 2.0 ** -23 / sin
+        if sin <= 1e-4:  # the identity is off by far more than that (often exactly 0 or 100% off)
+            assert float((lagrange - exact).abs() / exact) > 0.01
+    big, step = torch.full((1, 4), 1e10), torch.tensor([[0.0, 1e9, 0.0, 0.0]])
+    exact = plucker(big.double(), (big + step).double()).norm(dim=-1)
+    assert float((plucker_norm(big, big + step).double() - exact).abs() / exact) < 1e-5  # finite, accurate
+    assert not torch.isfinite(lagrange_norm_sq(big, big + step)).all()  # the identity overflows float32
+
+
+@pytest.mark.parametrize("scale", [1e-2, 1.0, 1e4])
+def test_snli_window_mixing_near_parallel(scale):
+    """The SNLI head's windowed mixing (its own fast identity over a validity mask), same bound."""
+    from gflow_lite.nli.window_mixing import WindowGrassmannMixing
+
+    torch.manual_seed(0)
+    mix = WindowGrassmannMixing(16, 2 * R, groups=2)
+    for p in mix.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    ref64 = WindowGrassmannMixing(16, 2 * R, groups=2, impl="reference").double()
+    ref64.load_state_dict(mix.state_dict())
+    L = 7
+    valid = ~torch.eye(L, dtype=torch.bool).expand(2, L, L)
+    with torch.no_grad():
+        s = float(torch.linalg.matrix_norm(mix.W_plu.weight.double(), ord=2) + mix.W_plu.bias.norm()) * 2
+    for sin in SINES:
+        z = torch.stack([nearly_parallel(sin, scale, seed=k) for k in range(2)], dim=1)  # [B, G, L, r]
+        want = ref64.g_reference(z.double(), valid)
+        got = mix.g_fast(z, valid).double()
+        err = float((got - want).abs().max())
+        tol = bound(torch.finfo(torch.float32).eps, min(min_sine(z[:, k]) for k in range(2)), s)
+        assert err <= tol, f"sin θ={sin:g}, |z|~{scale:g}: error {err:.3g} > {tol:.3g}"
