@@ -1,4 +1,4 @@
-"""Parameter audit: our models against the paper's parameter table (digest section 1.12).
+"""Parameter audit: our models against the paper's parameter table (paper notes §1.12).
 
 The paper reports 12.59M / 17.32M parameters for its Transformers (6 / 12 layers) and 13.00M / 18.16M
 for its Grassmann models. With V = 30,522, d = 256, d_ff = 1024, 4 heads, a tied head and block 128 our
@@ -14,16 +14,20 @@ from typing import List
 
 from .model import PAPER_OFFSETS, PAPER_SCHEDULE_12, LMConfig
 from .model import build_model
+from .published import published_value
 
-__all__ = ["AuditRow", "paper_audit", "format_audit", "PAPER_PARAMS_M"]
+__all__ = ["AuditRow", "paper_audit", "format_audit", "paper_params_m", "PAPER_PARAMS_M"]
 
-#: The paper's reported parameter counts, in millions (Table 1).
-PAPER_PARAMS_M = {
-    ("transformer", 6): 12.59,
-    ("grassmann", 6): 13.00,
-    ("transformer", 12): 17.32,
-    ("grassmann", 12): 18.16,
-}
+
+def __getattr__(name: str):  # ``PAPER_PARAMS_M``: read from data/published.csv when first used
+    if name == "PAPER_PARAMS_M":
+        return {(model, n): paper_params_m(model, n) for n in (6, 12) for model in ("transformer", "grassmann")}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def paper_params_m(model: str, n_layers: int) -> float:
+    """The paper's parameter count of ``model`` with ``n_layers``, in millions (Tables 1 and 2)."""
+    return published_value(source="paper", model=model, layers=n_layers, metric="params_m")
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class AuditRow:
 
 
 def paper_config(n_layers: int, **changes) -> LMConfig:
-    """The paper's LM configuration (block 128, as the 12-layer counts imply; digest 1.12)."""
+    """The paper's LM configuration (block 128, as the 12-layer counts imply; paper notes §1.12)."""
     offsets = PAPER_OFFSETS if n_layers == 6 else PAPER_SCHEDULE_12
     mode = "all" if n_layers == 6 else "per_layer"
     base = LMConfig(vocab_size=30522, block_size=128, d_model=256, n_layers=n_layers, d_ff=1024, r=32,
@@ -65,7 +69,7 @@ def paper_audit() -> List[AuditRow]:
         ):
             with torch.device("meta"):
                 m = build_model(model, paper_config(n_layers, **changes))
-            rows.append(AuditRow(model, n_layers, variant, m.num_params(), PAPER_PARAMS_M[(model, n_layers)]))
+            rows.append(AuditRow(model, n_layers, variant, m.num_params(), paper_params_m(model, n_layers)))
     return rows
 
 

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Dict, List
 
 import matplotlib.pyplot as plt
 
+from .results import read_metrics
+
 COLOURS = {"grassmann": "tab:blue", "transformer": "tab:orange"}
-
-
-def read_metrics(run_dir: Path) -> List[Dict]:
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def plot_learning_curves(compare_dir: Path | str, out_png: Path | str | None = None, title: str = ""):
