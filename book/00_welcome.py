@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 0. Welcome
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/00_welcome.ipynb)
+# [![Open In Colab](_static/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/00_welcome.ipynb)
 #
 # *Attention Is Not What You Need: Grassmann Flows as an Attention-Free Alternative for Sequence
 # Modeling* (Zhang Chong, arXiv [2512.19428](https://arxiv.org/abs/2512.19428)) proposes to replace
@@ -24,12 +24,15 @@
 import os, subprocess, sys
 if "google.colab" in sys.modules:  # Colab only; Colab keeps its own torch
     GFLOW_REPO, GFLOW_BRANCH = "https://github.com/gflow-lite/gflow_lite", "main"
-    if not os.path.isdir("/content/gflow_lite"):
+    GFLOW_HOME = "/content/gflow_lite"
+    if not os.path.isdir(GFLOW_HOME):
         subprocess.run(["git", "clone", "--depth", "1", "--branch", GFLOW_BRANCH,
-                        GFLOW_REPO, "/content/gflow_lite"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e",
-                    "/content/gflow_lite"], check=True)
-    sys.path.insert(0, "/content/gflow_lite")
+                        GFLOW_REPO, GFLOW_HOME], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", GFLOW_HOME],
+                   check=True)
+    GFLOW_BOOK = os.path.join(GFLOW_HOME, "book")
+    sys.path[:0] = [GFLOW_BOOK, GFLOW_HOME]  # the book's support code, the package
+    os.chdir(GFLOW_BOOK)
 
 # %%
 # %matplotlib inline
@@ -41,8 +44,8 @@ from torch.testing import assert_close
 
 from gflow_lite import GrassmannLM, LMConfig, TransformerLM
 from gflow_lite.data import RandomBlockSampler, read_wikitext2_lines
-from gflow_lite.exercises import train_lm
-from gflow_lite.mode import describe_mode, sizes
+from gflow_book.demo_training import train_lm
+from gflow_book.sizing import describe_mode, sizes
 
 print(describe_mode())
 torch.manual_seed(0)
@@ -195,7 +198,7 @@ plt.show()
 # %% [markdown]
 # Both models learn: their validation loss falls well below the uniform guess. The assert below is the
 # whole claim this tour makes. A few hundred steps at toy size is not a comparison: which curve is lower
-# here says nothing about the paper's claim, which chapter 4 tests at full size.
+# here says nothing about the paper's claim, which chapter 5 tests at full size.
 
 # %%
 for name, log in logs.items():
@@ -223,8 +226,8 @@ for name, model in models.items():
 # in (that is how the test suite checks that every exercise can be solved).
 
 # %%
-from gflow_lite.exercises import (chapter_exercises, check_next_token_blocks,
-                                  check_uniform_loss)
+from gflow_book import chapter_exercises
+from gflow_book.checks import check_next_token_blocks, check_uniform_loss
 
 exercise = chapter_exercises("00_welcome")
 

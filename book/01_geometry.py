@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 1. Lifting vs Plücker geometry
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/01_geometry.ipynb)
+# [![Open In Colab](_static/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/01_geometry.ipynb)
 #
 # The paper's argument starts from geometry. Self-attention, it says, *lifts* a sequence of $L$ vectors
 # into an $L \times L$ tensor of pairwise scores, and then reads its output back out of that tensor.
@@ -27,12 +27,15 @@
 import os, subprocess, sys
 if "google.colab" in sys.modules:  # Colab only; Colab keeps its own torch
     GFLOW_REPO, GFLOW_BRANCH = "https://github.com/gflow-lite/gflow_lite", "main"
-    if not os.path.isdir("/content/gflow_lite"):
+    GFLOW_HOME = "/content/gflow_lite"
+    if not os.path.isdir(GFLOW_HOME):
         subprocess.run(["git", "clone", "--depth", "1", "--branch", GFLOW_BRANCH,
-                        GFLOW_REPO, "/content/gflow_lite"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e",
-                    "/content/gflow_lite"], check=True)
-    sys.path.insert(0, "/content/gflow_lite")
+                        GFLOW_REPO, GFLOW_HOME], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", GFLOW_HOME],
+                   check=True)
+    GFLOW_BOOK = os.path.join(GFLOW_HOME, "book")
+    sys.path[:0] = [GFLOW_BOOK, GFLOW_HOME]  # the book's support code, the package
+    os.chdir(GFLOW_BOOK)
 
 # %%
 # %matplotlib inline
@@ -45,7 +48,7 @@ from torch.testing import assert_close
 
 from gflow_lite import CausalGrassmannMixing, CausalSelfAttention, PAPER_OFFSETS
 from gflow_lite import geometry as geo
-from gflow_lite.mode import describe_mode
+from gflow_book.sizing import describe_mode
 
 print(describe_mode())
 torch.manual_seed(0)
@@ -360,8 +363,8 @@ plt.show()
 # on random and edge-case inputs and prints PASS, FAIL (with a hint) or NOT DONE YET.
 
 # %%
-from gflow_lite.exercises import (chapter_exercises, check_lagrange_norm,
-                                  check_on_grassmannian, check_plucker_coordinates)
+from gflow_book import chapter_exercises
+from gflow_book.checks import check_lagrange_norm, check_on_grassmannian, check_plucker_coordinates
 
 exercise = chapter_exercises("01_geometry")
 

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 2. The layer
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/02_layer.ipynb)
+# [![Open In Colab](_static/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/02_layer.ipynb)
 #
 # This chapter builds the **Causal Grassmann layer** one equation at a time, with the weights of
 # `gflow_lite`'s `CausalGrassmannMixing`, and checks after each step that we compute what the library
@@ -23,22 +23,26 @@
 #
 # 1. implement (G1)–(G6) and match the library's layer to floating-point precision;
 # 2. derive the fast identity that replaces one Plücker product per offset by one per token;
-# 3. prove causality by perturbation, and show why the paper's "pair with the future" sentence, read
-#    literally, is a leak that a language model exploits;
-# 4. compute the receptive field under both readings of the offset schedule (43 or 96 tokens);
-# 5. read the gate as a convex blend, and reproduce the paper's parameter counts (and their gap).
+# 3. read the gate as a convex blend, the layer's only skip path;
+# 4. prove causality by perturbation, and write a detector that finds any dependence on the future.
+#
+# **Prerequisites.** Chapter 1 (Plücker coordinates, the Lagrange identity); PyTorch tensors and
+# `nn.Linear`. Chapter 3 puts this layer into a block and a whole language model.
 
 # %% tags=["remove-cell"]
 # colab-setup (written by book/sync.py from book/_config.yml: edit it there)
 import os, subprocess, sys
 if "google.colab" in sys.modules:  # Colab only; Colab keeps its own torch
     GFLOW_REPO, GFLOW_BRANCH = "https://github.com/gflow-lite/gflow_lite", "main"
-    if not os.path.isdir("/content/gflow_lite"):
+    GFLOW_HOME = "/content/gflow_lite"
+    if not os.path.isdir(GFLOW_HOME):
         subprocess.run(["git", "clone", "--depth", "1", "--branch", GFLOW_BRANCH,
-                        GFLOW_REPO, "/content/gflow_lite"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e",
-                    "/content/gflow_lite"], check=True)
-    sys.path.insert(0, "/content/gflow_lite")
+                        GFLOW_REPO, GFLOW_HOME], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", GFLOW_HOME],
+                   check=True)
+    GFLOW_BOOK = os.path.join(GFLOW_HOME, "book")
+    sys.path[:0] = [GFLOW_BOOK, GFLOW_HOME]  # the book's support code, the package
+    os.chdir(GFLOW_BOOK)
 
 # %%
 # %matplotlib inline
@@ -49,14 +53,12 @@ import matplotlib.pyplot as plt
 import torch
 from torch.testing import assert_close
 
-from gflow_lite import (PAPER_OFFSETS, PAPER_SCHEDULE_12, CausalGrassmannMixing,
-                        GrassmannLM, LMConfig)
-from gflow_lite.audit import PAPER_PARAMS_M, format_audit, paper_audit
-from gflow_lite.exercises import leaky_mixing, random_token_batches, train_lm
+from gflow_book import scratch
+from gflow_book.sizing import describe_mode
+from gflow_lite import PAPER_OFFSETS, CausalGrassmannMixing
+from gflow_lite.analysis import layer_diagnostics
 from gflow_lite.geometry import n_plucker, plucker
 from gflow_lite.model import shift_back
-from gflow_lite.analysis import layer_diagnostics
-from gflow_lite.mode import describe_mode, sizes
 
 print(describe_mode())
 torch.manual_seed(0)
@@ -200,25 +202,17 @@ print(f"gate at initialisation: mean {alpha.mean():.3f}, "
 # %% [markdown]
 # ## 2.7 The whole layer in one function
 #
-# The same steps, gathered. The flag `future` is not part of the layer: it builds the paper's sentence
-# literally (section 2.10), pairing $t$ with $t + \Delta$ instead of $t - \Delta$.
+# The same steps, gathered into one function of a layer's weights and an input. Chapter 3 builds a
+# block and a whole model on it; the book keeps the same function as `gflow_book.scratch` for that, and
+# the assert below checks that the two agree.
 
 # %%
-def pair_future(z, delta):
-    """Partner z_{t+Δ} (zeros where t + Δ >= T) and the validity mask t + Δ < T."""
-    T = z.shape[1]
-    partner = torch.zeros_like(z)
-    if delta < T:
-        partner[:, : T - delta] = z[:, delta:]
-    return partner, (torch.arange(T, device=z.device) + delta < T).to(z.dtype)
-
-
-def grassmann_from_scratch(layer, h, future=False):
+def grassmann_from_scratch(layer, h):
     z = h @ layer.W_red.weight.T + layer.W_red.bias  # (G1)
     g = torch.zeros_like(h)
     n_valid = torch.zeros(h.shape[1], dtype=h.dtype, device=h.device)
     for delta in layer.offsets:
-        partner, valid = (pair_future if future else pair_past)(z, delta)
+        partner, valid = pair_past(z, delta)
         p = plucker(z, partner)  # (G2)
         p_hat = p / p.norm(dim=-1, keepdim=True).clamp_min(layer.eps)  # (G3)
         g = g + valid[:, None] * (p_hat @ layer.W_plu.weight.T + layer.W_plu.bias)
@@ -237,6 +231,7 @@ ours = grassmann_from_scratch(big, h_big)
 for impl in ("reference", "fast"):
     big.impl = impl
     assert_close(ours, big(h_big), rtol=1e-4, atol=1e-5)
+assert_close(ours, scratch.grassmann_from_scratch(big, h_big), rtol=0, atol=0)  # the book's copy
 print("from scratch == library (reference and fast), d = 256, r = 32,", PAPER_OFFSETS)
 
 # %% [markdown]
@@ -304,289 +299,55 @@ with torch.no_grad():
 print(f"changing token s never changed an output before s (all {T} positions)")
 
 # %% [markdown]
-# ## 2.10 "Strictly to its right (future)": a leak
-#
-# The paper writes: *"the pairing is causal: we only pair $t$ with positions strictly to its right
-# (future), consistent with left-to-right language modeling"*, and defines the valid offsets by
-# $t + \Delta \le L$. Taken literally, the feature at $t$ contains $z_{t+1}$, which is computed from
-# token $t+1$: the very token position $t$ is trained to predict. Our `future=True` builds that reading
-# in a few lines; `gflow_lite.exercises.leaky_mixing` is the library's copy of the counterexample.
-
-# %%
-leaky_out = grassmann_from_scratch(layer, h, future=True)
-assert_close(leaky_out, leaky_mixing(layer, h), rtol=1e-5, atol=1e-6)
-
-with torch.no_grad():
-    h2 = h.clone()
-    h2[:, 5] += 1.0  # change token 5 ...
-    leaky_out2 = grassmann_from_scratch(layer, h2, future=True)
-changed = (leaky_out2 != leaky_out).any(-1).any(0)  # [T]
-print("leaky layer: token 5 changed the outputs at positions",
-      changed.nonzero().flatten().tolist())
-assert changed[5 - max(offsets)] and changed[5 - 1]  # ... and outputs *before* 5 moved
-
-# %% [markdown]
-# The full picture is the Jacobian: which outputs $t$ depend on which inputs $s$. The causal layer is
-# lower-triangular (diagonal plus the bands $s = t - \Delta$); the literal reading is upper-triangular.
-
-# %%
-h1 = torch.randn(1, 16, d, dtype=torch.float64)
-layer64 = CausalGrassmannMixing(d, r, offsets).double().eval()
-
-
-def dependency(mixer):
-    J = torch.autograd.functional.jacobian(lambda x: mixer(x)[0], h1)  # [T, d, 1, T, d]
-    return J[:, :, 0].abs().amax(dim=(1, 3))  # [T, T]: max |d out_t / d in_s|
-
-
-dep_causal = dependency(layer64)
-dep_leaky = dependency(lambda x: grassmann_from_scratch(layer64, x, future=True))
-assert torch.all(dep_causal.triu(1) == 0)  # exactly nothing from the future
-assert torch.all(dep_leaky.diagonal(1) > 0)  # output t reads input t+1
-
-fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
-for ax, dep, title in ((axes[0], dep_causal, "causal: pairs $(t, t-\\Delta)$"),
-                       (axes[1], dep_leaky, "as written: pairs $(t, t+\\Delta)$")):
-    shown = (dep > 0).double() * (1 + dep.log1p())  # 0 exactly where independent
-    im = ax.imshow(shown.numpy(), cmap="viridis")
-    ax.set(xlabel="input position s", ylabel="output position t", title=title)
-    ax.grid(False)
-fig.colorbar(im, ax=axes, label="dependency (0: none; 1 + log(1 + max |Jacobian|))")
-plt.show()
-
-# %% [markdown]
-# What does a language model do with such a leak? Train it on a stream of **independent, uniformly
-# random** tokens. No honest model can beat the uniform guess, loss $\ln V$: the next token is
-# unpredictable. A model that can see it can.
-
-# %%
-s = sizes()
-V = 16
-device = "cuda" if torch.cuda.is_available() else "cpu"
-lm_cfg = LMConfig(vocab_size=V, block_size=s.block_size, d_model=s.d_model,
-                  n_layers=s.n_layers, d_ff=s.d_ff, r=s.r, offsets=PAPER_OFFSETS,
-                  dropout=0.0)
-
-
-class FutureMixing(torch.nn.Module):
-    """The paper's sentence, literally: the layer's weights, paired with the future."""
-
-    def __init__(self, layer):
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, h, cache=None):
-        return grassmann_from_scratch(self.layer, h, future=True)
-
-
-leak_logs = {}
-for name in ("causal (library)", "leaky (as written)"):
-    torch.manual_seed(0)
-    model = GrassmannLM(lm_cfg).to(device)
-    if name.startswith("leaky"):
-        for block in model.blocks:
-            block.mix = FutureMixing(block.mix)
-    batches = random_token_batches(V, s.batch_size, s.block_size, seed=1)
-    leak_logs[name] = train_lm(model, batches, s.steps, s.lr)
-    last = sum(leak_logs[name].losses[-50:]) / 50
-    print(f"{name:20s} final loss {last:.3f}   (ln V = {math.log(V):.3f})")
-
-# %%
-final = {name: sum(log.losses[-50:]) / 50 for name, log in leak_logs.items()}
-assert final["causal (library)"] > 0.97 * math.log(V)  # cannot beat chance
-assert final["leaky (as written)"] < 0.5 * math.log(V)  # reads the answer
-
-fig, ax = plt.subplots(figsize=(6.4, 3.8))
-for name, log in leak_logs.items():
-    ax.plot(log.smoothed(10), label=name)
-ax.axhline(math.log(V), color="gray", ls=":", label="$\\ln V$: best honest loss")
-ax.set_xlabel("training step")
-ax.set_ylabel("cross-entropy on random tokens (nats)")
-ax.set_title("A future-pairing model predicts the unpredictable")
-ax.legend()
-plt.show()
-
-# %% [markdown]
-# A leaking model would report perplexities near 1 on real text as well. The paper reports 261–282 on
-# WikiText-2, so its code must have been causal: pairing $t$ with $t - \Delta$, exactly what the library
-# does (and what every working public reproduction does).
-#
-# ## 2.11 Two readings of the offset schedule
-#
-# The paper's six-layer models use offsets $\{1, 2, 4, 8, 12, 16\}$; its twelve-layer models "a
-# multi-layer schedule such as (1,1,2,2,4,4,8,8,12,12,16,16)". The method text describes several offsets
-# per layer, while a 12-tuple for 12 layers suggests **one offset per layer**. The two readings see
-# different distances. Each layer moves information back by at most its largest offset, so:
-
-# %%
-def config(n_layers, offsets, offset_mode):
-    return LMConfig(n_layers=n_layers, offsets=offsets, offset_mode=offset_mode)
-
-
-readings = {
-    "6 layers, all offsets in every layer": config(6, PAPER_OFFSETS, "all"),
-    "6 layers, one offset per layer": config(6, PAPER_OFFSETS, "per_layer"),
-    "12 layers, all offsets in every layer": config(12, PAPER_SCHEDULE_12, "all"),
-    "12 layers, one offset per layer": config(12, PAPER_SCHEDULE_12, "per_layer"),
-}
-reach = {name: cfg.receptive_field() for name, cfg in readings.items()}
-assert reach["6 layers, one offset per layer"] == sum(PAPER_OFFSETS) == 43
-assert reach["6 layers, all offsets in every layer"] == 6 * max(PAPER_OFFSETS) == 96
-assert reach["12 layers, one offset per layer"] == sum(PAPER_SCHEDULE_12) == 86
-assert reach["12 layers, all offsets in every layer"] == 12 * 16 == 192
-for name, n in reach.items():
-    print(f"{name:40s} {n:4d} tokens")
-
-# %% [markdown]
-# That is arithmetic; here is the measurement. Build a tiny six-layer model under each reading and ask
-# its **last** prediction (position 127 of a 128-token input) which input tokens it is sensitive to: the
-# gradient of its logits with respect to the token embeddings is exactly zero for tokens it cannot see.
-
-# %%
-def measured_reach(offset_mode):
-    cfg = LMConfig(vocab_size=50, block_size=128, d_model=16, n_layers=6, d_ff=32, r=4,
-                   offsets=PAPER_OFFSETS, offset_mode=offset_mode)
-    torch.manual_seed(0)
-    model = GrassmannLM(cfg).eval()
-    captured = {}
-
-    def keep_embeddings(module, inputs, output):
-        output.retain_grad()
-        captured["emb"] = output
-
-    hook = model.tok_emb.register_forward_hook(keep_embeddings)
-    logits = model(torch.randint(0, 50, (1, 128)))
-    hook.remove()
-    logits[0, -1].sum().backward()  # the last position's prediction
-    sensitive = captured["emb"].grad[0].abs().amax(-1) > 0  # [T]: inputs it depends on
-    return 127 - int(sensitive.nonzero().min()), cfg.receptive_field()
-
-
-for mode in ("per_layer", "all"):
-    measured, predicted = measured_reach(mode)
-    assert measured == predicted
-    print(f"offset_mode={mode!r:12s}: position 127 sees back to {127 - measured}, "
-          f"{measured} tokens (predicted {predicted})")
-
-# %%
-depth = range(1, 13)
-rf_all = [config(n, PAPER_SCHEDULE_12[:n], "all").receptive_field() for n in depth]
-rf_12 = [config(n, PAPER_SCHEDULE_12[:n], "per_layer").receptive_field() for n in depth]
-rf_6 = [config(n, PAPER_OFFSETS[:n], "per_layer").receptive_field() for n in depth[:6]]
-
-fig, ax = plt.subplots(figsize=(6.4, 4))
-ax.plot(depth, rf_all, "o-", label="all offsets in every layer")
-ax.plot(depth, rf_12, "s-", label="one offset per layer, (1,1,2,2,...,16,16)")
-ax.plot(depth[:6], rf_6, "^-", label="one offset per layer, (1,2,4,8,12,16)")
-for n, v in ((6, 96), (6, 43), (12, 192), (12, 86)):
-    ax.annotate(str(v), (n, v), textcoords="offset points", xytext=(-14, 6))
-ax.axhline(128, color="gray", ls=":", label="block size 128")
-ax.set_xlabel("number of layers")
-ax.set_ylabel("receptive field (tokens back)")
-ax.set_title("How far back the Grassmann stack can see")
-ax.legend(fontsize=8)
-plt.show()
-
-# %% [markdown]
-# With one offset per layer, a six-layer model sees 43 tokens: in a 128-token block, most of the context
-# the Transformer uses is invisible to it. The experiment chapters run both readings.
-#
-# ## 2.12 The parameter audit
-#
-# The paper reports 12.59M / 17.32M parameters for its 6- / 12-layer Transformers and 13.00M / 18.16M
-# for its Grassmann models (vocabulary 30,522, $d = 256$, $d_\text{ff} = 1024$, $r = 32$, tied output
-# head). Count the layer as described:
-
-# %%
-V_bert, d_p, r_p, dff, block = 30522, 256, 32, 1024, 128
-P = n_plucker(r_p)
-ffn = (d_p * dff + dff) + (dff * d_p + d_p)
-layer_norms = 2 * (2 * d_p)
-n_red, n_plu, n_gate = d_p * r_p + r_p, P * d_p + d_p, 2 * d_p * d_p + d_p
-grassmann_layer = n_red + n_plu + n_gate + ffn + layer_norms
-attention_layer = 4 * (d_p * d_p + d_p) + ffn + layer_norms  # Q, K, V, O
-shared = V_bert * d_p + block * d_p + 2 * d_p  # embeddings, final LN (tied head)
-print(f"per layer: Grassmann {grassmann_layer:,}, Transformer {attention_layer:,}")
-
-# %%
-print(format_audit())
-
-# %% [markdown]
-# The library builds each model (on PyTorch's `meta` device, so no memory is used) and counts. Our
-# formula agrees with it; the Transformers match the paper; the Grassmann models as described fall short
-# by exactly $d^2 + d = 65{,}792$ parameters per layer, which one extra `Linear(d, d)` per layer (the
-# library's `out_proj=True`) accounts for, at both depths. The paper describes no such map.
-
-# %%
-rows = {(row.model, row.n_layers, row.variant): row for row in paper_audit()}
-for n in (6, 12):
-    transformer = shared + n * attention_layer
-    grassmann = shared + n * grassmann_layer
-    with_out_proj = shared + n * (grassmann_layer + d_p * d_p + d_p)
-    assert rows["transformer", n, "as described"].params == transformer
-    assert rows["grassmann", n, "as described"].params == grassmann
-    assert rows["grassmann", n, "+ Linear(d, d) per layer"].params == with_out_proj
-    assert round(transformer / 1e6, 2) == PAPER_PARAMS_M["transformer", n]
-    assert round(grassmann / 1e6, 2) != PAPER_PARAMS_M["grassmann", n]
-    assert round(with_out_proj / 1e6, 2) == PAPER_PARAMS_M["grassmann", n]
-print("formula == library == paper for the Transformers;")
-print("the Grassmann counts match only with one extra Linear(d, d) per layer")
-
-# %% [markdown]
 # **Summary.** The layer is six short equations; our step-by-step version equals the library's on the
-# same weights, and so does the fast path that forms one Plücker vector per token. Pairing with the past
-# is causal by construction and by test; pairing with the future, as the paper's sentence reads, lets a
-# model predict random tokens. The offset schedule's two readings see 43 or 96 tokens at six layers, and
-# the paper's Grassmann parameter counts imply one more $d \times d$ map per layer than it describes.
+# same weights, and so does the fast path that forms one Plücker vector per token instead of one per
+# offset. The gate blends the token with the geometric feature convexly, the layer's only skip path.
+# Pairing with the past is causal by construction and by test. Chapter 3 puts the layer into a block and
+# a language model, trains it, and shows what happens when the pairing looks at the future instead.
+#
+# **Questions.** (Answers for instructors are on the instructors' page.)
+#
+# 1. Why does the fast identity need the normalisation to be a division by a *scalar* per pair? What
+#    would break if (G3) normalised each coordinate separately?
+# 2. At $t = 0$ the layer returns $\alpha_0 \odot h_0$. Why can it not return $h_0$ unchanged, and
+#    does that matter once the layer sits in a block with LayerNorm?
+# 3. The perturbation test in section 2.9 changes one input by $+1$. Could a non-causal layer pass it?
+#    What does the Jacobian test of exercise 2.2 see that a single perturbation might miss?
 #
 # ## Exercises
 
 # %%
-from gflow_lite.exercises import (chapter_exercises, check_dependency_matrix,
-                                  check_fast_partner, check_receptive_field)
+from gflow_book import chapter_exercises
+from gflow_book.checks import check_dependency_matrix, check_fast_partner
 
 exercise = chapter_exercises("02_layer")
 
 # %% [markdown]
-# **Exercise 2.1 (receptive field).** Write `receptive_field(offsets, n_layers, offset_mode)`: how many
-# tokens back a stack of Grassmann layers can see, for `offset_mode` `"all"` (every layer uses every
-# offset) or `"per_layer"` (layer $i$ uses only `offsets[i]`).
-
-# %%
-@exercise
-def receptive_field(offsets, n_layers, offset_mode):
-    raise NotImplementedError("Exercise 2.1: your code here")
-
-
-# %%
-check_receptive_field(receptive_field)
-
-# %% [markdown]
-# **Exercise 2.2 (the fast partner).** Write `fast_partner(z, offsets, eps)` for `z` of shape
+# **Exercise 2.1 (the fast partner).** Write `fast_partner(z, offsets, eps)` for `z` of shape
 # `[B, T, r]`: the vector $w_t$ of section 2.8, so that `plucker(z, w)` equals the mean over valid
 # offsets of the normalised wedges $z_t \wedge z_{t-\Delta}$ (and $w_t = 0$ where no offset is valid).
-# Compute the norms with the Lagrange identity, not by forming the wedges.
+# Compute the norms with the Lagrange identity, not by forming the wedges (the check measures it).
 
 # %%
 @exercise
 def fast_partner(z, offsets, eps):
-    raise NotImplementedError("Exercise 2.2: your code here")
+    raise NotImplementedError("Exercise 2.1: your code here")
 
 
 # %%
 check_fast_partner(fast_partner)
 
 # %% [markdown]
-# **Exercise 2.3 (a causality detector).** Write `dependency_matrix(mixer, T, d)`: given any function
+# **Exercise 2.2 (a causality detector).** Write `dependency_matrix(mixer, T, d)`: given any function
 # `mixer` from `[1, T, d]` to `[1, T, d]`, return a `[T, T]` bool tensor whose entry `[t, s]` is True
 # when the output at `t` changes as the input at `s` is perturbed. The check runs it on the causal
-# layer, the leaky one and two simple mixers. (No public reproduction had such a test; two shipped a
-# leak.)
+# layer, on a layer that pairs with the future (chapter 3) and on two simple mixers. (No public
+# reproduction had such a test; two shipped a leak.)
 
 # %%
 @exercise
 def dependency_matrix(mixer, T, d):
-    raise NotImplementedError("Exercise 2.3: your code here")
+    raise NotImplementedError("Exercise 2.2: your code here")
 
 
 # %%

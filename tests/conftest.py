@@ -1,10 +1,18 @@
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# the book's support package (book/gflow_book): chapters import it with book/ as the current directory;
+# tests run from the repository root, so book/ goes on the path here
+BOOK = str(Path(__file__).resolve().parents[1] / "book")
+if BOOK not in sys.path:
+    sys.path.insert(0, BOOK)
 
 
 @pytest.fixture(autouse=True)

@@ -1,10 +1,14 @@
-"""`gflow_lite.exercises`: every check passes the reference solutions, says NOT DONE YET to stubs, fails
-wrong answers with a hint, never raises; stubs and solutions agree; the loader, summary and helpers."""
+"""The book's exercises (`book/gflow_book`): every check passes the reference solutions, says NOT DONE YET to
+stubs, fails wrong answers with a hint, never raises; it cannot be fooled by the library's own answer, by
+a partial answer or by an answer that breaks a stated constraint; hints progress; stubs and solutions
+agree; the loader, summary and helpers."""
 
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
+import itertools
 import math
 import statistics
 
@@ -12,32 +16,48 @@ import pytest
 import torch
 
 from book_support import BOOK, SOLUTIONS, chapter_sources, exercise_names, load_module
+import gflow_book.checks as ex
+from gflow_book import exercises as sol
+from gflow_book.counterexamples import leaky_mixing
+from gflow_book.demo_training import lr_at, random_token_batches, train_lm
 from gflow_lite import CausalGrassmannMixing, GrassmannLM, LMConfig
-from gflow_lite import exercises as ex
-from gflow_lite.exercises import solutions as sol
+from gflow_lite import geometry
 
-CHECKS = {
-    "uniform_loss": ex.check_uniform_loss,
-    "next_token_blocks": ex.check_next_token_blocks,
-    "plucker_coordinates": ex.check_plucker_coordinates,
-    "lagrange_norm": ex.check_lagrange_norm,
-    "on_grassmannian": ex.check_on_grassmannian,
-    "receptive_field": ex.check_receptive_field,
-    "fast_partner": ex.check_fast_partner,
-    "dependency_matrix": ex.check_dependency_matrix,
-    "paper_projection_flops": ex.check_paper_projection_flops,
-    "crossover_length": ex.check_crossover_length,
-    "grassmann_cache_bytes": ex.check_grassmann_cache_bytes,
-    "pair_sine": ex.check_pair_sine,
-    "ablation_weights": ex.check_ablation_weights,
-    "plane_angles": ex.check_plane_angles,
-    "pair_validity_mask": ex.check_pair_validity_mask,
-    "plucker_width": ex.check_plucker_width,
-    "matching_features": ex.check_matching_features,
-    "ratio_and_spread": ex.check_ratio_and_spread,
-    "split_perplexity": ex.check_split_perplexity,
-    "training_budget": ex.check_training_budget,
-}
+#: exercise name -> the check's name in gflow_book.checks (looked up when a test runs)
+CHECK_NAMES = [
+    "uniform_loss",
+    "next_token_blocks",
+    "plucker_coordinates",
+    "lagrange_norm",
+    "on_grassmannian",
+    "fast_partner",
+    "dependency_matrix",
+    "receptive_field",
+    "grassmann_param_count",
+    "paper_projection_flops",
+    "crossover_length",
+    "grassmann_cache_bytes",
+    "pair_sine",
+    "ablation_weights",
+    "plane_angles",
+    "pair_validity_mask",
+    "plucker_width",
+    "matching_features",
+    "ratio_and_spread",
+    "split_perplexity",
+    "training_budget",
+]
+
+
+class _Checks(dict):
+    def __getitem__(self, name):
+        return getattr(ex, f"check_{name}")
+
+    def items(self):
+        return [(n, self[n]) for n in CHECK_NAMES]
+
+
+CHECKS = _Checks.fromkeys(CHECK_NAMES)
 
 
 def _solution(name):
@@ -116,6 +136,8 @@ def _wrong(name):
         return lambda p, r, tol: torch.ones(p.shape[:-1], dtype=torch.bool)
     if name == "receptive_field":
         return lambda offsets, n, mode: sum(offsets[:n])
+    if name == "grassmann_param_count":  # counts the head although it is tied
+        return lambda V, block, d, d_ff, r, n: good(V, block, d, d_ff, r, n) + V * d
     if name == "fast_partner":
         return lambda z, offsets, eps: torch.zeros_like(z)
     if name == "dependency_matrix":
@@ -182,7 +204,7 @@ def test_checks_do_not_touch_the_global_rng():
 # ----------------------------------------------------------------------------- loader and summary
 def test_exercise_decorator_swaps_in_solutions_only_when_asked(monkeypatch, capsys):
     monkeypatch.delenv("GFLOW_SOLUTIONS", raising=False)
-    exercise = ex.chapter_exercises("01_geometry")
+    exercise = sol.chapter_exercises("01_geometry")
 
     def plucker_coordinates(u, v):
         raise NotImplementedError
@@ -206,7 +228,7 @@ def test_exercise_decorator_swaps_in_solutions_only_when_asked(monkeypatch, caps
         exercise(not_an_exercise)
 
 
-def test_solutions_are_found_through_the_package():
+def test_solutions_are_found_beside_the_book_package():
     assert sol.solutions_dir() == BOOK / "solutions"
     with pytest.raises(FileNotFoundError, match="no solutions"):
         sol.load_solutions("99_missing")
@@ -214,7 +236,7 @@ def test_solutions_are_found_through_the_package():
 
 def test_summary_counts_and_raises_only_under_solutions(monkeypatch, capsys):
     monkeypatch.delenv("GFLOW_SOLUTIONS", raising=False)
-    exercise = ex.chapter_exercises("01_geometry")
+    exercise = sol.chapter_exercises("01_geometry")
 
     @exercise
     def plucker_coordinates(u, v):
@@ -243,7 +265,7 @@ def test_leaky_mixing_reads_the_future_and_the_library_does_not():
     h2[0, 4] += 1.0
     with torch.no_grad():
         assert torch.equal(layer(h)[0, :4], layer(h2)[0, :4])
-        leaked = (ex.leaky_mixing(layer, h) != ex.leaky_mixing(layer, h2)).any(-1)[0]
+        leaked = (leaky_mixing(layer, h) != leaky_mixing(layer, h2)).any(-1)[0]
     assert leaked[2] and leaked[3] and not leaked[0] and not leaked[1]
 
 
@@ -256,13 +278,218 @@ def test_train_lm_learns_a_deterministic_sequence():
     def batch():
         return seq[:-1][None].repeat(4, 1), seq[1:][None].repeat(4, 1)
 
-    log = ex.train_lm(model, batch, steps=60, lr=1e-2, eval_batch=batch, eval_every=20, eval_batches=1)
+    log = train_lm(model, batch, steps=60, lr=1e-2, eval_batch=batch, eval_every=20, eval_batches=1)
     assert len(log.losses) == 60 and [s for s, _ in log.evals] == [20, 40, 60]
     assert log.evals[-1][1] < 0.2 * log.losses[0]
     assert len(log.smoothed(5)) == 60 and log.smoothed(5)[0] == log.losses[0]
 
 
 def test_random_token_batches_are_shifted_and_seeded():
-    a = ex.random_token_batches(11, 3, 5, seed=0)()
-    b = ex.random_token_batches(11, 3, 5, seed=0)()
+    a = random_token_batches(11, 3, 5, seed=0)()
+    b = random_token_batches(11, 3, 5, seed=0)()
     assert torch.equal(a[0], b[0]) and a[0].shape == (3, 5) and torch.equal(a[0][:, 1:], a[1][:, :-1])
+
+
+# ------------------------------------------------------------------ checks that cannot be fooled
+def _library_status(capsys):
+    out = capsys.readouterr().out
+    return "ANSWERED BY CALLING THE LIBRARY" in out and "PASS" not in out and "hint" not in out
+
+
+def test_the_library_itself_is_not_a_pass(capsys):
+    """The issue's examples: the library's function, its bound method, a lambda or partial around it."""
+    cfg = LMConfig(n_layers=6)
+    fooled = [
+        (ex.check_plucker_coordinates, geometry.plucker),
+        (ex.check_plucker_coordinates, lambda u, v: geometry.plucker(u, v)),
+        (ex.check_plucker_coordinates, functools.partial(geometry.plucker)),
+        (ex.check_lagrange_norm, geometry.plucker_norm),
+        (ex.check_lagrange_norm, lambda u, v: geometry.plucker(u, v).norm(dim=-1)),
+        (ex.check_receptive_field, lambda offsets, n, mode: LMConfig(
+            n_layers=n, offsets=offsets, offset_mode=mode).receptive_field()),
+        (ex.check_on_grassmannian, lambda p, r, tol: geometry.grassmann_plucker_residual(p, r).abs().amax(-1)
+         <= tol if r >= 4 else torch.ones(p.shape[:-1], dtype=torch.bool)),
+        (ex.check_pair_sine, lambda z, d: torch.sin(geometry.pair_angle(z, torch.roll(z, d, 1)))),
+        (ex.check_plane_angles, geometry.principal_angles),
+    ]
+    for check, fn in fooled:
+        assert check(fn) is False
+        assert _library_status(capsys), check.__name__
+    assert cfg.receptive_field() == 96  # (the bound method of a config is the library's too)
+    assert ex.check_receptive_field(cfg.receptive_field) is False
+    assert _library_status(capsys)
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_every_check_reports_a_library_call(name, capsys):
+    """The right answer, with one call into gflow_lite on the way: not counted as passed."""
+    good = _solution(name)
+
+    def cheat(*args):
+        geometry.plucker(torch.ones(3), torch.ones(3))
+        return good(*args)
+
+    cheat.__name__ = name
+    assert CHECKS[name](cheat) is False
+    assert _library_status(capsys)
+    assert ex.results()[name].status is ex.Status.LIBRARY
+
+
+def test_a_library_call_counts_as_not_passed_in_the_summary(monkeypatch, capsys):
+    monkeypatch.delenv("GFLOW_SOLUTIONS", raising=False)
+    exercise = sol.chapter_exercises("01_geometry")
+
+    @exercise
+    def plucker_coordinates(u, v):
+        return geometry.plucker(u, v)
+
+    ex.check_plucker_coordinates(plucker_coordinates)
+    status = exercise.summary()
+    assert status["plucker_coordinates"] == "answered by calling the library"
+    assert "| passed 0 | failed 1 |" in capsys.readouterr().out
+
+
+def test_library_objects_handed_to_the_learner_may_be_used(capsys):
+    """Exercise 2.2 hands the learner mixers built from the library: calling them is the exercise."""
+    assert ex.check_dependency_matrix(_solution("dependency_matrix")) is True
+
+
+def _loop_plucker(u, v):
+    r = u.shape[-1]
+    return torch.stack([u[..., i] * v[..., j] - u[..., j] * v[..., i]
+                        for i in range(r) for j in range(i + 1, r)], dim=-1)
+
+
+def test_python_loops_break_the_stated_constraint(capsys):
+    assert ex.check_plucker_coordinates(_loop_plucker) is False
+    out = capsys.readouterr().out
+    assert "cases agree, but a stated constraint is broken" in out and "a comprehension" in out
+
+    def while_plucker(u, v):
+        r, cols, i = u.shape[-1], [], 0
+        while i < r:
+            cols += [u[..., i] * v[..., j] - u[..., j] * v[..., i] for j in range(i + 1, r)]
+            i += 1
+        return torch.stack(cols, -1)
+
+    assert ex.check_plucker_coordinates(while_plucker) is False
+    assert "no Python loops" in capsys.readouterr().out
+
+
+def test_search_instead_of_closed_form_breaks_the_stated_constraint(capsys):
+    closed = _solution("crossover_length")
+
+    def crossover_length(d, r, m, order):
+        L = 1
+        while L < closed(d, r, m, order):
+            L += 1
+        return L
+
+    assert ex.check_crossover_length(crossover_length) is False
+    assert "closed form, not a search" in capsys.readouterr().out
+
+
+def test_forming_the_plucker_vector_breaks_O_of_r(capsys):
+    """Right values, but through the r(r-1)/2 coordinates (the learner's own, not the library's)."""
+    coords = _solution("plucker_coordinates")
+    assert ex.check_lagrange_norm(lambda u, v: coords(u, v).norm(dim=-1)) is False
+    assert "O(r)" in capsys.readouterr().out
+    assert ex.check_pair_sine(lambda z, d: _sine_via_wedges(coords, z, d)) is False
+    assert "without forming the Plücker vectors" in capsys.readouterr().out
+
+    def fast_partner_with_wedges(z, offsets, eps):
+        T = z.shape[1]
+        t = torch.arange(T)
+        n_valid = sum((t >= d).to(z.dtype) for d in offsets).clamp_min(1)
+        w = torch.zeros_like(z)
+        for d in offsets:
+            past = torch.zeros_like(z)
+            past[:, d:] = z[:, : max(T - d, 0)]
+            norm = coords(z, past).norm(dim=-1)
+            w = w + ((t >= d).to(z.dtype) / n_valid / norm.clamp_min(eps))[..., None] * past
+        return w
+
+    assert ex.check_fast_partner(fast_partner_with_wedges) is False
+    assert "without forming the wedges" in capsys.readouterr().out
+
+
+def _sine_via_wedges(coords, z, delta):
+    past = torch.zeros_like(z)
+    past[:, delta:] = z[:, : max(z.shape[1] - delta, 0)]
+    den = z.norm(dim=-1) * past.norm(dim=-1)
+    return torch.where(den > 0, coords(z, past).norm(dim=-1) / torch.where(den > 0, den, 1), 0.0)
+
+
+def test_a_partial_grassmann_plucker_test_fails(capsys):
+    """Exercise 1.3 answered with the (0, 1, 2, 3) relation only: e0∧e1 + e4∧e5 at r = 6 catches it."""
+
+    def first_relation_only(p, r, tol):
+        if r < 4:
+            return torch.ones(p.shape[:-1], dtype=torch.bool)
+        index = {pair: k for k, pair in enumerate(itertools.combinations(range(r), 2))}
+        res = (p[..., index[0, 1]] * p[..., index[2, 3]] - p[..., index[0, 2]] * p[..., index[1, 3]]
+               + p[..., index[0, 3]] * p[..., index[1, 2]])
+        return res.abs() <= tol
+
+    assert ex.check_on_grassmannian(first_relation_only) is False
+    out = capsys.readouterr().out
+    assert ": FAIL." in out and "e0∧e1 + e4∧e5" in out
+
+
+def test_correct_alternative_routes_pass(capsys):
+    def plucker_by_outer_product(u, v):
+        r = u.shape[-1]
+        M = u[..., :, None] * v[..., None, :]
+        i, j = torch.triu_indices(r, r, offset=1)
+        return (M - M.transpose(-1, -2))[..., i, j]
+
+    def lagrange_by_angle(u, v):
+        nu, nv = u.norm(dim=-1), v.norm(dim=-1)
+        cos = ((u * v).sum(-1) / (nu * nv)).clamp(-1, 1)
+        return nu * nv * (1 - cos * cos).clamp_min(0).sqrt()
+
+    def on_grassmannian_by_rank(p, r, tol):  # a bivector is a wedge iff its r x r matrix has rank <= 2
+        i, j = torch.triu_indices(r, r, offset=1)
+        A = torch.zeros(*p.shape[:-1], r, r, dtype=p.dtype)
+        A[..., i, j], A[..., j, i] = p, -p
+        if r < 4:
+            return torch.ones(p.shape[:-1], dtype=torch.bool)
+        # all 4 x 4 Pfaffians vanish <=> rank <= 2; Pfaffian of rows/cols (a,b,c,d) is the relation
+        ok = torch.ones(p.shape[:-1], dtype=torch.bool)
+        for a, b, c, d in itertools.combinations(range(r), 4):
+            pf = A[..., a, b] * A[..., c, d] - A[..., a, c] * A[..., b, d] + A[..., a, d] * A[..., b, c]
+            ok &= pf.abs() <= tol
+        return ok
+
+    assert ex.check_plucker_coordinates(plucker_by_outer_product) is True
+    assert ex.check_lagrange_norm(lagrange_by_angle) is True
+    assert ex.check_on_grassmannian(on_grassmannian_by_rank) is True
+    assert capsys.readouterr().out.count(": PASS (") == 3
+
+
+def test_hints_progress_from_the_idea_to_the_formula(capsys):
+    ex.reset_attempts()
+    wrong = _wrong("lagrange_norm")
+    hints = []
+    for _ in range(4):
+        ex.check_lagrange_norm(wrong)
+        hints.append(capsys.readouterr().out.split("hint: ", 1)[1])
+    assert "hint 1 of 3" in hints[0] and "hint 2 of 3" in hints[1] and "hint 3 of 3" in hints[2]
+    assert hints[3] == hints[2]  # the last hint stays
+    assert "clamp_min" not in hints[0] and "|u|^2 |v|^2 - <u, v>^2" not in hints[0]  # the idea only
+    assert "clamp_min(0).sqrt()" in hints[2]  # the formula, after repeated failures
+    ex.reset_attempts()
+    ex.check_lagrange_norm(wrong)
+    assert "hint 1 of 3" in capsys.readouterr().out
+
+
+def test_lr_schedule_warms_up_then_decays():
+    assert lr_at(1, 100, 1.0, 10) == pytest.approx(0.1) and lr_at(10, 100, 1.0, 10) == pytest.approx(1.0)
+    assert lr_at(100, 100, 1.0, 10) == pytest.approx(0.1)
+    assert all(lr_at(s, 100, 1.0, 10) >= lr_at(s + 1, 100, 1.0, 10) for s in range(10, 100))
+
+
+def test_the_library_never_imports_the_book():
+    lib = BOOK.parent / "gflow_lite"
+    offenders = [str(p.relative_to(lib)) for p in lib.rglob("*.py") if "gflow_book" in p.read_text()]
+    assert offenders == [], f"gflow_lite must not import the book's support package: {offenders}"

@@ -3,13 +3,6 @@
 import torch
 
 
-def receptive_field(offsets, n_layers, offset_mode):
-    """Tokens a stack can look back: per layer its largest offset, summed over the layers."""
-    if offset_mode == "per_layer":
-        return sum(offsets[:n_layers])
-    return n_layers * max(offsets)
-
-
 def fast_partner(z, offsets, eps):
     """``w_t = Σ_Δ a_t^Δ z_{t-Δ} / max(||z_t ∧ z_{t-Δ}||, eps)`` with ``a`` the mean over valid offsets."""
     B, T, r = z.shape

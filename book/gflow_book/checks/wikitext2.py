@@ -1,4 +1,4 @@
-"""Checks for chapter 4 (WikiText-2 experiments): the reported ratio, split perplexity, a run's budget."""
+"""Checks for chapter 5 (WikiText-2 experiments): the reported ratio, split perplexity, a run's budget."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from typing import Callable, List, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from ..model import LMConfig
-from ..data.batching import eval_blocks
-from ..experiments.report import ratio_and_spread
-from ..model import GrassmannLM
-from ..training.evaluate import evaluate
-from ..training.presets import ARCHITECTURES, PRESETS, TrainConfig, resolve
-from ._core import Mismatch, expect_close, expect_equal, make_generator, run_check
+from gflow_lite.model import LMConfig
+from gflow_lite.data.batching import eval_blocks
+from gflow_lite.experiments.report import ratio_and_spread
+from gflow_lite.model import GrassmannLM
+from gflow_lite.training.evaluate import evaluate
+from gflow_lite.training.presets import ARCHITECTURES, PRESETS, TrainConfig, resolve
+from .core import Mismatch, expect_close, expect_equal, make_generator, run_check
 
 __all__ = ["check_ratio_and_spread", "check_split_perplexity", "check_training_budget"]
 
@@ -36,9 +36,11 @@ def check_ratio_and_spread(fn: Callable[[Sequence[float], Sequence[float]], Tupl
         return run
 
     cases = [case(1, 0), case(2, 1), case(3, 2), case(5, 3), case(10, 4)]
-    return run_check("4.1 ratio and spread", fn, cases,
-                     hint="the ratio is mean(grassmann) / mean(transformer), not the mean of per-seed "
-                          "ratios; low and high are the smallest and largest grassmann[k] / transformer[k]")
+    return run_check("5.1 ratio and spread", fn, cases,
+                     hint=[
+        "the ratio the chapter reports compares the average perplexities of the two models over seeds",
+        "the ratio is mean(grassmann) / mean(transformer), not the mean of per-seed ratios; low and high "
+        "are the smallest and largest grassmann[k] / transformer[k]"])
 
 
 def _block_sums(model: torch.nn.Module, ids: torch.Tensor, block: int,
@@ -75,10 +77,12 @@ def check_split_perplexity(fn: Callable[[Sequence[float], Sequence[int]], float]
         return run
 
     cases = [case(257, 16, 4, 0), case(100, 16, 2, 1), case(50, 8, 1, 2), case(1000, 32, 3, 3)]
-    return run_check("4.2 split perplexity", fn, cases,
-                     hint="perplexity is exp of the mean loss per token over the whole split: add up "
-                          "every batch's summed loss and every batch's token count first (the last batch "
-                          "is shorter)")
+    return run_check("5.2 split perplexity", fn, cases,
+                     hint=[
+        "perplexity is exp of the mean loss per token over the whole split, and the batches hold different "
+        "numbers of tokens",
+        "add up every batch's summed loss and every batch's token count first (the last batch is shorter), "
+        "then divide and exponentiate: math.exp(sum(loss_sums) / sum(token_counts))"])
 
 
 def check_training_budget(fn: Callable[..., Tuple[int, int]]) -> bool:
@@ -96,12 +100,13 @@ def check_training_budget(fn: Callable[..., Tuple[int, int]]) -> bool:
 
     cases = []
     for i, preset in enumerate(PRESETS):
-        cfg = resolve(preset, ARCHITECTURES[i % 2])
+        cfg = resolve(preset, list(ARCHITECTURES)[i % 2])
         cases.append(case(cfg, 2_088_628 + 7919 * i, f"preset {preset}"))
     odd = resolve("paper-6l", "grassmann").replace(epochs=2.5, grad_accum=3, batch_size=5)
     cases += [case(odd, 1_000_003, "epochs=2.5, grad_accum=3, batch_size=5"),
               case(resolve("tiny", "transformer").replace(max_steps=7), 10**9, "max_steps=7")]
-    return run_check("4.3 training budget", fn, cases,
-                     hint="tokens per step = batch_size × grad_accum × block_size; with epochs, steps = "
-                          "ceil(epochs × n_train_tokens / tokens per step); with max_steps, steps = "
-                          "max_steps")
+    return run_check("5.3 training budget", fn, cases,
+                     hint=[
+        "a step consumes batch_size x grad_accum sequences of block_size tokens; max_steps, when set, wins",
+        "with epochs, steps = ceil(epochs x n_train_tokens / tokens per step) (round up: a partial step "
+        "still runs); return (steps, steps x tokens per step)"])

@@ -1,7 +1,7 @@
 # %% [markdown]
-# # 5. Experiments: SNLI
+# # 6. Experiments: SNLI
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/05_snli.ipynb)
+# [![Open In Colab](_static/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/06_snli.ipynb)
 #
 # The paper's second experiment leaves language modelling for natural language inference: given a
 # *premise* and a *hypothesis*, decide whether the premise entails the hypothesis, contradicts it, or
@@ -27,12 +27,15 @@
 import os, subprocess, sys
 if "google.colab" in sys.modules:  # Colab only; Colab keeps its own torch
     GFLOW_REPO, GFLOW_BRANCH = "https://github.com/gflow-lite/gflow_lite", "main"
-    if not os.path.isdir("/content/gflow_lite"):
+    GFLOW_HOME = "/content/gflow_lite"
+    if not os.path.isdir(GFLOW_HOME):
         subprocess.run(["git", "clone", "--depth", "1", "--branch", GFLOW_BRANCH,
-                        GFLOW_REPO, "/content/gflow_lite"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e",
-                    "/content/gflow_lite"], check=True)
-    sys.path.insert(0, "/content/gflow_lite")
+                        GFLOW_REPO, GFLOW_HOME], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", GFLOW_HOME],
+                   check=True)
+    GFLOW_BOOK = os.path.join(GFLOW_HOME, "book")
+    sys.path[:0] = [GFLOW_BOOK, GFLOW_HOME]  # the book's support code, the package
+    os.chdir(GFLOW_BOOK)
 
 # %%
 # %matplotlib inline
@@ -53,7 +56,7 @@ from torch.testing import assert_close
 import gflow_lite
 from gflow_lite.data.snli import LABELS, load_snli
 from gflow_lite.geometry import n_plucker, normalize_plucker, plucker
-from gflow_lite.mode import by_mode, describe_mode
+from gflow_book.sizing import by_mode, describe_mode
 from gflow_lite.nli import (HEADS, HeadConfig, PairBatch, build_head, collate_pairs, count_params,
                             window_pair_mask)
 from gflow_lite.nli.dataset import encode_split, subsample
@@ -67,7 +70,7 @@ plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
 chapter_start = time.perf_counter()
 
 # %% [markdown]
-# ## 5.1 The claim
+# ## 6.1 The claim
 #
 # On a DistilBERT-base-uncased backbone, with at most 48 tokens per sentence and 20 epochs, the paper
 # reports one run of each head (digest 3.2):
@@ -95,7 +98,7 @@ for split in ("dev", "test"):
     assert 0 < gap < standard_error
 
 # %% [markdown]
-# ## 5.2 The only public reproduction is degenerate
+# ## 6.2 The only public reproduction is degenerate
 #
 # One public repository has an SNLI script (digest 3.4 and 5.6). Its Grassmann head mean-pools each
 # sentence to **one vector** $z$, so its "sequence" has a single element, and pairs that element with
@@ -126,7 +129,7 @@ print("five pooled sentences -> five identical Grassmann features (= b_plu)")
 # A non-degenerate head must therefore keep the **token sequence** and pair *different* tokens. That is
 # what ours does; the next sections build it.
 #
-# ## 5.3 What the paper says, and what we chose
+# ## 6.3 What the paper says, and what we chose
 #
 # The paper gives (digest 1.14): a DistilBERT backbone, 48 tokens per sentence, "pooling", a "2-layer
 # Transformer-style classifier" and a Grassmann head with $d_\text{proj} = 64$, "window size 8 with stride
@@ -138,7 +141,7 @@ print("five pooled sentences -> five identical Grassmann features (= b_plu)")
 #
 # | open question | our choice |
 # |---|---|
-# | backbone | frozen all-MiniLM-L6-v2 (section 5.4), each sentence encoded on its own, ≤ 48 WordPiece tokens incl. `[CLS]`/`[SEP]` |
+# | backbone | frozen all-MiniLM-L6-v2 (section 6.4), each sentence encoded on its own, ≤ 48 WordPiece tokens incl. `[CLS]`/`[SEP]` |
 # | sequence | premise tokens then hypothesis tokens, packed into one sequence; each slot carries its sentence (segment), its position *inside its sentence* and whether it is real |
 # | input | `LayerNorm(W_in f + P[position] + S[segment])`, dropout; 384 → 256 |
 # | windows | in-sentence positions $[8k, 8k + 8)$: window 8, stride 8 tile each sentence without overlap |
@@ -154,7 +157,7 @@ print("five pooled sentences -> five identical Grassmann features (= b_plu)")
 # reads across the pair. That is the paper's local-versus-global contrast, on a task that needs global
 # comparison.
 #
-# ## 5.4 The encoder, and a caveat
+# ## 6.4 The encoder, and a caveat
 #
 # DistilBERT does not install offline here, so we substitute the pretrained sentence encoder
 # all-MiniLM-L6-v2 (6 layers, width 384, the same uncased WordPiece vocabulary), shipped with its weights
@@ -220,7 +223,7 @@ plt.show()
 # So our absolute accuracies are not comparable with the paper's: the encoder differs, it saw SNLI, and it
 # is frozen. What *is* comparable is the two heads against each other, on identical features.
 #
-# ## 5.5 From tokens to pairs: the validity mask
+# ## 6.5 From tokens to pairs: the validity mask
 #
 # A batch packs each (premise, hypothesis) pair into one row and pads the rows to the longest. The
 # Grassmann head never reads slot indices: it asks `window_pair_mask(segment, position, real, window,
@@ -313,7 +316,7 @@ print(f"{int(has_partner.sum())} tokens with partners: |mean p̂| per group in "
       f"{int((~has_partner).sum())} slots without: exactly 0")
 
 # %% [markdown]
-# ## 5.6 Padding cannot leak
+# ## 6.6 Padding cannot leak
 #
 # A head whose output depends on padding would change its prediction for a pair with its batch-mates. The
 # direct test, as for causality in chapter 2: fill every padded slot with large noise and check that the
@@ -337,7 +340,7 @@ print("noise on", int(pad.sum()), "padded slots: logits of both heads bit-for-bi
 # (Removing the padding altogether, the last assert, changes the shapes of the matrix products and hence
 # the order of floating-point sums: equal to rounding, not bit-for-bit.)
 #
-# ## 5.7 Comparable sizes
+# ## 6.7 Comparable sizes
 #
 # The paper asks for "comparable parameter counts". Count both heads from their sizes: the shared
 # embedding and classifier, and per layer the mixing (Grassmann: $W_\text{red}$, $W_\text{plu}$ on
@@ -365,7 +368,7 @@ print(f"P = {G} groups x C({r}, 2) = {P}; the Grassmann head is {100 * gap:.1f}%
 
 # %% [markdown]
 # Why groups: one plane in $\mathbb{R}^{64}$ would have $\binom{64}{2} = 2016$ coordinates and a
-# $W_\text{plu}$ of over half a million parameters per layer, breaking the match (exercise 5.2 counts
+# $W_\text{plu}$ of over half a million parameters per layer, breaking the match (exercise 6.2 counts
 # coordinates):
 
 # %%
@@ -377,7 +380,7 @@ larger = (params["grassmann"] + extra) / params["transformer"] - 1
 print(f"one group would make the Grassmann head {100 * larger:.0f}% larger than the Transformer head")
 
 # %% [markdown]
-# ## 5.8 Training both heads, live
+# ## 6.8 Training both heads, live
 #
 # The library's `train_one_seed` trains one head from one seed: AdamW with warmup and cosine decay, dev
 # accuracy after every epoch, the best dev epoch's weights kept, and test accuracy of those weights
@@ -429,7 +432,7 @@ plt.show()
 # With a few hundred pairs the ordering of the two heads is noise; the committed results answer that
 # question with every pair of the shipped 1% training sample and three seeds per head.
 #
-# ## 5.9 The committed results: verify, then read
+# ## 6.9 The committed results: verify, then read
 #
 # `results/snli/` holds one results file per head, written by
 #
@@ -443,7 +446,8 @@ plt.show()
 # provenance. `load_results` checks the fields and that every accuracy is a finite fraction; we check more.
 
 # %%
-root = Path(gflow_lite.__file__).resolve().parents[1] / "results" / "snli"
+from gflow_lite.data.paths import results_dir as results_root  # or $GFLOW_RESULTS_DIR
+root = results_root() / "snli"
 results = {head: load_results(results_path(root, head)) for head in HEADS}
 for head, res in results.items():
     assert res["head"] == head and not res["quick"]
@@ -565,7 +569,7 @@ for head, res in results.items():
 print("encoder:", results["grassmann"]["encoder"])
 
 # %% [markdown]
-# ## 5.10 The full experiment
+# ## 6.10 The full experiment
 #
 # The paper trained on all 550,152 SNLI training pairs. The repository ships only a 1% sample (and the
 # complete dev and test sets); with the official `snli_1.0.zip` at hand, point the same command at it. It
@@ -579,7 +583,7 @@ print("encoder:", results["grassmann"]["encoder"])
 # ```
 #
 # `--train-path` also accepts the unpacked folder or `snli_1.0_train.jsonl`; `--max-epochs 20` gives the
-# paper's epoch budget, and `--quick` a seconds-long smoke run. Point section 5.9 at `runs/snli-full` to
+# paper's epoch budget, and `--quick` a seconds-long smoke run. Point section 6.9 at `runs/snli-full` to
 # verify and read the new files the same way.
 #
 # **Summary.** The paper's SNLI gaps (0.0005 dev, 0.0027 test, one run each) are below the standard error of
@@ -593,13 +597,13 @@ print("encoder:", results["grassmann"]["encoder"])
 # ## Exercises
 
 # %%
-from gflow_lite.exercises import (chapter_exercises, check_matching_features, check_pair_validity_mask,
-                                  check_plucker_width)
+from gflow_book import chapter_exercises
+from gflow_book.checks import check_matching_features, check_pair_validity_mask, check_plucker_width
 
-exercise = chapter_exercises("05_snli")
+exercise = chapter_exercises("06_snli")
 
 # %% [markdown]
-# **Exercise 5.1 (the pair-validity mask).** Write `pair_validity_mask(lengths, window, stride)` for a batch
+# **Exercise 6.1 (the pair-validity mask).** Write `pair_validity_mask(lengths, window, stride)` for a batch
 # of single sentences with the given numbers of real tokens, padded to `L = max(lengths)`: a `[B, L, L]`
 # bool tensor, True at `[b, t, s]` when `t != s`, both are real tokens of sentence `b`, and some window
 # `[k * stride, k * stride + window)` contains both positions. The check also uses overlapping windows
@@ -608,29 +612,29 @@ exercise = chapter_exercises("05_snli")
 # %%
 @exercise
 def pair_validity_mask(lengths, window, stride):
-    raise NotImplementedError("Exercise 5.1: your code here")
+    raise NotImplementedError("Exercise 6.1: your code here")
 
 
 # %%
 check_pair_validity_mask(pair_validity_mask)
 
 # %% [markdown]
-# **Exercise 5.2 (counting Plücker coordinates).** Write `plucker_width(d_proj, groups)`: the number of
+# **Exercise 6.2 (counting Plücker coordinates).** Write `plucker_width(d_proj, groups)`: the number of
 # Plücker coordinates one token pair produces when $z \in \mathbb{R}^{d_\text{proj}}$ is split into
 # `groups` groups of `d_proj // groups` dimensions, each spanning its own plane. (How many for one group of
-# 64? For 4 groups of 16? Which fits the parameter match of section 5.7?)
+# 64? For 4 groups of 16? Which fits the parameter match of section 6.7?)
 
 # %%
 @exercise
 def plucker_width(d_proj, groups):
-    raise NotImplementedError("Exercise 5.2: your code here")
+    raise NotImplementedError("Exercise 6.2: your code here")
 
 
 # %%
 check_plucker_width(plucker_width)
 
 # %% [markdown]
-# **Exercise 5.3 (pooling and matching features).** Write `matching_features(h, segment, real)`: from
+# **Exercise 6.3 (pooling and matching features).** Write `matching_features(h, segment, real)`: from
 # token states `h` `[B, L, d]`, the mean `u` over each row's real premise tokens (`segment == 0`) and `v`
 # over its real hypothesis tokens (`segment == 1`), then `[u; v; |u - v|; u * v]`, shape `[B, 4d]`. Padding
 # may sit anywhere in a row, with either segment id.
@@ -638,7 +642,7 @@ check_plucker_width(plucker_width)
 # %%
 @exercise
 def matching_features(h, segment, real):
-    raise NotImplementedError("Exercise 5.3: your code here")
+    raise NotImplementedError("Exercise 6.3: your code here")
 
 
 # %%

@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ._core import Mismatch, expect_close, expect_equal, make_generator, run_check
+from .core import Mismatch, expect_close, expect_equal, make_generator, run_check
 
 __all__ = ["check_uniform_loss", "check_next_token_blocks"]
 
@@ -21,13 +21,16 @@ def check_uniform_loss(fn: Callable[[int], float]) -> bool:
             expect_close(f(V), expected, f"vocab_size={V}", rtol=1e-6, atol=1e-9)
         return run
 
-    return run_check("0.1 uniform loss", fn, [case(V) for V in (1, 2, 10, 97, 256, 30522)],
-                     hint="a uniform prediction gives the target probability 1/V; the loss is -log of that")
+    return run_check("0.1 uniform loss", fn, [case(V) for V in (1, 2, 10, 97, 256, 30522)], hint=[
+        "cross-entropy is minus the log of the probability the model gives the correct token",
+        "a uniform prediction gives every token, the correct one included, probability 1/V; the loss is in "
+        "nats, so the natural logarithm",
+        "return math.log(vocab_size)"])
 
 
 def check_next_token_blocks(fn: Callable) -> bool:
     """``fn(ids, starts, block_size) -> (x, y)`` must cut the blocks that `RandomBlockSampler` cuts."""
-    from ..data import RandomBlockSampler
+    from gflow_lite.data import RandomBlockSampler
 
     def case(n: int, batch: int, block: int, seed: int, last: bool = False):
         def run(f):
@@ -50,6 +53,9 @@ def check_next_token_blocks(fn: Callable) -> bool:
         return run
 
     cases = [case(100, 4, 8, 0), case(33, 3, 1, 1), case(200, 5, 16, 2, last=True), case(17, 2, 15, 3, last=True)]
-    return run_check("0.2 next-token blocks", fn, cases,
-                     hint="row b of x is ids[s : s + block_size] with s = starts[b]; y is the same window moved "
-                          "one token to the right")
+    return run_check("0.2 next-token blocks", fn, cases, hint=[
+        "the target of input position t is the token at position t + 1 of the same text",
+        "row b of x is ids[s : s + block_size] with s = starts[b]; y is the same window moved one token to "
+        "the right",
+        "window = starts[:, None] + torch.arange(block_size + 1); blocks = ids[window]; "
+        "return blocks[:, :-1], blocks[:, 1:]"])

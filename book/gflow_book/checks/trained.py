@@ -1,4 +1,4 @@
-"""Checks for chapter 6 (the geometry of a trained model): the pair sine, offset ablation, plane angles."""
+"""Checks for chapter 7 (the geometry of a trained model): the pair sine, offset ablation, plane angles."""
 
 from __future__ import annotations
 
@@ -7,12 +7,23 @@ from typing import Callable, Tuple
 import torch
 from torch import Tensor
 
-from ..analysis import ablated_weights
-from ..geometry import pair_angle, principal_angles
-from ..model import CausalGrassmannMixing, shift_back
-from ._core import expect_close, make_generator, run_check
+from gflow_lite.analysis import ablated_weights
+from gflow_lite.geometry import pair_angle, principal_angles
+from gflow_lite.model import CausalGrassmannMixing, shift_back
+
+from .core import expect_close, largest_intermediate, make_generator, run_check
 
 __all__ = ["check_pair_sine", "check_ablation_weights", "check_plane_angles"]
+
+
+def _no_wedges(f) -> str | None:
+    """The Lagrange identity, not the Plücker vector: at r = 512 nothing of r(r-1)/2 numbers per pair."""
+    z = torch.randn(1, 6, 512, generator=make_generator(11), dtype=torch.float64)
+    _, largest = largest_intermediate(f, z, 1)
+    if largest > 64 * z.numel():
+        return (f"the exercise asks for the Lagrange identity, without forming the Plücker vectors; at r = 512 "
+                f"your function built a tensor of {largest:,} numbers")
+    return None
 
 
 def check_pair_sine(fn: Callable[[Tensor, int], Tensor]) -> bool:
@@ -38,11 +49,13 @@ def check_pair_sine(fn: Callable[[Tensor, int], Tensor]) -> bool:
     cases = [case(2, 10, 4, 1, 0), case(1, 12, 8, 4, 1), case(3, 5, 3, 2, 2, scale=1e-3),
              case(1, 6, 6, 8, 3), case(2, 9, 5, 1, 4, "parallel"), case(2, 9, 5, 3, 5, "parallel"),
              case(1, 7, 4, 2, 6, "zero")]
-    return run_check("6.1 pair sine", fn, cases,
-                     hint="sin θ = ||z_t ∧ z_{t-Δ}|| / (|z_t| |z_{t-Δ}|) with ||u ∧ v||^2 = |u|^2 |v|^2 "
-                          "- <u, v>^2 (clamp at 0 before the square root); the partner of t < Δ is a zero "
-                          "vector (shift z right by Δ, padding with zeros); guard the division so zero "
-                          "vectors give 0")
+    return run_check("7.1 pair sine", fn, cases,
+                     constraints=[_no_wedges], hint=[
+        "the sine of the angle is the parallelogram's area divided by the two lengths, and the area comes "
+        "from three dot products (chapter 1's Lagrange identity)",
+        "sin θ = ||z_t ∧ z_{t-Δ}|| / (|z_t| |z_{t-Δ}|) with ||u ∧ v||^2 = |u|^2 |v|^2 - <u, v>^2 (clamp at "
+        "0 before the square root); the partner of t < Δ is a zero vector (shift z right by Δ, padding "
+        "with zeros); guard the division so that zero vectors give 0"])
 
 
 def check_ablation_weights(fn: Callable[[Tensor, int], Tensor]) -> bool:
@@ -65,9 +78,11 @@ def check_ablation_weights(fn: Callable[[Tensor, int], Tensor]) -> bool:
     paper = (1, 2, 4, 8, 12, 16)
     cases = [case(paper, 20, 0), case(paper, 20, 5), case(paper, 20, 2), case((3, 1), 6, 1), case((1,), 4, 0),
              case((1, 2, 4), 10, 0, learned=True, seed=1), case(paper, 18, 3, learned=True, seed=2)]
-    return run_check("6.2 ablation weights", fn, cases,
-                     hint="zero column k, then divide each row by its new sum; where that sum is 0 (no other "
-                          "offset valid) the row stays 0 (torch.where, not a division by 0)")
+    return run_check("7.2 ablation weights", fn, cases,
+                     hint=[
+        "removing an offset leaves weights that no longer sum to one; rows must be weights again",
+        "zero column k, then divide each row by its new sum; where that sum is 0 (no other offset valid) the "
+        "row stays 0 (torch.where, not a division by 0)"])
 
 
 def check_plane_angles(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
@@ -94,7 +109,9 @@ def check_plane_angles(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
     cases = [case((), 3, 0), case((5,), 8, 1), case((2, 3), 4, 2),
              case((4,), 6, 3, "same plane, another basis"), case((4,), 5, 4, "sharing a line"),
              case((2,), 4, 5, "orthogonal"), case((3,), 2, 6)]
-    return run_check("6.3 principal angles", fn, cases,
-                     hint="orthonormalise the columns of a and of b (torch.linalg.qr), take the singular "
-                          "values of Qa^T Qb (cosines of the angles), clamp them to [-1, 1], arccos, sort "
-                          "ascending")
+    return run_check("7.3 principal angles", fn, cases,
+                     hint=[
+        "principal angles compare orthonormal bases of the two planes: the cosines are how well each "
+        "direction of one plane is matched in the other",
+        "orthonormalise the columns of a and of b (torch.linalg.qr), take the singular values of Qa^T Qb "
+        "(cosines of the angles), clamp them to [-1, 1], arccos, sort ascending"])

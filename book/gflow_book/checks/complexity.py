@@ -1,4 +1,4 @@
-"""Checks for chapter 3 (complexity): the paper-order projection's FLOPs, the crossover length, and the
+"""Checks for chapter 4 (complexity): the paper-order projection's FLOPs, the crossover length, and the
 size of the Grassmann model's streaming cache."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from typing import Callable, Tuple
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..model import PAPER_OFFSETS, PAPER_SCHEDULE_12, LMConfig
-from ..flops import attention_cost, grassmann_fast_cost, grassmann_reference_cost
-from ..geometry import n_plucker
-from ..model import GrassmannLM
-from ._core import Mismatch, expect_equal, make_generator, run_check
+from gflow_lite.model import PAPER_OFFSETS, PAPER_SCHEDULE_12, LMConfig
+from gflow_lite.flops import attention_cost, grassmann_fast_cost, grassmann_reference_cost
+from gflow_lite.geometry import n_plucker
+from gflow_lite.model import GrassmannLM
+from .core import Mismatch, expect_equal, make_generator, no_python_loops, run_check
 
 __all__ = ["check_paper_projection_flops", "check_crossover_length", "check_grassmann_cache_bytes",
            "crossover_by_search"]
@@ -60,10 +60,13 @@ def check_paper_projection_flops(fn: Callable[[int, int, int, int, int], int]) -
 
     cases = [case(2, 7, 16, 6, 3, count=True), case(1, 5, 8, 5, 1, count=True), case(1, 128, 256, 32, 6),
              case(32, 256, 256, 32, 6), case(4, 1000, 512, 64, 6), case(1, 1, 2, 2, 1)]
-    return run_check("3.1 paper-order projection FLOPs", fn, cases,
-                     hint="one Linear(P, d) per offset on N = B L rows, P = r(r-1)/2; a multiply-add is 2 "
-                          "FLOPs; the forward is 2 N P d, the backward two products of the same size (the "
-                          "input's gradient and the weight's)")
+    return run_check("4.1 paper-order projection FLOPs", fn, cases,
+                     allowed=("n_plucker",), hint=[
+        "the projection is one matrix product per offset; count its multiply-adds, then remember that the "
+        "backward pass of a linear map needs two more products of the same size",
+        "one Linear(P, d) per offset on N = B L rows, P = r(r-1)/2; a multiply-add is 2 FLOPs; the forward "
+        "is 2 N P d, the backward two products of the same size (the input's gradient and the weight's)",
+        "m * 3 * 2 * B * L * P * d"])
 
 
 def _total(order: str, L: int, d: int, r: int, m: int) -> int:
@@ -98,6 +101,11 @@ def crossover_by_search(
     return hi
 
 
+def _closed_form(f) -> str | None:
+    found = no_python_loops(getattr(f, "__wrapped_learner__", f))
+    return None if found is None else (f"the exercise asks for a closed form, not a search; found {found}")
+
+
 def check_crossover_length(fn: Callable[[int, int, int, str], int]) -> bool:
     """``fn(d, r, m, order)``: the first L where causal attention costs more matmul FLOPs than Grassmann."""
 
@@ -110,11 +118,15 @@ def check_crossover_length(fn: Callable[[int, int, int, str], int]) -> bool:
     cases = [case(256, 32, 6, "paper"), case(256, 32, 6, "fast"), case(512, 64, 6, "paper"),
              case(128, 16, 3, "fast"), case(64, 16, 4, "paper"), case(96, 7, 2, "fast"),
              case(80, 9, 1, "paper"), case(1024, 32, 6, "fast"), case(1024, 16, 2, "paper")]
-    return run_check("3.2 crossover length", fn, cases,
-                     hint="per token, forward + backward: causal attention 24 d^2 + 6 (L + 1) d; Grassmann "
-                          "6 (d r + K d + 2 d^2), with K = m P (paper order) or K = shift_slots(r) "
-                          "(fast), plus 2 d for the fast path's bias gradient; solve for the first "
-                          "integer L >= 1 where attention is strictly larger")
+    return run_check("4.2 crossover length", fn, cases,
+                     allowed=("n_plucker", "shift_slots"), constraints=[_closed_form], hint=[
+        "write both per-token costs as functions of L; only attention's grows with L, so the crossover is "
+        "where a linear inequality in L flips: solve it, do not search",
+        "per token, forward + backward: causal attention 24 d^2 + 6 (L + 1) d; Grassmann 6 (d r + K d + "
+        "2 d^2), with K = m P (paper order) or K = shift_slots(r) (fast), plus 2 d for the fast path's "
+        "bias gradient",
+        "divide by 6 d: attention is larger when L + 1 > r + K - 2 d (+ 1/3 on the fast path); the answer "
+        "is the first integer L >= 1 above that bound"])
 
 
 def _measured_cache_bytes(offsets, offset_mode, n_layers, r, batch, context) -> int:
@@ -145,7 +157,10 @@ def check_grassmann_cache_bytes(fn: Callable[[Tuple[int, ...], str, int, int, in
              case(PAPER_OFFSETS, "per_layer", 6, 32, 1, 200),
              case(PAPER_SCHEDULE_12, "per_layer", 12, 16, 2, 10), case((1, 3), "all", 2, 5, 3, 2),
              case((4, 1), "per_layer", 2, 8, 2, 3), case((2,), "all", 1, 2, 1, 1)]
-    return run_check("3.3 Grassmann cache bytes", fn, cases,
-                     hint="each layer keeps its last min(context, max of its offsets) reduced vectors z "
-                          "(r floats of 4 bytes each) per sequence; 'all' gives every layer every offset, "
-                          "'per_layer' gives layer i only offsets[i]")
+    return run_check("4.3 Grassmann cache bytes", fn, cases,
+                     hint=[
+        "a Grassmann layer only ever looks back by its offsets, so its cache needs the last few reduced "
+        "vectors z, never the whole context",
+        "each layer keeps its last min(context, max of its offsets) reduced vectors z (r floats of 4 bytes "
+        "each) per sequence; 'all' gives every layer every offset, 'per_layer' gives layer i only offsets[i]",
+        "sum over layers of min(context, largest offset of the layer) * batch * r * 4"])

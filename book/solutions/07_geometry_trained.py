@@ -1,4 +1,4 @@
-"""Reference solutions for chapter 6 (loaded by the chapter only under GFLOW_SOLUTIONS=1)."""
+"""Reference solutions for chapter 7 (loaded by the chapter only under GFLOW_SOLUTIONS=1)."""
 
 import torch
 

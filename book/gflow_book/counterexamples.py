@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..geometry import normalize_plucker, plucker
-from ..model import CausalGrassmannMixing
+from gflow_lite.geometry import normalize_plucker, plucker
+from gflow_lite.model import CausalGrassmannMixing
 
 __all__ = ["leaky_mixing"]
 

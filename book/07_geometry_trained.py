@@ -1,7 +1,7 @@
 # %% [markdown]
-# # 6. The geometry of a trained model
+# # 7. The geometry of a trained model
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/06_geometry_trained.ipynb)
+# [![Open In Colab](_static/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/07_geometry_trained.ipynb)
 #
 # The paper's case against attention is partly about interpretability: attention's lift into all
 # pairwise interactions is "analytically opaque", while in the Grassmann model information flows "by
@@ -25,12 +25,15 @@
 import os, subprocess, sys
 if "google.colab" in sys.modules:  # Colab only; Colab keeps its own torch
     GFLOW_REPO, GFLOW_BRANCH = "https://github.com/gflow-lite/gflow_lite", "main"
-    if not os.path.isdir("/content/gflow_lite"):
+    GFLOW_HOME = "/content/gflow_lite"
+    if not os.path.isdir(GFLOW_HOME):
         subprocess.run(["git", "clone", "--depth", "1", "--branch", GFLOW_BRANCH,
-                        GFLOW_REPO, "/content/gflow_lite"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e",
-                    "/content/gflow_lite"], check=True)
-    sys.path.insert(0, "/content/gflow_lite")
+                        GFLOW_REPO, GFLOW_HOME], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", GFLOW_HOME],
+                   check=True)
+    GFLOW_BOOK = os.path.join(GFLOW_HOME, "book")
+    sys.path[:0] = [GFLOW_BOOK, GFLOW_HOME]  # the book's support code, the package
+    os.chdir(GFLOW_BOOK)
 
 # %%
 # %matplotlib inline
@@ -44,17 +47,17 @@ from gflow_lite import PAPER_OFFSETS, GrassmannLM, LMConfig
 from gflow_lite.analysis import (Snapshots, ablate_offset, ablated_weights, layer_statistics,
                                  offset_ablation, token_losses)
 from gflow_lite.data import RandomBlockSampler, load_corpus
-from gflow_lite.exercises import train_lm
+from gflow_book.demo_training import train_lm
 from gflow_lite.geometry import pair_angle, plucker, principal_angles
 from gflow_lite.model import shift_back
-from gflow_lite.mode import by_mode, describe_mode, sizes
+from gflow_book.sizing import by_mode, describe_mode, sizes
 
 print(describe_mode())
 torch.manual_seed(0)
 plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
 
 # %% [markdown]
-# ## 6.1 A model to look at, and copies of it along the way
+# ## 7.1 A model to look at, and copies of it along the way
 #
 # WikiText-2 under a small byte-level BPE trained on its training split (`gflow_lite.data`; 512 tokens in
 # quick mode, 4,096 in full mode), and the Grassmann model of chapter 0 at the sizes of
@@ -93,8 +96,8 @@ print(f"{steps} steps in {log.seconds:.1f} s; snapshots at steps {snapshots.step
 # %% [markdown]
 # Every measurement below uses the same held-out material: a few batches of validation windows, whose
 # first 128 (quick mode) or 64 (full mode) sequences are also the ones whose geometry we read. For every
-# snapshot we collect the layer statistics (`layer_statistics`, section 6.2) and the offset ablation
-# (`offset_ablation`, section 6.7) once, here.
+# snapshot we collect the layer statistics (`layer_statistics`, section 7.2) and the offset ablation
+# (`offset_ablation`, section 7.7) once, here.
 
 # %%
 valid_sampler = RandomBlockSampler(corpus.valid, s.block_size, s.batch_size, seed=2)
@@ -133,7 +136,7 @@ print(f"validation loss {valid_loss[first]:.3f} -> {valid_loss[last]:.3f} nats "
       f"(ln V = {math.log(V):.3f})")
 
 # %% [markdown]
-# ## 6.2 Reading a layer
+# ## 7.2 Reading a layer
 #
 # `layer_statistics(model, x)` hooks the input $h$ of every Grassmann layer and asks the layer for its
 # own intermediate quantities (`CausalGrassmannMixing.diagnostics`): the reduced vectors $z$ of (G1),
@@ -178,13 +181,13 @@ print(f"{len(L.offsets)} offsets x {L.z.shape[0]} sequences x {L.z.shape[1]} pos
       f"(sqrt(eps32) = {math.sqrt(torch.finfo(torch.float32).eps):.1e}); every statistic is finite")
 
 # %% [markdown]
-# ## 6.3 The angle between partners
+# ## 7.3 The angle between partners
 #
 # After normalisation (G3), what reaches $W_\text{plu}$ is only the oriented plane: $\hat p$ is the same
 # for every pair of vectors that span the plane with the same orientation, whatever their lengths and
 # whatever the angle between them. So the angle $\theta \in [0°, 90°]$ between the lines of $z_t$ and
 # $z_{t-\Delta}$ is not something the layer reads. It is what tells us how related the two reduced
-# vectors are, and how well defined their plane is ($\theta \to 0$ degenerates it, section 6.4).
+# vectors are, and how well defined their plane is ($\theta \to 0$ degenerates it, section 7.4).
 # A reference: for two independent isotropic Gaussian vectors in $\mathbb{R}^r$ the angle concentrates
 # near 90° as $r$ grows.
 
@@ -221,10 +224,10 @@ print(f"random pairs in R^{cfg.r}: median {random_angles.median():.1f}")
 # untrained layers see angles like those of random vectors (medians near 74°). After training the pairs
 # are somewhat more aligned, with medians between about 56° and 72°, more so in the second layer, and in
 # both layers the shortest offset, $\Delta = 1$, gives the most aligned pairs: neighbouring tokens have
-# more similar reduced vectors than distant ones. Section 6.9 shows that this is not a steady drift: the
+# more similar reduced vectors than distant ones. Section 7.9 shows that this is not a steady drift: the
 # angles first collapse, then reopen. None of this is asserted: it is one run of a small model.
 #
-# ## 6.4 Near-degenerate pairs, and when the floor $\varepsilon$ matters
+# ## 7.4 Near-degenerate pairs, and when the floor $\varepsilon$ matters
 #
 # A pair is degenerate when $z_t \parallel z_{t-\Delta}$ (or one of them is 0): the plane collapses to a
 # line and $p = z_t \wedge z_{t-\Delta} = 0$. Near that point the direction $\hat p = p / \lVert p
@@ -261,14 +264,14 @@ for step in snapshots.steps:  # every snapshot, not only the two in the figure
 # %% [markdown]
 # In our run the floor was never active, at any snapshot, and nearly parallel pairs ($\sin\theta < 0.1$,
 # an angle under 6°) were rare: none before training, and under 1% at every snapshot (the most in the
-# second layer early in training, when the pair angles collapse: section 6.9). The norms that came
+# second layer early in training, when the pair angles collapse: section 7.9). The norms that came
 # closest to $\varepsilon$ were those of the **untrained first layer** (a few tens of $\varepsilon$): its
 # input is the raw embedding sum (initialised with standard deviation 0.02), so $z$ is small, and
 # $\lVert p \rVert$ scales like $|z|^2$. The second layer reads LayerNorm outputs of unit scale, and
 # training moved the first layer's norms up by two orders of magnitude. So in this setting the floor is
 # a guard for the first steps of the first layer, not a part of what the trained model computes.
 #
-# ## 6.5 How fast the plane moves
+# ## 7.5 How fast the plane moves
 #
 # The paper's picture is a flow: the plane $P_t^\Delta = \operatorname{span}\{z_t, z_{t-\Delta}\}$ moves
 # along the sequence. The distance between two 2-planes is described by their two **principal angles**
@@ -334,7 +337,7 @@ print("random planes in R^{}: median (theta_1, theta_2) = ({:.1f}, {:.1f})".form
 # model it is a jump at every token rather than a slow drift, and it is about as large for $\Delta = 16$
 # as for $\Delta = 2$.
 #
-# ## 6.6 The gate: how much of $h$ and how much of $g$
+# ## 7.6 The gate: how much of $h$ and how much of $g$
 #
 # (G6) blends $\tilde h_t = \alpha_t \odot h_t + (1 - \alpha_t) \odot g_t$ with $\alpha_t = \sigma(\cdot)
 # \in (0, 1)^d$. Where no offset is valid (here only $t = 0$) the layer sets $g_t = 0$, so $\tilde h_0 =
@@ -383,7 +386,7 @@ plt.show()
 # on the position: positions with fewer valid offsets (before $t = 16$), and even $t = 0$ where
 # $g_0 = 0$, get about the same share of $h$.
 #
-# ## 6.7 Which offsets carry signal: ablation
+# ## 7.7 Which offsets carry signal: ablation
 #
 # To remove offset $\Delta_k$ from a layer at evaluation, set its weight in (G4) to zero and renormalise
 # the average over the offsets that remain valid at each position:
@@ -424,7 +427,7 @@ print("ablating Δ changed no prediction before position Δ (exact), and changed
 
 # %% [markdown]
 # Now the measurement: the loss increase on the validation batches when one offset of one layer is
-# removed, for the trained model (computed in section 6.1 by `offset_ablation`).
+# removed, for the trained model (computed in section 7.1 by `offset_ablation`).
 
 # %%
 ablation = history[last]["ablation"]
@@ -465,7 +468,7 @@ plt.show()
 # of $h_t$ through. A small model trained for a few hundred steps is not the paper's model, so read this as a
 # method, not a result about the paper's setting; full mode runs the same measurement on a larger model.
 #
-# ## 6.8 Letting the model weigh its offsets
+# ## 7.8 Letting the model weigh its offsets
 #
 # If the long offsets dilute the short ones, a model allowed to weigh them should down-weight them.
 # `aggregate="learned"` (a named variant, not the paper's layer; one public reproduction uses it)
@@ -538,7 +541,7 @@ for i in range(cfg.n_layers):
 # times larger (it carries half of $g_t$, not a sixth). Both models are one seed each; we do not compare
 # their losses.
 #
-# ## 6.9 How the statistics evolve during training
+# ## 7.9 How the statistics evolve during training
 #
 # Finally, everything at every snapshot: for each layer (columns), the median pair angle per offset,
 # the median plane step $\theta_2$, and the ablation cost per offset.
@@ -596,27 +599,27 @@ for i in range(cfg.n_layers):
 # ## Exercises
 
 # %%
-from gflow_lite.exercises import (chapter_exercises, check_ablation_weights, check_pair_sine,
-                                  check_plane_angles)
+from gflow_book import chapter_exercises
+from gflow_book.checks import check_ablation_weights, check_pair_sine, check_plane_angles
 
-exercise = chapter_exercises("06_geometry_trained")
+exercise = chapter_exercises("07_geometry_trained")
 
 # %% [markdown]
-# **Exercise 6.1 (the pair sine).** Write `pair_sine(z, delta)` for `z` of shape `[B, T, r]`: the sine of
+# **Exercise 7.1 (the pair sine).** Write `pair_sine(z, delta)` for `z` of shape `[B, T, r]`: the sine of
 # the angle between $z_t$ and $z_{t-\Delta}$, shape `[B, T]`, from the Lagrange identity (without forming
 # the Plücker vector), and 0 where $t < \Delta$ or a vector is zero.
 
 # %%
 @exercise
 def pair_sine(z, delta):
-    raise NotImplementedError("Exercise 6.1: your code here")
+    raise NotImplementedError("Exercise 7.1: your code here")
 
 
 # %%
 check_pair_sine(pair_sine)
 
 # %% [markdown]
-# **Exercise 6.2 (the ablation weights).** Write `ablation_weights(a, k)`: given offset weights `a` of
+# **Exercise 7.2 (the ablation weights).** Write `ablation_weights(a, k)`: given offset weights `a` of
 # shape `[T, m]` (each row sums to 1 over the valid offsets, or is 0), return the weights with offset `k`
 # removed and each row renormalised over the offsets that remain; a row with nothing left is 0. The check
 # uses the paper's mean and learned softmax weights.
@@ -624,21 +627,21 @@ check_pair_sine(pair_sine)
 # %%
 @exercise
 def ablation_weights(a, k):
-    raise NotImplementedError("Exercise 6.2: your code here")
+    raise NotImplementedError("Exercise 7.2: your code here")
 
 
 # %%
 check_ablation_weights(ablation_weights)
 
 # %% [markdown]
-# **Exercise 6.3 (principal angles).** Write `plane_angles(a, b)` for `a, b` of shape `[..., r, 2]`: the two
+# **Exercise 7.3 (principal angles).** Write `plane_angles(a, b)` for `a, b` of shape `[..., r, 2]`: the two
 # principal angles between the planes spanned by the columns of `a` and of `b`, in radians, ascending,
 # shape `[..., 2]`. It must not depend on which basis of each plane you are given.
 
 # %%
 @exercise
 def plane_angles(a, b):
-    raise NotImplementedError("Exercise 6.3: your code here")
+    raise NotImplementedError("Exercise 7.3: your code here")
 
 
 # %%

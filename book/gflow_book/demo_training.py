@@ -1,8 +1,9 @@
-"""Small tasks and a minimal training loop for the book's demonstrations.
+"""The short training loop of the book's small demonstrations, and a stream of random tokens.
 
-The book trains tiny models in a few chapters (the side-by-side tour of chapter 0, the leak experiment
-of chapter 2). They share this loop instead of copying it: AdamW, gradient clipping, one loss per step,
-seeded. It is deliberately small; the paper-sized runs use the full trainer.
+Chapter 0 (two tiny models side by side), chapter 3 (the leak) and chapter 7 (snapshots of a trained
+model) train small models with this loop: AdamW, a linear warmup then a cosine decay of the learning
+rate, gradient clipping, one loss per step. Chapter 3 writes the same loop out line by line and asserts
+that it gives the same losses. The paper-sized runs use the library's trainer (``gflow_lite.training``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Callable, List, Tuple
 import torch
 from torch import Tensor, nn
 
-__all__ = ["TrainLog", "train_lm", "evaluate_lm", "random_token_batches", "model_device"]
+__all__ = ["TrainLog", "train_lm", "evaluate_lm", "random_token_batches", "model_device", "lr_at"]
 
 Batch = Tuple[Tensor, Tensor]
 
@@ -58,12 +59,21 @@ def evaluate_lm(model: nn.Module, next_batch: Callable[[], Batch], n_batches: in
     return total / n_batches
 
 
+def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
+    """Learning rate of step ``step`` (1-based): linear warmup over ``warmup`` steps, then cosine to 0.1 lr."""
+    if step <= warmup:
+        return lr * step / warmup
+    progress = (step - warmup) / max(steps - warmup, 1)
+    return lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
 def train_lm(
     model: nn.Module,
     next_batch: Callable[[], Batch],
     steps: int,
     lr: float,
     *,
+    warmup: int = 0,
     weight_decay: float = 0.01,
     clip: float = 1.0,
     eval_batch: Callable[[], Batch] | None = None,
@@ -72,7 +82,8 @@ def train_lm(
 ) -> TrainLog:
     """Train ``model`` (returning ``(logits, loss)`` from ``model(x, y)``) for ``steps`` AdamW steps.
 
-    ``next_batch()`` returns ``(x, y)`` on the CPU; they are moved to the model's device. With
+    ``warmup > 0``: the learning rate follows `lr_at` (warmup, then cosine decay); ``warmup = 0``: it stays
+    ``lr``. ``next_batch()`` returns ``(x, y)`` on the CPU; they are moved to the model's device. With
     ``eval_batch`` and ``eval_every > 0`` the held-out loss is recorded every ``eval_every`` steps and at
     the end. Raises if the loss becomes non-finite.
     """
@@ -82,6 +93,9 @@ def train_lm(
     start = time.perf_counter()
     model.train()
     for step in range(1, steps + 1):
+        if warmup:
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, steps, lr, warmup)
         x, y = next_batch()
         _, loss = model(x.to(device), y.to(device))
         value = loss.item()

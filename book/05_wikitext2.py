@@ -1,7 +1,7 @@
 # %% [markdown]
-# # 4. Experiments: WikiText-2
+# # 5. Experiments: WikiText-2
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/04_wikitext2.ipynb)
+# [![Open In Colab](_static/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/05_wikitext2.ipynb)
 #
 # The paper's central empirical claim is one table: on WikiText-2, Grassmann language models reach a
 # best validation perplexity within 10–15% of size-matched Transformers. Every public reproduction found
@@ -24,12 +24,15 @@
 import os, subprocess, sys
 if "google.colab" in sys.modules:  # Colab only; Colab keeps its own torch
     GFLOW_REPO, GFLOW_BRANCH = "https://github.com/gflow-lite/gflow_lite", "main"
-    if not os.path.isdir("/content/gflow_lite"):
+    GFLOW_HOME = "/content/gflow_lite"
+    if not os.path.isdir(GFLOW_HOME):
         subprocess.run(["git", "clone", "--depth", "1", "--branch", GFLOW_BRANCH,
-                        GFLOW_REPO, "/content/gflow_lite"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e",
-                    "/content/gflow_lite"], check=True)
-    sys.path.insert(0, "/content/gflow_lite")
+                        GFLOW_REPO, GFLOW_HOME], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", GFLOW_HOME],
+                   check=True)
+    GFLOW_BOOK = os.path.join(GFLOW_HOME, "book")
+    sys.path[:0] = [GFLOW_BOOK, GFLOW_HOME]  # the book's support code, the package
+    os.chdir(GFLOW_BOOK)
 
 # %%
 # %matplotlib inline
@@ -50,7 +53,7 @@ from gflow_lite import build_model
 from gflow_lite.data import load_wikitext2
 from gflow_lite.experiments import CompareSpec, published, report, run_compare
 from gflow_lite.experiments.compare import format_compare
-from gflow_lite.mode import by_mode, describe_mode
+from gflow_book.sizing import by_mode, describe_mode
 from gflow_lite.training import presets
 from gflow_lite.training.presets import ARCHITECTURES, resolve
 
@@ -58,7 +61,7 @@ print(describe_mode())
 plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
 
 # %% [markdown]
-# ## 4.1 The protocol
+# ## 5.1 The protocol
 #
 # A comparison trains both architectures with **everything but the token mixer held equal**: the same
 # data, tokenizer, width, depth, feed-forward, embeddings and tied head, the same number of optimizer
@@ -154,7 +157,7 @@ display(report.Table(["the paper is silent on", "our choice"],
 
 # %% [markdown]
 # How much data is one run? A step consumes `batch × block` tokens, and an epoch is one training
-# split's worth of tokens under the preset's tokenizer (exercise 4.3 asks you to compute it):
+# split's worth of tokens under the preset's tokenizer (exercise 5.3 asks you to compute it):
 
 # %%
 n_train = {"bpe-4096": len(load_wikitext2("train", "bpe", 4096)),
@@ -172,7 +175,7 @@ assert 1 < cpu_epochs < 2  # cpu-small is a short run: between one and two passe
 # The CPU comparison sees the data barely more than once, against the paper's thirty passes. It measures
 # the two mixers early in training, at a small size; the paper presets measure them where the paper did.
 #
-# ## 4.2 Quick mode: the `compare` command, live
+# ## 5.2 Quick mode: the `compare` command, live
 #
 # `compare` trains every (model, seed) pair as an ordinary `python -m gflow_lite train` run, in its own
 # folder, and aggregates them into `compare.json`. From a terminal:
@@ -202,7 +205,7 @@ print(f"{len(demo_result['runs'])} runs in {time.perf_counter() - start:.0f} s; 
 # Each run folder holds `config.json` (the resolved configuration), `metrics.jsonl` (one line per
 # logged step, with the validation perplexity at each evaluation) and `summary.json` (the final numbers
 # and their provenance: seed, git commit, hardware, wall time). `report.load_comparison` reads such a
-# folder and `report.check` verifies it (section 4.3 spells out what it checks). A fresh run must pass:
+# folder and `report.check` verifies it (section 5.3 spells out what it checks). A fresh run must pass:
 
 # %%
 demo = report.check(report.load_comparison(demo_dir))
@@ -255,11 +258,11 @@ plt.show()
 demo_tmp.cleanup()
 
 # %% [markdown]
-# ## 4.3 The committed results
+# ## 5.3 The committed results
 #
 # The results in the repository were produced by `scripts/cpu_experiments.sh` on a CPU (every run
 # records its hardware; see below): the `cpu-small` comparison (both models, two seeds) and the
-# single-seed runs of section 4.4. They live in
+# single-seed runs of section 5.4. They live in
 # `results/wikitext2/`, found through the installed package (set `GFLOW_RESULTS_DIR` to read another
 # results root). The main comparison must be there:
 
@@ -380,7 +383,7 @@ assert axv_t < 0.8 * paper_t and axv_paper_g / axv_g < paper_t / axv_t  # the Tr
 print(f"6 layers, L 128, WordPiece: Transformer {paper_t} (paper) -> {axv_t} (AXV), "
       f"Grassmann {axv_paper_g} -> {axv_g}")
 #
-# ## 4.4 Ablations, and a variant
+# ## 5.4 Ablations, and a variant
 #
 # `scripts/cpu_experiments.sh` also makes single-seed runs (seed 0) at the `cpu-small` budget. Each
 # **ablation** changes one thing in the paper's layer and is read against the baseline run of the
@@ -443,10 +446,10 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## 4.5 Full mode: the paper's settings on a GPU
+# ## 5.5 Full mode: the paper's settings on a GPU
 #
 # The paper-sized comparisons are one command each; run them on a CUDA GPU (one run at a time), then
-# point this chapter at the results (`GFLOW_RESULTS_DIR`) or extend section 4.3 to the new folders:
+# point this chapter at the results (`GFLOW_RESULTS_DIR`) or extend section 5.3 to the new folders:
 #
 # ```bash
 # python -m gflow_lite compare --preset paper-6l  --seeds 3 --jobs 1 --out results/wikitext2/paper-6l
@@ -488,13 +491,13 @@ print(f"GPU rate from {tp.source}: {tp.tokens_per_s:,.0f} tokens/s on {tp.device
 # ## Exercises
 
 # %%
-from gflow_lite.exercises import (chapter_exercises, check_ratio_and_spread, check_split_perplexity,
-                                  check_training_budget)
+from gflow_book import chapter_exercises
+from gflow_book.checks import check_ratio_and_spread, check_split_perplexity, check_training_budget
 
-exercise = chapter_exercises("04_wikitext2")
+exercise = chapter_exercises("05_wikitext2")
 
 # %% [markdown]
-# **Exercise 4.1 (the ratio and its spread).** Write `ratio_and_spread(grassmann_ppl, transformer_ppl)`:
+# **Exercise 5.1 (the ratio and its spread).** Write `ratio_and_spread(grassmann_ppl, transformer_ppl)`:
 # given per-seed perplexities (seed $k$ of one model at index $k$ of the other's list), return
 # `(ratio, low, high)`: the ratio of the mean perplexities, as `compare.json` reports it, and the smallest
 # and largest seed-matched ratio $g_k / t_k$.
@@ -502,14 +505,14 @@ exercise = chapter_exercises("04_wikitext2")
 # %%
 @exercise
 def ratio_and_spread(grassmann_ppl, transformer_ppl):
-    raise NotImplementedError("Exercise 4.1: your code here")
+    raise NotImplementedError("Exercise 5.1: your code here")
 
 
 # %%
 check_ratio_and_spread(ratio_and_spread)
 
 # %% [markdown]
-# **Exercise 4.2 (perplexity of a split).** Evaluation scores a split in batches; the last batch is
+# **Exercise 5.2 (perplexity of a split).** Evaluation scores a split in batches; the last batch is
 # shorter. Write `split_perplexity(loss_sums, token_counts)`: given each batch's **summed**
 # cross-entropy (nats) and its number of predicted tokens, return the split's perplexity as
 # `gflow_lite.training.evaluate` computes it. (Why is the mean of the per-batch perplexities wrong?)
@@ -517,14 +520,14 @@ check_ratio_and_spread(ratio_and_spread)
 # %%
 @exercise
 def split_perplexity(loss_sums, token_counts):
-    raise NotImplementedError("Exercise 4.2: your code here")
+    raise NotImplementedError("Exercise 5.2: your code here")
 
 
 # %%
 check_split_perplexity(split_perplexity)
 
 # %% [markdown]
-# **Exercise 4.3 (a run's budget).** Write
+# **Exercise 5.3 (a run's budget).** Write
 # `training_budget(batch_size, grad_accum, block_size, max_steps, epochs, n_train_tokens)`: return
 # `(steps, tokens)`, the optimizer steps of the run and the training tokens it consumes. Exactly one of
 # `max_steps` and `epochs` is set (the other is `None`); an epoch is `n_train_tokens` tokens, and a run
@@ -533,7 +536,7 @@ check_split_perplexity(split_perplexity)
 # %%
 @exercise
 def training_budget(batch_size, grad_accum, block_size, max_steps, epochs, n_train_tokens):
-    raise NotImplementedError("Exercise 4.3: your code here")
+    raise NotImplementedError("Exercise 5.3: your code here")
 
 
 # %%

@@ -1,4 +1,4 @@
-"""Reference solutions for chapter 4 (loaded by the chapter only under GFLOW_SOLUTIONS=1)."""
+"""Reference solutions for chapter 5 (loaded by the chapter only under GFLOW_SOLUTIONS=1)."""
 
 import math
 

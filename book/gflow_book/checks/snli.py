@@ -1,4 +1,4 @@
-"""Checks for chapter 5 (SNLI): the pair-validity mask, Plücker widths of grouped planes, pooled matching
+"""Checks for chapter 6 (SNLI): the pair-validity mask, Plücker widths of grouped planes, pooled matching
 features. Each compares the learner's function with the SNLI head's own code (`gflow_lite.nli`)."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-from ..nli.features import PairBatch, TokenFeatures, collate_pairs
-from ..nli.heads import PairClassifier
-from ..nli.window_mixing import WindowGrassmannMixing, window_pair_mask
-from ._core import Mismatch, expect_close, expect_equal, make_generator, run_check
+from gflow_lite.nli.features import PairBatch, TokenFeatures, collate_pairs
+from gflow_lite.nli.heads import PairClassifier
+from gflow_lite.nli.window_mixing import WindowGrassmannMixing, window_pair_mask
+from .core import Mismatch, expect_close, expect_equal, make_generator, run_check
 
 __all__ = ["check_pair_validity_mask", "check_plucker_width", "check_matching_features"]
 
@@ -39,9 +39,11 @@ def check_pair_validity_mask(fn: Callable[[Sequence[int], int, int], Tensor]) ->
     cases = [case([11, 3, 8], 8, 8), case([16], 8, 8), case([30, 17, 1], 8, 8), case([1], 8, 8),
              case([12, 7], 4, 2), case([20, 5], 6, 3), case([9, 9], 3, 1), case([10], 1, 1),
              case([48, 25], 8, 4)]
-    return run_check("5.1 pair-validity mask", fn, cases,
-                     hint="t and s share a window when some k has k*stride <= min(t, s) and max(t, s) < "
-                          "k*stride + window; also require t != s, t < length and s < length of that row")
+    return run_check("6.1 pair-validity mask", fn, cases,
+                     hint=[
+        "two tokens may pair when they are different, both real, and some window contains both",
+        "t and s share a window when some k has k*stride <= min(t, s) and max(t, s) < k*stride + window; also "
+        "require t != s, t < length and s < length of that row"])
 
 
 def check_plucker_width(fn: Callable[[int, int], int]) -> bool:
@@ -56,9 +58,11 @@ def check_plucker_width(fn: Callable[[int, int], int]) -> bool:
 
     cases = [case(64, 4), case(64, 1), case(32, 1), case(64, 8), case(64, 32), case(12, 3), case(6, 3),
              case(48, 2)]
-    return run_check("5.2 Plücker width", fn, cases,
-                     hint="each group is a vector in R^r with r = d_proj // groups, and a plane in R^r has "
-                          "r (r - 1) / 2 Plücker coordinates; the groups' coordinates are concatenated")
+    return run_check("6.2 Plücker width", fn, cases,
+                     hint=[
+        "each group is its own small vector, spanning its own planes",
+        "each group is a vector in R^r with r = d_proj // groups, and a plane in R^r has r (r - 1) / 2 "
+        "Plücker coordinates; the groups' coordinates are concatenated: groups * r * (r - 1) // 2"])
 
 
 def _layouts(seed: int, d: int):
@@ -105,7 +109,9 @@ def check_matching_features(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> b
 
     cases = [case(0, 5, "packed"), case(1, 8, "packed"), case(2, 5, "separately padded"),
              case(3, 16, "separately padded")]
-    return run_check("5.3 matching features", fn, cases,
-                     hint="weight each token by real & (segment == 0) for u and real & (segment == 1) for "
-                          "v; divide the weighted sum by the number of such tokens; then concatenate "
-                          "u, v, |u - v| and u * v along the last dimension")
+    return run_check("6.3 matching features", fn, cases,
+                     hint=[
+        "pool each sentence over its own real tokens only, then build the four matching features",
+        "weight each token by real & (segment == 0) for u and real & (segment == 1) for v; divide the "
+        "weighted sum by the number of such tokens; then concatenate u, v, |u - v| and u * v along the last "
+        "dimension"])

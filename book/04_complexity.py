@@ -1,7 +1,7 @@
 # %% [markdown]
-# # 3. Complexity
+# # 4. Complexity
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/03_complexity.ipynb)
+# [![Open In Colab](_static/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/04_complexity.ipynb)
 #
 # The paper's practical promise is linear cost in the sequence length $L$: attention compares every
 # token with every earlier one, $O(L^2 d)$, while the Causal Grassmann layer pairs each token with a
@@ -38,12 +38,15 @@
 import os, subprocess, sys
 if "google.colab" in sys.modules:  # Colab only; Colab keeps its own torch
     GFLOW_REPO, GFLOW_BRANCH = "https://github.com/gflow-lite/gflow_lite", "main"
-    if not os.path.isdir("/content/gflow_lite"):
+    GFLOW_HOME = "/content/gflow_lite"
+    if not os.path.isdir(GFLOW_HOME):
         subprocess.run(["git", "clone", "--depth", "1", "--branch", GFLOW_BRANCH,
-                        GFLOW_REPO, "/content/gflow_lite"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e",
-                    "/content/gflow_lite"], check=True)
-    sys.path.insert(0, "/content/gflow_lite")
+                        GFLOW_REPO, GFLOW_HOME], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", GFLOW_HOME],
+                   check=True)
+    GFLOW_BOOK = os.path.join(GFLOW_HOME, "book")
+    sys.path[:0] = [GFLOW_BOOK, GFLOW_HOME]  # the book's support code, the package
+    os.chdir(GFLOW_BOOK)
 
 # %%
 # %matplotlib inline
@@ -66,7 +69,7 @@ from gflow_lite.bench.memory import saved_tensor_bytes
 from gflow_lite.bench.report import loglog_slope
 from gflow_lite.flops import attention_cost, grassmann_fast_cost, grassmann_reference_cost, shift_slots
 from gflow_lite.geometry import n_plucker
-from gflow_lite.mode import by_mode, describe_mode, quick_mode
+from gflow_book.sizing import by_mode, describe_mode, quick_mode
 
 print(describe_mode())
 torch.manual_seed(0)
@@ -81,7 +84,7 @@ def length_axis(ax, ticks):
 
 
 # %% [markdown]
-# ## 3.1 Counting one token's work
+# ## 4.1 Counting one token's work
 #
 # Take the paper's sizes: $d = 256$, $r = 32$ (so $P = r(r-1)/2 = 496$ Plücker coordinates), the six
 # offsets $\{1, 2, 4, 8, 12, 16\}$, and four attention heads. We count **multiply-adds per token** in the
@@ -166,7 +169,7 @@ ax.legend(fontsize=8, ncol=2)
 plt.show()
 
 # %% [markdown]
-# ## 3.2 The formulas against PyTorch's FLOP counter and saved tensors
+# ## 4.2 The formulas against PyTorch's FLOP counter and saved tensors
 #
 # A formula is only as good as its check. `torch.utils.flop_counter.FlopCounterMode` counts the FLOPs of
 # every matrix product that actually runs, forward and backward. Two caveats, both written into the
@@ -207,7 +210,7 @@ for B, L_small, d_small, r_small, offsets, heads in shapes:  # B, L, d, r, offse
               f"{saved:>8,d} bytes saved: exact")
 
 # %% [markdown]
-# ## 3.3 The paper's order against averaging first
+# ## 4.3 The paper's order against averaging first
 #
 # Chapter 2 showed that the mean of the projected, normalised Plücker vectors equals **one** projection
 # of one Plücker vector, $z_t \wedge w_t$, because the wedge and the projection are both linear. The
@@ -274,7 +277,7 @@ print(f"the MATH backend keeps about {quadratic[512] / (4 * 4):.2f} fp32 score m
 # token with $d_\text{ff} = 4d$, identical in both models. It dilutes every ratio in this chapter when one
 # compares whole models rather than mixers.
 #
-# ## 3.4 Where attention becomes the more expensive mixer
+# ## 4.4 Where attention becomes the more expensive mixer
 #
 # Attention's cost per token grows with $L$; the Grassmann mixer's does not. So there is a first length
 # $L^\ast$ at which attention costs more. We find it by bisection over the library's formulas (forward plus
@@ -314,7 +317,7 @@ assert crossover["paper order", False] > 256
 # Against the fast path the crossover is a few dozen tokens; against the paper's order it is in the
 # thousands (half as many with the full square counted), far beyond the paper's training lengths of 128
 # and 256. At those lengths the paper-order layer does **more** arithmetic than the attention it replaces.
-# Exercise 3.2 asks for $L^\ast$ in closed form.
+# Exercise 4.2 asks for $L^\ast$ in closed form.
 
 # %%
 lengths = [2**k for k in range(4, 15)]
@@ -338,7 +341,7 @@ ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# ## 3.5 Measured here, now
+# ## 4.5 Measured here, now
 #
 # Arithmetic is not time. The library's benchmark helpers time one mixing block (the mixer alone,
 # forward and backward, batch 1) in interleaved rounds, so that a busy machine slows every case alike, and
@@ -403,7 +406,7 @@ for ax in axes:
 plt.show()
 
 # %% [markdown]
-# ## 3.6 The committed full runs
+# ## 4.6 The committed full runs
 #
 # Longer lengths and more rounds take minutes, so they are run once with
 # `python -m gflow_lite bench NAME --json results/bench/NAME.json` and committed. Every results file
@@ -412,7 +415,8 @@ plt.show()
 # the formulas of this chapter.
 
 # %%
-results_dir = Path(gflow_lite.__file__).parents[1] / "results" / "bench"
+from gflow_lite.data.paths import results_dir as results_root  # or $GFLOW_RESULTS_DIR
+results_dir = results_root() / "bench"
 runs = {name: json.loads((results_dir / f"{name}.json").read_text())
         for name in ("scaling", "kernel", "decode")}
 for name, run in runs.items():
@@ -508,7 +512,7 @@ plt.show()
 # What the committed runs say, each statement asserted below: the fast Grassmann block's advantage over
 # attention grows with $L$, and its time grows more slowly (a log-log slope near or below 1, against
 # attention's well above 1); their peak memories stay within 25% of each other at every length, as
-# section 3.3 predicts for a fused attention kernel; the paper-order block is several times slower and
+# section 4.3 predicts for a fused attention kernel; the paper-order block is several times slower and
 # several times hungrier than the fast one at every length. In generation, the Grassmann model's time per
 # token hardly depends on how much it has generated, while the Transformer's grows with its KV cache; at
 # short contexts the Transformer is the faster of the two per token, at the longest one the slower.
@@ -528,7 +532,7 @@ print(f"time per token, context {d_ns[-1]} / context {d_ns[0]}: Grassmann {g_gro
       f"Transformer {t_growth:.2f}x")
 
 # %% [markdown]
-# ## 3.7 Generation with a cache of constant size
+# ## 4.7 Generation with a cache of constant size
 #
 # To generate token $t+1$, attention needs the keys and values of **all** earlier tokens (the KV cache,
 # growing by $2d$ numbers per token and layer). The Grassmann layer needs only the reduced vectors
@@ -616,43 +620,44 @@ plt.show()
 # ## Exercises
 
 # %%
-from gflow_lite.exercises import (chapter_exercises, check_crossover_length, check_grassmann_cache_bytes,
-                                  check_paper_projection_flops)
+from gflow_book import chapter_exercises
+from gflow_book.checks import (check_crossover_length, check_grassmann_cache_bytes,
+                             check_paper_projection_flops)
 
-exercise = chapter_exercises("03_complexity")
+exercise = chapter_exercises("04_complexity")
 
 # %% [markdown]
-# **Exercise 3.1 (the paper-order projection).** Write `paper_projection_flops(B, L, d, r, m)`: the matmul
+# **Exercise 4.1 (the paper-order projection).** Write `paper_projection_flops(B, L, d, r, m)`: the matmul
 # FLOPs (a multiply-add counts 2) of the projection (G4) in the paper's order, one `Linear(P, d)` per
 # offset on all $B L$ tokens, **forward and backward** together, as `FlopCounterMode` counts them.
 
 # %%
 @exercise
 def paper_projection_flops(B, L, d, r, m):
-    raise NotImplementedError("Exercise 3.1: your code here")
+    raise NotImplementedError("Exercise 4.1: your code here")
 
 
 # %%
 check_paper_projection_flops(paper_projection_flops)
 
 # %% [markdown]
-# **Exercise 3.2 (the crossover, in closed form).** Write `crossover_length(d, r, m, order)`: the smallest
+# **Exercise 4.2 (the crossover, in closed form).** Write `crossover_length(d, r, m, order)`: the smallest
 # $L \ge 1$ at which causal attention's matmul FLOPs (forward + backward) exceed the Grassmann mixer's,
-# for `order` `"paper"` or `"fast"`. Derive it from the per-token costs of sections 3.1 and 3.3 rather
+# for `order` `"paper"` or `"fast"`. Derive it from the per-token costs of sections 4.1 and 4.3 rather
 # than by searching: causal attention costs $24d^2 + 6(L+1)d$ FLOPs per token, forward and backward; the
 # fast path projects from `shift_slots(r)` columns and adds its bias-gradient product.
 
 # %%
 @exercise
 def crossover_length(d, r, m, order):
-    raise NotImplementedError("Exercise 3.2: your code here")
+    raise NotImplementedError("Exercise 4.2: your code here")
 
 
 # %%
 check_crossover_length(crossover_length)
 
 # %% [markdown]
-# **Exercise 3.3 (the size of the Grassmann cache).** Write
+# **Exercise 4.3 (the size of the Grassmann cache).** Write
 # `grassmann_cache_bytes(offsets, offset_mode, n_layers, r, batch, context)`: the bytes held by a float32
 # `GrassmannLM`'s streaming cache after it has read `context` tokens of each of `batch` sequences, under
 # either offset reading of chapter 2 (`"all"` or `"per_layer"`).
@@ -660,7 +665,7 @@ check_crossover_length(crossover_length)
 # %%
 @exercise
 def grassmann_cache_bytes(offsets, offset_mode, n_layers, r, batch, context):
-    raise NotImplementedError("Exercise 3.3: your code here")
+    raise NotImplementedError("Exercise 4.3: your code here")
 
 
 # %%

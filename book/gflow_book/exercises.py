@@ -24,14 +24,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable, Dict, List
 
-from ._core import Status, results, results_seq
+from .checks.core import Status, results, results_seq
 
 __all__ = ["SOLUTIONS_ENV", "solutions_enabled", "solutions_dir", "load_solutions", "ChapterExercises",
            "chapter_exercises"]
 
 SOLUTIONS_ENV = "GFLOW_SOLUTIONS"
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+#: ``book/solutions``: the folder beside this package (``book/gflow_book``), wherever the book was copied.
+SOLUTIONS_DIR = Path(__file__).resolve().parent.parent / "solutions"
 
 
 def solutions_enabled() -> bool:
@@ -40,8 +41,8 @@ def solutions_enabled() -> bool:
 
 
 def solutions_dir() -> Path:
-    """``<repository>/book/solutions``, found through the package, never through the current directory."""
-    return _REPO_ROOT / "book" / "solutions"
+    """``book/solutions``, found beside the `gflow_book` package, never through the current directory."""
+    return SOLUTIONS_DIR
 
 
 _LOADED: Dict[str, ModuleType] = {}
@@ -53,10 +54,10 @@ def load_solutions(chapter: str) -> ModuleType:
         path = solutions_dir() / f"{chapter}.py"
         if not path.is_file():
             raise FileNotFoundError(
-                f"no solutions for chapter {chapter!r} at {path}; {SOLUTIONS_ENV}=1 needs the repository's "
-                f"book/ folder next to the gflow_lite package (an editable install of a clone)"
+                f"no solutions for chapter {chapter!r} at {path}; {SOLUTIONS_ENV}=1 needs the book's "
+                f"solutions/ folder beside the gflow_book package (book/solutions in a clone)"
             )
-        spec = importlib.util.spec_from_file_location(f"gflow_lite_solutions_{chapter}", path)
+        spec = importlib.util.spec_from_file_location(f"gflow_book_solutions_{chapter}", path)
         module = importlib.util.module_from_spec(spec)
         assert spec.loader is not None
         spec.loader.exec_module(module)
@@ -94,6 +95,7 @@ class ChapterExercises:
         done = {name: r for name, r in results().items() if r.seq > self._since}
         status = {name: (done[name].status.value if name in done else "not checked") for name in self.names}
         counts = {s: sum(v == s for v in status.values()) for s in ("pass", "fail", "not done yet", "not checked")}
+        counts["fail"] += sum(v == Status.LIBRARY.value for v in status.values())  # not passed: counted as failed
         print(f"exercises in {self.chapter}: {len(status)} | passed {counts['pass']} | failed {counts['fail']} "
               f"| not done yet {counts['not done yet']} | not checked {counts['not checked']}")
         for name, s in status.items():
