@@ -35,9 +35,12 @@ notebooks: setup
 	$(BIN)/python book/sync.py
 
 # -W -n --keep-going: a failing cell or any Sphinx warning fails the build. Figures use the inline backend.
+# Then a table of each chapter's execution time (recorded by myst-nb in the build) and the build's wall time.
 book: notebooks
-	env -u MPLBACKEND $(BIN)/jupyter-book build -W -n --keep-going book/
-	@echo "book built: book/_build/html/index.html"
+	@start=$$(date +%s); env -u MPLBACKEND $(BIN)/jupyter-book build -W -n --keep-going book/; rc=$$?; \
+	echo; $(BIN)/python book/sync.py --times book/_build; \
+	echo "jupyter-book build: $$(( $$(date +%s) - start )) s wall time"; \
+	if [ $$rc -eq 0 ]; then echo "book built: book/_build/html/index.html"; fi; exit $$rc
 
 # Headless Chromium for tests/test_browser.py (Debian package; needs root). If it cannot be installed,
 # the browser tests skip and say why.

@@ -3,7 +3,8 @@
 The chapter sources are the jupytext ``py:percent`` files ``book/NN_topic.py``. This script
 
 1. writes, in every chapter, the Colab badge and the Colab set-up cell from ONE setting, the
-   ``repository`` section of ``book/_config.yml`` (url, branch, path_to_book);
+   ``repository`` section of ``book/_config.yml`` (url, branch, path_to_book); the Colab cell clones that
+   repository, pip-installs it and works from its book folder (the chapters' support code);
 2. regenerates each paired ``book/NN_topic.ipynb`` from its ``.py``: output-free, ``execution_count``
    null, kernelspec ``python3``, and deterministic cell ids (so that regenerating an unchanged chapter
    changes no byte).
@@ -58,25 +59,41 @@ def colab_url(stem: str, repo: Dict[str, str] | None = None) -> str:
             f"{repo['path_to_book']}/{stem}.ipynb")
 
 
+#: The badge image: a local copy (book/_static) that the built site serves itself, so that it shows
+#: without network; on GitHub and in Jupyter the relative path works too.
+BADGE_IMAGE = "_static/colab-badge.svg"
+
+
 def badge_line(stem: str, repo: Dict[str, str] | None = None) -> str:
-    return (f"# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-            f"({colab_url(stem, repo)})")
+    return f"# [![Open In Colab]({BADGE_IMAGE})]({colab_url(stem, repo)})"
+
+
+#: Where the Colab cell clones the repository (Colab's working folder is /content).
+COLAB_HOME = "/content/gflow_lite"
 
 
 def colab_cell(repo: Dict[str, str] | None = None) -> str:
-    """The body of the first code cell: installs gflow_lite only on Colab (never touches Colab's torch)."""
+    """The body of the first code cell: on Colab only, clone the repository, pip-install it (never touching
+    Colab's torch) and work from its book folder, where the chapters' support package ``gflow_book`` lives.
+
+    The same commands run anywhere the notebook is opened alone (tests/test_wheel.py runs them in a fresh
+    virtual environment against a local clone, with ``google.colab`` simulated).
+    """
     repo = repo or repository()
     return "\n".join([
         f"{COLAB_MARKER} (written by book/sync.py from book/_config.yml: edit it there)",
         "import os, subprocess, sys",
         'if "google.colab" in sys.modules:  # Colab only; Colab keeps its own torch',
         f'    GFLOW_REPO, GFLOW_BRANCH = "{repo["url"]}", "{repo["branch"]}"',
-        '    if not os.path.isdir("/content/gflow_lite"):',
+        f'    GFLOW_HOME = "{COLAB_HOME}"',
+        '    if not os.path.isdir(GFLOW_HOME):',
         '        subprocess.run(["git", "clone", "--depth", "1", "--branch", GFLOW_BRANCH,',
-        '                        GFLOW_REPO, "/content/gflow_lite"], check=True)',
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e",',
-        '                    "/content/gflow_lite"], check=True)',
-        '    sys.path.insert(0, "/content/gflow_lite")',
+        '                        GFLOW_REPO, GFLOW_HOME], check=True)',
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", GFLOW_HOME],',
+        '                   check=True)',
+        f'    GFLOW_BOOK = os.path.join(GFLOW_HOME, "{repo["path_to_book"]}")',
+        '    sys.path[:0] = [GFLOW_BOOK, GFLOW_HOME]  # the book\'s support code, the package',
+        '    os.chdir(GFLOW_BOOK)',
     ])
 
 
@@ -161,10 +178,49 @@ def sync(check: bool) -> List[str]:
     return problems
 
 
+def execution_times(build_dir: Path) -> List[Tuple[str, float | None, bool]]:
+    """(chapter, seconds, succeeded) per executed page of a Jupyter Book 1 build, from what myst-nb
+    records in the Sphinx environment (``<build>/.doctrees/environment.pickle``); [] if there is none."""
+    import pickle
+
+    env_file = Path(build_dir) / ".doctrees" / "environment.pickle"
+    if not env_file.is_file():
+        return []
+    with open(env_file, "rb") as handle:
+        env = pickle.load(handle)
+    rows = []
+    for docname, data in sorted(getattr(env, "nb_metadata", {}).items()):
+        exec_data = data.get("exec_data")
+        if exec_data:
+            rows.append((docname, exec_data.get("runtime"), bool(exec_data.get("succeeded"))))
+    return rows
+
+
+def print_times(build_dir: Path) -> None:
+    """The per-chapter execution table `make book` prints after the build."""
+    rows = execution_times(build_dir)
+    if not rows:
+        print(f"no execution times recorded under {build_dir} (did the build run?)")
+        return
+    width = max(len(name) for name, _, _ in rows)
+    print(f"{'chapter':<{width}}  seconds  status")
+    for name, seconds, ok in rows:
+        shown = f"{seconds:7.1f}" if seconds is not None else "      ?"
+        print(f"{name:<{width}}  {shown}  {'ok' if ok else 'FAILED'}")
+    total = sum(s for _, s, _ in rows if s is not None)
+    print(f"{'total':<{width}}  {total:7.1f}")
+
+
 def main(argv: List[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is out of date")
+    parser.add_argument("--times", metavar="BUILD_DIR", type=Path,
+                        help="only print each chapter's execution time in the Jupyter Book build BUILD_DIR "
+                             "(e.g. book/_build) and exit")
     args = parser.parse_args(argv)
+    if args.times:
+        print_times(args.times)
+        return 0
     problems = sync(args.check)
     for p in problems:
         print(p, file=sys.stderr)
