@@ -213,7 +213,7 @@ def pair_feature_norm(pair: str, z: Tensor, zp: Tensor) -> Tensor:
         return plucker_norm(z, zp)  # |z| |zp - (<z, zp> / |z|^2) z|
     if pair == "outer":
         return z.norm(dim=-1) * zp.norm(dim=-1)
-    return torch.cat([z, zp], dim=-1).norm(dim=-1)
+    return torch.hypot(z.norm(dim=-1), zp.norm(dim=-1))  # |[z; zp]|
 
 
 class CausalGrassmannMixing(nn.Module):
