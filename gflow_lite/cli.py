@@ -3,53 +3,65 @@
 Subcommands live in modules listed in `COMMAND_MODULES`; each module has ``register(subparsers)``, which
 adds its parsers with ``set_defaults(func=handler)``; a handler takes the parsed arguments and returns an
 exit status. A module may also define ``USER_ERRORS``, a tuple of exception types to report as one-line
-errors. To add a command, write such a module and append its name here.
+errors for the commands it registers. To add a command, write such a module and append its name here.
 
-Errors a user can fix (unknown preset or key, wrong type, missing or corrupt data, mismatched checkpoint,
-an existing run directory...) are printed as one line on stderr with exit status 1; set ``GFLOW_DEBUG=1``
-to see the traceback. An interrupted training run exits with 128 + the signal number.
+Errors a user can fix are the package's own error types (`ConfigError`: unknown preset or key, wrong
+type or range, too little memory; `DataError`: missing or corrupt data, unwritable cache;
+`CheckpointError`: corrupt, mismatched or unwritable checkpoint; `RunDirError`: a run directory that
+holds a run, is in use or cannot be written) and those a module lists. They are printed as one line on
+stderr with exit status 1; set ``GFLOW_DEBUG=1`` to see the traceback. Anything else is a bug and keeps
+its traceback. Bad flag values exit with status 2 (argparse). An interrupted training run exits with
+128 + the signal number.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
-from typing import List, Optional, Sequence, Tuple, Type
+from typing import Dict, List, Optional, Sequence, Tuple, Type
+
+from .options import env_flag
 
 #: Modules providing subcommands, in help order.
 COMMAND_MODULES: Tuple[str, ...] = (
-    "gflow_lite.training.commands",
-    "gflow_lite.experiments.commands",
+    "gflow_lite.training.cli",
+    "gflow_lite.experiments.cli",
     "gflow_lite.bench.cli",
     "gflow_lite.nli.cli",
 )
 
+Errors = Tuple[Type[BaseException], ...]
 
-def _base_user_errors() -> Tuple[Type[BaseException], ...]:
+
+def _base_user_errors() -> Errors:
     from .data.errors import DataError
+    from .options import ConfigError
     from .training.checkpoint import CheckpointError
-    from .training.presets import ConfigError
     from .training.rundir import RunDirError
 
-    return (DataError, CheckpointError, ConfigError, RunDirError, ValueError, FileNotFoundError)
+    return (DataError, CheckpointError, ConfigError, RunDirError)
 
 
-def build_parser() -> Tuple[argparse.ArgumentParser, Tuple[Type[BaseException], ...]]:
-    """The parser with every registered subcommand, and the exception types reported as user errors."""
+def build_parser() -> Tuple[argparse.ArgumentParser, Dict[str, Errors]]:
+    """The parser with every registered subcommand, and for each command the exceptions it reports
+    as user errors (the package's own types plus its module's ``USER_ERRORS``)."""
     parser = argparse.ArgumentParser(
         prog="gflow_lite",
         description="Grassmann flows (arXiv 2512.19428): train, evaluate and sample language models.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    errors: List[Type[BaseException]] = list(_base_user_errors())
+    base = _base_user_errors()
+    errors: Dict[str, Errors] = {}
     for name in COMMAND_MODULES:
         module = importlib.import_module(name)
+        before = set(subparsers.choices)
         module.register(subparsers)
-        errors.extend(getattr(module, "USER_ERRORS", ()))
-    return parser, tuple(errors)
+        extra: List[Type[BaseException]] = list(getattr(module, "USER_ERRORS", ()))
+        for command in set(subparsers.choices) - before:
+            errors[command] = base + tuple(extra)
+    return parser, errors
 
 
 def _one_line(err: BaseException) -> str:
@@ -58,12 +70,13 @@ def _one_line(err: BaseException) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Parse ``argv`` and run the chosen subcommand; returns the exit status."""
-    parser, user_errors = build_parser()
+    parser, errors = build_parser()
     args = parser.parse_args(argv)
+    user_errors = errors.get(args.command, _base_user_errors())
     try:
         return int(args.func(args) or 0)
     except user_errors as err:
-        if os.environ.get("GFLOW_DEBUG"):
+        if env_flag("GFLOW_DEBUG"):
             raise
         print(f"gflow_lite {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ import torch
 
 from gflow_lite import cli
 from gflow_lite.data import paths
+from gflow_lite.training.checkpoint import save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -210,7 +211,7 @@ def test_checkpoint_mismatches(tiny_run, tmp_path, capsys):
 
     payload = torch.load(tiny_run / "best.pt", weights_only=True)
     payload["tokenizer"]["fingerprint"] = "bpe-512-0000000000000000-lines-v1"  # trained on other data
-    torch.save(payload, tmp_path / "other.pt")
+    save_checkpoint(tmp_path / "other.pt", payload)  # a valid file (its integrity hash recomputed)
     status, _, err = main_in_process(capsys, "eval", "--checkpoint", str(tmp_path / "other.pt"))
     _one_line_error(status, err, "tokenizer mismatch", "bpe-512-0000000000000000")
 

@@ -1,7 +1,7 @@
 """``bench train``: tokens/s of a full training step of both language models, and the share of the
 machine's measured matmul peak that the step reaches.
 
-A step is what `gflow_lite.training` does per optimizer step: ``zero_grad``, forward with targets,
+A step is `gflow_lite.training.loop.train_step`, the step every training runs: forward with targets,
 backward, gradient clipping (1.0) and AdamW (``training.schedule.make_optimizer``), on a random batch
 of ``batch_size`` x ``block_size`` tokens, models in train mode (dropout on). The configuration is the
 ``cpu-small`` preset of `gflow_lite.training.presets`. The peak is a square fp32 matmul timed in the same interleaved rounds as the steps,
@@ -19,10 +19,11 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..model import LMConfig
-from ..model import build_model
+from ..model import LMConfig, build_model
+from ..options import config_dict
+from ..training.loop import train_step
 from ..training.presets import resolve
-from .options import config_dict
+from ..training.schedule import make_optimizer
 from .report import format_table, ratio
 from .timing import interleaved
 
@@ -75,26 +76,9 @@ def _preset(cfg: TrainBenchConfig, arch: str) -> Tuple[LMConfig, Dict[str, Any],
     return model, train, source
 
 
-def _optimizer(model: torch.nn.Module, train: Dict[str, Any]) -> torch.optim.Optimizer:
-    try:
-        from ..training.schedule import make_optimizer
-
-        return make_optimizer(model, train["lr"], train["weight_decay"], train["betas"])
-    except ImportError:  # pragma: no cover - training package absent
-        return torch.optim.AdamW(
-            model.parameters(), lr=train["lr"], betas=train["betas"], weight_decay=train["weight_decay"]
-        )
-
-
-def _train_step(model, opt, x, y, clip: float) -> Callable[[], None]:
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        _, loss = model(x, y)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
-
-    return step
+def _train_step(model, train: Dict[str, Any], x, y) -> Callable[[], None]:
+    opt = make_optimizer(model, train["lr"], train["weight_decay"], train["betas"])
+    return lambda: train_step(model, opt, [(x, y)], grad_clip=train["grad_clip"])
 
 
 def step_flops(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
@@ -125,7 +109,7 @@ def run(cfg: TrainBenchConfig, device: torch.device) -> Dict[str, Any]:
             "lm": lm.to_dict(),
             "train": {k: (list(v) if isinstance(v, tuple) else v) for k, v in train.items()},
         }
-        cases[arch] = _train_step(model, _optimizer(model, train), x, y, train["grad_clip"])
+        cases[arch] = _train_step(model, train, x, y)
     n = cfg.peak_size
     a = torch.randn(n, n, generator=gen).to(device)
     b = torch.randn(n, n, generator=gen).to(device)
@@ -172,8 +156,8 @@ def run(cfg: TrainBenchConfig, device: torch.device) -> Dict[str, Any]:
         "records": records,
         "summary": summarize(records, peak),
         "methods": {
-            "step": "zero_grad + forward(idx, targets) + backward + clip_grad_norm_(1.0) + AdamW.step, "
-            "train mode",
+            "step": "training.loop.train_step: forward(idx, targets) + backward + clip_grad_norm_(1.0) + "
+            "AdamW.step + zero_grad, train mode",
             "tokens_per_s": "batch_size * block_size / median wall-clock step time (interleaved rounds)",
             "gflop_per_step": "FlopCounterMode over one forward+backward (matmuls only; attention via MATH "
             "backend, full L x L scores); the optimizer step is not counted",

@@ -15,6 +15,22 @@ class DataFileMissingError(DataError, FileNotFoundError):
     """A data file listed in the manifest (or the manifest itself) is absent."""
 
 
+class CacheWriteError(DataError):
+    """The cache directory (token ids, trained tokenizers) cannot be written: read-only, no permission, full."""
+
+
+def cache_write_error(path: object, err: OSError) -> CacheWriteError:
+    """A `CacheWriteError` for ``path`` saying why (from ``err``) and how to fix it."""
+    import errno
+
+    if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return CacheWriteError(f"disk full writing the cache file {path}; free some space or set GFLOW_CACHE_DIR "
+                               f"to a directory on another disk")
+    reason = err.strerror or type(err).__name__
+    return CacheWriteError(f"cannot write the cache file {path} ({reason}); set GFLOW_CACHE_DIR to a writable "
+                           f"directory")
+
+
 class ChecksumMismatchError(DataError):
     """A data file's SHA-256 differs from the manifest's."""
 

@@ -1,8 +1,10 @@
-"""On-disk cache of token-id arrays (``.npy`` plus a ``.json`` sidecar holding its SHA-256).
+"""On-disk cache of derived data: token-id arrays (``.npy``) and texts (a trained tokenizer's JSON), each
+with a ``.json`` sidecar holding its SHA-256.
 
-A cached array is used only if the sidecar exists, the array loads, and its length, dtype and hash match
-the sidecar; anything else (a truncated or edited file, a missing sidecar) counts as a miss and the
-caller rebuilds it. The sidecar is written last, so a run killed mid-write leaves a miss, never a wrong hit.
+A cached entry is used only if the sidecar exists, the entry loads, and its hash (and for arrays length
+and dtype) match the sidecar; anything else (a truncated or edited file, a missing sidecar) counts as a
+miss and the caller rebuilds it. The sidecar is written last, so a run killed mid-write leaves a miss,
+never a wrong hit. A cache directory that cannot be written raises `CacheWriteError` naming the file.
 """
 
 from __future__ import annotations
@@ -17,6 +19,22 @@ from typing import Callable, Optional
 import numpy as np
 
 from .atomic import atomic_open, atomic_write_text
+from .errors import cache_write_error
+from .paths import cache_dir
+
+
+def cache_path(*parts: str) -> Path:
+    """``cache_dir() / parts...``; a cache directory that cannot be created is a `CacheWriteError`."""
+    try:
+        root = cache_dir()
+    except OSError as err:
+        raise cache_write_error(err.filename or "the cache directory", err) from None
+    return root.joinpath(*parts)
+
+
+def sidecar(path: Path) -> Path:
+    """The ``.json`` file that vouches for ``path`` (``x.npy`` -> ``x.json``, ``x.json`` -> ``x.json.sha256.json``)."""
+    return path.with_suffix(".json") if path.suffix != ".json" else path.with_name(path.name + ".sha256.json")
 
 
 def _array_digest(array: np.ndarray) -> str:
@@ -35,7 +53,7 @@ def storage_dtype(vocab_size: int) -> np.dtype:
 
 def load_cached(path: Path) -> Optional[np.ndarray]:
     """The array at ``path`` if it and its sidecar are intact, else ``None``."""
-    meta_path = path.with_suffix(".json")
+    meta_path = sidecar(path)
     if not (path.is_file() and meta_path.is_file()):
         return None
     try:
@@ -55,13 +73,46 @@ def load_cached(path: Path) -> Optional[np.ndarray]:
 
 def save_cached(path: Path, array: np.ndarray, **info: object) -> None:
     """Store ``array`` at ``path`` atomically, then its sidecar (``info`` is recorded there too)."""
-    meta_path = path.with_suffix(".json")
-    with contextlib.suppress(FileNotFoundError):
-        meta_path.unlink()  # a stale sidecar must not vouch for the new array while it is written
-    with atomic_open(path, "wb") as handle:
+
+    def write(handle) -> None:
         np.save(handle, array, allow_pickle=False)
+
     meta = {"dtype": str(array.dtype), "n_tokens": int(len(array)), "sha256": _array_digest(array), **info}
-    atomic_write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True))
+    _save(path, write, "wb", meta)
+
+
+def _save(path: Path, write: Callable, mode: str, meta: dict) -> None:
+    meta_path = sidecar(path)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            meta_path.unlink()  # a stale sidecar must not vouch for the new entry while it is written
+        with atomic_open(path, mode) as handle:
+            write(handle)
+        atomic_write_text(meta_path, json.dumps(meta, indent=1, sort_keys=True))
+    except OSError as err:
+        raise cache_write_error(path, err) from None
+
+
+def _text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load_cached_text(path: Path) -> Optional[str]:
+    """The text cached at ``path`` if its sidecar vouches for it, else ``None``."""
+    meta_path = sidecar(path)
+    if not (path.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return None
+    return text if isinstance(meta, dict) and meta.get("sha256") == _text_digest(text) else None
+
+
+def save_cached_text(path: Path, text: str, **info: object) -> None:
+    """Store ``text`` at ``path`` atomically, then its sidecar with its SHA-256."""
+    _save(path, lambda handle: handle.write(text), "w", {"sha256": _text_digest(text), **info})
 
 
 def cached_array(path: Path, build: Callable[[], np.ndarray], **info: object) -> np.ndarray:

@@ -15,7 +15,8 @@ How lines become tokens (WikiText-2 is a file of lines):
   encoded with its trailing ``"\\n"``, so the newline is ordinary BPE text. ``<unk>`` stays literal text.
 * ``bpe``: a byte-level BPE of ``bpe_vocab_size`` tokens trained with ``tokenizers`` on the train split
   (lines with their ``"\\n"``, ``min_frequency=2``); lines are encoded like ``gpt2``. Training is
-  deterministic (the same file and size give the same merges), and the result is cached on disk.
+  deterministic (the same file and size give the same merges), and the result is cached on disk with
+  its SHA-256 beside it: a cache file changed or damaged since it was written is retrained, with a note.
 
 ``encode(text)`` treats ``"\\n"`` in ``text`` the same way, so encoding a corpus's text gives the same ids
 as ``encode_lines`` of its lines for ``word`` and ``wordpiece``. For the byte-level tokenizers a corpus is
@@ -28,14 +29,14 @@ import abc
 import functools
 import gzip
 import hashlib
+import sys
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from .atomic import atomic_write_text
 from .checksums import file_hash, verified_path
 from .errors import DataError
-from .paths import cache_dir
+from .token_cache import cache_path, load_cached_text, save_cached_text
 
 #: Bumped whenever the line/newline convention above changes; part of every fingerprint.
 LINE_SCHEME = "lines-v1"
@@ -261,7 +262,7 @@ class ByteBPETokenizer(Tokenizer):
 
     @classmethod
     def from_train_split(cls, vocab_size: int) -> "ByteBPETokenizer":
-        """The cached BPE of this size for the current train file; trained if absent or unreadable."""
+        """The cached BPE of this size for the current train file; trained if absent, unreadable or changed."""
         import tokenizers
 
         if vocab_size < 257:
@@ -269,14 +270,18 @@ class ByteBPETokenizer(Tokenizer):
                 f"bpe_vocab_size={vocab_size} is too small: a byte-level BPE needs at least 257 tokens"
             )
         key = f"bpe-{vocab_size}-{file_hash(WIKITEXT_TRAIN)[:16]}-tk{tokenizers.__version__}.json"
-        path = cache_dir() / "tokenizers" / key
-        if path.is_file():
+        path = cache_path("tokenizers", key)
+        cached = load_cached_text(path)
+        if cached is not None:
             try:
-                return cls(path.read_text(encoding="utf-8"), vocab_size)
-            except Exception:  # corrupt cache file: retrain below
+                return cls(cached, vocab_size)
+            except Exception:  # noqa: BLE001 - vouched for but unusable (another tokenizers version): retrain
                 pass
+        if path.exists():
+            print(f"gflow_lite: the tokenizer cache {path} does not match the hash written beside it (changed, "
+                  f"damaged or from an older gflow_lite); retraining it", file=sys.stderr)
         tokenizer_json = cls.train(read_gzip_lines(WIKITEXT_TRAIN), vocab_size)
-        atomic_write_text(path, tokenizer_json)
+        save_cached_text(path, tokenizer_json, vocab_size=vocab_size, train_sha256=file_hash(WIKITEXT_TRAIN))
         return cls(tokenizer_json, vocab_size)
 
     def encode(self, text: str) -> List[int]:

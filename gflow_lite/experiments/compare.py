@@ -8,7 +8,7 @@ interrupted ones resumed. ``OUT/compare.json`` holds every run's summary and the
      "models": {model: {"best_val_ppl": {"mean", "std", "values"}, "test_ppl": {...}, "params", ...}},
      "ratio_val_ppl": grassmann mean / transformer mean, "ratio_test_ppl": ..., provenance}
 
-Test perplexity is always that of the best-validation checkpoint (digest 5.5).
+Test perplexity is always that of the best-validation checkpoint (paper notes §5.5).
 """
 
 from __future__ import annotations
@@ -26,8 +26,14 @@ from typing import Any, Dict, List, Sequence
 
 import torch
 
+from ..options import ConfigError, parse_assignments
+from ..training.config import ARCHITECTURES
 from ..training.metrics import git_commit, hardware_info, write_json
-from ..training.presets import ARCHITECTURES, PRESETS, ConfigError, parse_set_args, resolve
+from ..training.presets import PRESETS, resolve
+
+
+class CompareRunError(RuntimeError):
+    """One training run of a comparison failed (its last lines of output are in the message)."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,7 @@ class CompareSpec:
 
     preset: str
     seeds: Sequence[int]
-    models: Sequence[str] = ARCHITECTURES
+    models: Sequence[str] = tuple(ARCHITECTURES)
     overrides: Sequence[str] = ()
     model_overrides: Dict[str, Sequence[str]] = field(default_factory=dict)
     label: str = ""
@@ -49,11 +55,11 @@ class CompareSpec:
             raise ConfigError("compare needs at least one seed (--seeds N with N >= 1)")
         for m in list(self.models) + list(self.model_overrides):
             if m not in ARCHITECTURES:
-                raise ConfigError(f"unknown model {m!r}; choose from {ARCHITECTURES}")
+                raise ConfigError(f"unknown model {m!r}; choose from {tuple(ARCHITECTURES)}")
         if self.jobs < 1:
             raise ConfigError(f"jobs={self.jobs} must be >= 1")
         for m in self.models:  # resolve once now so a bad override fails before any training starts
-            resolve(self.preset, m, parse_set_args(self.run_overrides(m, self.seeds[0])))
+            resolve(self.preset, m, parse_assignments(self.run_overrides(m, self.seeds[0])))
 
     def run_overrides(self, model: str, seed: int) -> List[str]:
         extra = [f"seed={seed}"] + (["num_threads=1"] if self.jobs > 1 else [])
@@ -109,7 +115,7 @@ def _run_one(spec: CompareSpec, model: str, seed: int, out: Path, log) -> Dict[s
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0 or not summary.is_file():
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        raise RuntimeError(f"run {run_dir} failed (exit {proc.returncode}): " + " | ".join(tail))
+        raise CompareRunError(f"run {run_dir} failed (exit {proc.returncode}): " + " | ".join(tail))
     return json.loads(summary.read_text())
 
 

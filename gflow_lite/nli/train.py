@@ -1,7 +1,8 @@
 """Training one SNLI head on frozen features, with early stopping on dev accuracy.
 
 Per seed: seed everything (head initialisation, dropout, batch order), train with AdamW (weight decay
-on matrices only) under linear warmup and cosine decay over ``max_epochs``, evaluate dev accuracy after
+on matrices only) under linear warmup and cosine decay over ``max_epochs`` (the steps are
+`gflow_lite.training.loop.train_steps`, the loop every training here runs), evaluate dev accuracy after
 every epoch, keep the weights of the best dev epoch (ties keep the earlier), stop after ``patience``
 epochs without improvement, and report dev and test accuracy of those weights. The test set is read
 once per seed, after selection.
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..training.device import seed_everything
+from ..training.loop import train_steps
 from ..training.schedule import lr_at, make_optimizer
 from .dataset import EncodedSplit, eval_batches, train_batches
 from .heads import HeadConfig, build_head, count_params
@@ -106,24 +108,27 @@ def train_one_seed(
     best_acc, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())
     history: List[Dict] = []
     step, epoch = 0, 0
+    def schedule(s: int) -> float:
+        return lr_at(s, lr=settings.lr, min_lr=settings.lr * settings.min_lr_ratio, warmup_steps=warmup,
+                     max_steps=max_steps)
+
+    def loss_fn(m: torch.nn.Module, batch) -> torch.Tensor:
+        return F.cross_entropy(m(batch), batch.labels)
+
     for epoch in range(1, settings.max_epochs + 1):
-        model.train()
-        loss_sum, seen = 0.0, 0
-        for batch in train_batches(train, settings.batch_size, generator):
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, lr=settings.lr, min_lr=settings.lr * settings.min_lr_ratio,
-                                    warmup_steps=warmup, max_steps=max_steps)
-            loss = F.cross_entropy(model(batch), batch.labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if settings.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-            optimizer.step()
-            loss_sum += loss.item() * len(batch)
-            seen += len(batch)
-            step += 1
+        sizes: List[int] = []
+
+        def counted(batches):
+            for batch in batches:
+                sizes.append(len(batch))
+                yield batch
+
+        losses = train_steps(model, counted(train_batches(train, settings.batch_size, generator)), optimizer,
+                             schedule, loss_fn=loss_fn, grad_clip=settings.grad_clip, first_step=step)
+        step += len(losses)
+        train_loss = sum(loss * n for loss, n in zip(losses, sizes, strict=True)) / sum(sizes)
         dev_metrics = evaluate(model, dev, settings.eval_batch_size)
-        record = {"epoch": epoch, "train_loss": loss_sum / seen, "dev_acc": dev_metrics["acc"],
+        record = {"epoch": epoch, "train_loss": train_loss, "dev_acc": dev_metrics["acc"],
                   "dev_loss": dev_metrics["loss"], "elapsed_s": time.perf_counter() - start}
         history.append(record)
         if log is not None:

@@ -1,4 +1,9 @@
-"""Training: presets, the loop, checkpoints, evaluation, distributed and device helpers.
+"""Training: configuration and presets, the step and the loop, checkpoints, evaluation, DDP and devices.
+
+Modules: `config` (TrainConfig, overrides), `presets` (the named TrainConfig instances), `loop` (the one
+training step every training runs), `trainer` (the full run: checkpoints, resume, signals, DDP),
+`rundir` (the run directory and its lock), `checkpoint`, `memory` (will it fit?), `evaluate`,
+`inference`, `schedule`, `device`, `distributed`, `metrics`, and `cli` (the train/eval/generate commands).
 
 Typical use::
 
@@ -9,29 +14,36 @@ Typical use::
 or ``python -m gflow_lite train --model grassmann --preset tiny --out runs/tiny-grassmann``.
 """
 
+from ..options import ConfigError, parse_assignments
 from .checkpoint import (
     ArchitectureMismatchError,
     CheckpointCorruptError,
     CheckpointError,
+    CheckpointWriteError,
     TokenizerMismatchError,
     load_checkpoint,
     save_checkpoint,
 )
+from .config import TrainConfig, apply_overrides, valid_keys
 from .device import Precision, choose_device, choose_precision, seed_everything
 from .evaluate import EvalResult, evaluate
 from .inference import LoadedModel, load_model
-from .presets import PRESETS, ConfigError, TrainConfig, apply_overrides, parse_set_args, resolve, valid_keys
+from .loop import NonFiniteLossError, lm_loss, train_step, train_steps
+from .memory import MemoryEstimateError
+from .presets import PRESETS, parse_set_args, resolve
 from .rundir import RunDirError
 from .schedule import lr_at, make_optimizer, make_scheduler, param_groups
-from .trainer import NonFiniteLossError, Trainer, TrainingInterrupted, TrainResult, train
+from .trainer import Trainer, TrainingInterrupted, TrainResult, train
 
 __all__ = [
     "ArchitectureMismatchError",
     "CheckpointCorruptError",
     "CheckpointError",
+    "CheckpointWriteError",
     "ConfigError",
     "EvalResult",
     "LoadedModel",
+    "MemoryEstimateError",
     "NonFiniteLossError",
     "PRESETS",
     "Precision",
@@ -45,16 +57,20 @@ __all__ = [
     "choose_device",
     "choose_precision",
     "evaluate",
+    "lm_loss",
     "load_checkpoint",
     "load_model",
     "lr_at",
     "make_optimizer",
     "make_scheduler",
     "param_groups",
+    "parse_assignments",
     "parse_set_args",
     "resolve",
     "save_checkpoint",
     "seed_everything",
     "train",
+    "train_step",
+    "train_steps",
     "valid_keys",
 ]

@@ -6,15 +6,24 @@ A checkpoint is a ``torch.save`` dict (loadable with ``weights_only=True``)::
     model, optimizer, scheduler, scaler, rng {python, numpy, torch, cuda, batches},
     step, tokens_seen, best_val_loss, best_step, elapsed_s, train_time_s
 
+plus ``integrity``: the SHA-256 of every tensor and value of the payload (`payload_digest`), checked on
+every load, so one flipped bit in the weights is a `CheckpointCorruptError`, not a silently wrong model.
+
 Runs keep ``last.pt`` (every evaluation and on interruption) and ``best.pt`` (lowest validation loss).
-Writes go through a temporary file in the same directory, fsync and ``os.replace``, so a kill mid-write
-leaves the previous file intact. Loading a truncated or corrupt file, a file of another format version,
-another architecture or another tokenizer raises a `CheckpointError` (a ValueError), never a fresh start.
+The payload is serialised in memory first, then written through a temporary file in the same
+directory, fsync and ``os.replace``, so a kill mid-write leaves the previous file intact, and a full disk
+is a `CheckpointWriteError` that says so (the previous file is still intact). Loading a truncated or
+corrupt file, a file of another format version, another architecture or another tokenizer raises a
+`CheckpointError` (a ValueError), never a fresh start.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import io
 import random
+import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
@@ -24,7 +33,9 @@ import torch
 from ..data.atomic import atomic_open
 
 FORMAT = "gflow_lite.checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this code reads (version 1 had no integrity hash).
+READABLE_VERSIONS = (1, 2)
 LAST = "last.pt"
 BEST = "best.pt"
 
@@ -37,6 +48,10 @@ class CheckpointError(ValueError):
 
 class CheckpointCorruptError(CheckpointError):
     """The file is missing, truncated, not a checkpoint, or of an unknown format version."""
+
+
+class CheckpointWriteError(CheckpointError):
+    """A checkpoint could not be written (disk full, read-only...); the previous file is intact."""
 
 
 class ArchitectureMismatchError(CheckpointError):
@@ -86,11 +101,71 @@ def _as_python_state(state: Any) -> tuple:
 
 
 # --------------------------------------------------------------------------------------------- save/load
+def payload_digest(payload: Any) -> str:
+    """SHA-256 over every tensor (dtype, shape, bytes) and plain value of ``payload``, in order.
+
+    The ``integrity`` entry itself is left out; lists and tuples hash alike (they come back as either).
+    """
+    digest = hashlib.sha256()
+
+    def visit(value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous()
+            digest.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(value, dict):
+            digest.update(b"{")
+            for key, item in value.items():
+                if key == "integrity":
+                    continue
+                digest.update(repr(key).encode() + b":")
+                visit(item)
+            digest.update(b"}")
+        elif isinstance(value, (list, tuple)):
+            digest.update(b"[")
+            for item in value:
+                visit(item)
+            digest.update(b"]")
+        else:
+            digest.update(repr(value).encode() + b";")
+
+    visit(payload)
+    return digest.hexdigest()
+
+
 def save_checkpoint(path: PathLike, payload: Dict[str, Any]) -> None:
-    """Write ``payload`` (with format fields added) to ``path`` atomically."""
+    """Write ``payload`` (with format fields and its integrity hash added) to ``path`` atomically.
+
+    Raises `CheckpointWriteError` when the disk is full or the directory cannot be written; the file
+    previously at ``path`` (if any) is then unchanged.
+    """
+    path = Path(path)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
-    with atomic_open(path, "wb") as handle:
-        torch.save(payload, handle)
+    payload["integrity"] = payload_digest(payload)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getbuffer()
+    previous = f"the previous {path.name} is intact" if path.is_file() else f"no earlier {path.name} existed"
+    try:
+        free = shutil.disk_usage(path.parent if path.parent.is_dir() else Path.cwd()).free
+    except OSError:
+        free = None
+    if free is not None and free < data.nbytes:
+        raise CheckpointWriteError(
+            f"disk full writing {path}: it needs {data.nbytes / 2**20:.1f} MiB, {free / 2**20:.1f} MiB are "
+            f"free; {previous}; free some space and resume with --resume",
+        )
+    try:
+        with atomic_open(path, "wb") as handle:
+            handle.write(data)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            reason = "disk full writing"
+        else:
+            reason = f"cannot write ({err.strerror or err})"
+        raise CheckpointWriteError(
+            f"{reason} {path}; {previous}; free some space or fix the directory, then --resume"
+        ) from None
 
 
 def load_checkpoint(
@@ -118,10 +193,15 @@ def load_checkpoint(
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointCorruptError(f"{path} is not a gflow_lite checkpoint")
-    if payload.get("format_version") != FORMAT_VERSION:
+    if payload.get("format_version") not in READABLE_VERSIONS:
         raise CheckpointCorruptError(
             f"{path} has checkpoint format version {payload.get('format_version')}, this gflow_lite reads "
-            f"version {FORMAT_VERSION}"
+            f"versions {READABLE_VERSIONS}"
+        )
+    if payload["format_version"] >= 2 and payload.get("integrity") != payload_digest(payload):
+        raise CheckpointCorruptError(
+            f"checkpoint {path} is corrupt: its contents do not match the integrity hash stored in it (a "
+            f"changed or damaged file); use another checkpoint (e.g. best.pt) or retrain"
         )
     if expected_arch is not None and payload["arch"] != expected_arch:
         raise ArchitectureMismatchError(

@@ -18,6 +18,8 @@ from typing import ContextManager, Optional
 import numpy as np
 import torch
 
+from ..options import ConfigError
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -33,17 +35,17 @@ def choose_device(override: str = "auto") -> torch.device:
     try:
         device = torch.device(override)
     except RuntimeError as err:
-        raise ValueError(
+        raise ConfigError(
             f"device={override!r} is not a valid torch device ('auto', 'cpu', 'cuda', 'cuda:1', 'mps')"
         ) from err
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
+        raise ConfigError(
             f"device={override!r} requested but CUDA is not available; use device=auto or device=cpu"
         )
     if device.type == "mps" and not (
         getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
     ):
-        raise ValueError(
+        raise ConfigError(
             f"device={override!r} requested but MPS is not available; use device=auto or device=cpu"
         )
     return device
@@ -79,13 +81,13 @@ class Precision:
 def choose_precision(device: torch.device, override: str = "auto") -> Precision:
     """The precision for ``device`` (see the module docstring)."""
     if override not in PRECISIONS:
-        raise ValueError(f"precision={override!r} is not one of {PRECISIONS}")
+        raise ConfigError(f"precision={override!r} is not one of {PRECISIONS}")
     if override == "auto":
         if device.type == "cuda":
             return Precision("bf16" if torch.cuda.is_bf16_supported() else "fp16", "cuda")
         return Precision("fp32", device.type)
     if override == "fp16" and device.type != "cuda":
-        raise ValueError(f"precision=fp16 needs a CUDA device (got {device}); use fp32 or bf16")
+        raise ConfigError(f"precision=fp16 needs a CUDA device (got {device}); use fp32 or bf16")
     return Precision(override, device.type)
 
 

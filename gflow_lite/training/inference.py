@@ -11,9 +11,9 @@ from torch import nn
 
 from ..data.tokenization import Tokenizer, get_tokenizer
 from ..model import build_model
-from .checkpoint import check_tokenizer, load_checkpoint
+from .checkpoint import CheckpointCorruptError, check_tokenizer, load_checkpoint
 from .device import choose_device
-from .presets import TrainConfig
+from .config import TrainConfig
 
 
 @dataclass
@@ -42,7 +42,13 @@ def load_model(
     """
     path = Path(checkpoint)
     payload: Dict[str, Any] = load_checkpoint(path, expected_arch=expected_arch)
-    cfg = TrainConfig.from_dict(payload["train_config"])
+    try:
+        cfg = TrainConfig.from_dict(payload["train_config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointCorruptError(
+            f"checkpoint {path} holds a configuration this gflow_lite cannot use ({err}); retrain, or use "
+            f"the gflow_lite version that wrote it"
+        ) from None
     tokenizer = get_tokenizer(cfg.tokenizer, cfg.bpe_vocab_size)
     check_tokenizer(payload, tokenizer.fingerprint, path)
     target = choose_device(device)

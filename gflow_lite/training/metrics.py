@@ -46,25 +46,33 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def git_commit() -> Optional[str]:
-    """The repository's HEAD commit (with ``-dirty`` if the tree has changes), or None outside git."""
-    repo = Path(__file__).resolve().parents[2]
+UNKNOWN_COMMIT = "unknown"
+
+
+def _git(args: List[str], cwd: Path) -> Optional[str]:
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10
-        )
-        if head.returncode != 0:
-            return None
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_commit() -> str:
+    """The HEAD commit (with ``-dirty`` if tracked files changed) of the git repository holding the imported
+    package or, failing that, the current directory (``git rev-parse``); ``"unknown"`` outside any."""
+    from importlib.resources import files
+
+    package_dir = Path(str(files("gflow_lite")))
+    for start in (package_dir, Path.cwd()):
+        top = _git(["rev-parse", "--show-toplevel"], start)
+        if top is None:
+            continue
+        head = _git(["rev-parse", "HEAD"], Path(top))
+        if head is None:
+            continue
+        dirty = _git(["status", "--porcelain", "--untracked-files=no"], Path(top))
+        return head + ("-dirty" if dirty else "")
+    return UNKNOWN_COMMIT
 
 
 def hardware_info(device: torch.device, world_size: int = 1) -> Dict[str, Any]:

@@ -1,29 +1,50 @@
 """The run directory: what it holds, and the rules for starting or resuming a run in it.
 
 Files: ``config.json`` (the resolved TrainConfig), ``metrics.jsonl``, ``last.pt``, ``best.pt`` and, once
-the run has finished, ``summary.json``. Starting a run in a directory that already holds one is refused
-(nothing is overwritten); resuming requires ``last.pt`` and the same configuration, except for the fields
-in `RESUMABLE_CHANGES`.
+the run has finished, ``summary.json``; ``.lock`` while a training process writes there.
+
+* One writer at a time: `RunDir.lock` takes an exclusive ``flock`` on ``.lock``; a second training into the
+  same directory is refused (the lock dies with its process, so a killed run leaves no stale lock).
+* Starting a run in a directory that holds a checkpoint is refused (nothing is overwritten). A directory
+  whose run stopped before its first checkpoint (only ``config.json`` / ``metrics.jsonl``) holds nothing
+  to keep: a fresh start, or ``--resume``, starts it again from step 0 and says so.
+* Resuming requires the same configuration, except for the fields in `RESUMABLE_CHANGES`.
+* The directory is created and checked writable before any data or model is loaded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from dataclasses import dataclass
+import os
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import IO, Any, Dict, List, Optional
 
+from ..options import ConfigError
 from .checkpoint import BEST, LAST, ArchitectureMismatchError
-from .presets import RESUMABLE_CHANGES, ConfigError, TrainConfig
+from .config import RESUMABLE_CHANGES, TrainConfig
+
+try:  # POSIX; elsewhere runs go unlocked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
 
 
 class RunDirError(RuntimeError):
     """The output directory cannot be used as asked (exists without --resume, nothing to resume...)."""
 
 
-@dataclass(frozen=True)
+def _say(message: str) -> None:
+    print(f"gflow_lite: {message}", file=sys.stderr)
+
+
+@dataclass
 class RunDir:
     path: Path
+    _lock_handle: Optional[IO[str]] = field(default=None, repr=False, compare=False)
+    _created: List[Path] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def config(self) -> Path:
@@ -45,13 +66,83 @@ class RunDir:
     def summary(self) -> Path:
         return self.path / "summary.json"
 
+    @property
+    def lock_file(self) -> Path:
+        return self.path / ".lock"
+
     def holds_run(self) -> bool:
         return any(p.exists() for p in (self.config, self.metrics, self.last, self.best, self.summary))
+
+    def holds_checkpoint(self) -> bool:
+        """Whether a checkpoint or a summary is there: the only things of a run worth keeping."""
+        return any(p.exists() for p in (self.last, self.best, self.summary))
 
     def stored_config(self) -> Dict[str, Any]:
         if not self.config.is_file():
             raise RunDirError(f"{self.config} not found: {self.path} does not hold a gflow_lite run")
-        return json.loads(self.config.read_text(encoding="utf-8"))
+        try:
+            return json.loads(self.config.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise RunDirError(f"{self.config} cannot be read ({err}); the run directory is damaged") from None
+
+    # -------------------------------------------------------------------------------- writer lock
+    def lock(self) -> None:
+        """Create the directory (if needed) and take the writer lock; refuse if it is unusable or taken."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirError(f"--out {self.path} exists and is not a directory; choose another --out")
+        for parent in self.path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise RunDirError(
+                        f"--out {self.path} is below {parent}, which is a file, not a directory; choose another --out"
+                    )
+                break
+        missing = [d for d in (self.path, *self.path.parents) if not d.exists()]
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._created = missing
+            handle = open(self.lock_file, "a+", encoding="utf-8")
+        except OSError as err:
+            raise RunDirError(
+                f"cannot write to --out {self.path} ({err.strerror or err}); choose a writable directory"
+            ) from None
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                handle.close()
+                raise RunDirError(
+                    f"{self.path} is in use by another training ({holder}); wait for it to finish or choose "
+                    f"another --out"
+                ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        self._lock_handle = handle
+
+    def unlock(self, remove_if_unused: bool = False) -> None:
+        """Release the lock; with ``remove_if_unused``, also remove the directories `lock` created if
+        nothing but the lock file was written there (a run refused before it began leaves no trace)."""
+        if self._lock_handle is None:
+            return
+        with contextlib.suppress(OSError):
+            self._lock_handle.truncate(0)
+            self._lock_handle.close()
+        self._lock_handle = None
+        if remove_if_unused and self._created and [p.name for p in self.path.iterdir()] == [".lock"]:
+            with contextlib.suppress(OSError):
+                self.lock_file.unlink()
+                for directory in self._created:  # deepest first
+                    directory.rmdir()
+
+    def clear_failed_start(self) -> None:
+        """Remove what a run that stopped before its first checkpoint left (config and metrics)."""
+        for leftover in (self.config, self.metrics):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
 
 
 def config_differences(stored: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
@@ -70,19 +161,39 @@ def config_differences(stored: Dict[str, Any], current: Dict[str, Any]) -> List[
     ]
 
 
-def prepare(path: Path, cfg: TrainConfig, resume: bool) -> RunDir:
-    """Check that a run may start (or resume) in ``path``; nothing is created or changed here."""
-    run = RunDir(Path(path))
+def check_start(run: RunDir, resume: bool) -> bool:
+    """Check, before anything is loaded, that a run may start or resume in ``run``.
+
+    Returns whether to resume from ``last.pt`` (False: start at step 0). Nothing is changed here.
+    """
+    if run.path.exists() and not run.path.is_dir():
+        raise RunDirError(f"--out {run.path} exists and is not a directory; choose another --out")
     if not resume:
-        if run.holds_run():
+        if run.holds_checkpoint():
             raise RunDirError(
                 f"{run.path} already holds a run; pass --resume to continue it, or choose another --out"
             )
-        if run.path.exists() and not run.path.is_dir():
-            raise RunDirError(f"--out {run.path} exists and is not a directory")
-        return run
-    if not run.last.is_file():
-        raise RunDirError(f"cannot resume: {run.last} not found (start a new run without --resume)")
+        if run.holds_run():
+            _say(f"{run.path} holds a run that stopped before its first checkpoint; starting it afresh")
+        return False
+    if run.last.is_file():
+        return True
+    if not run.config.is_file():
+        raise RunDirError(
+            f"cannot resume: {run.path} holds no run ({run.config.name} not found); start a new run "
+            f"without --resume"
+        )
+    if run.best.is_file() or run.summary.is_file():
+        raise RunDirError(
+            f"cannot resume: {run.last} not found although the run has other results; restore last.pt "
+            f"or choose another --out"
+        )
+    _say(f"{run.path} has no checkpoint yet (the run stopped before its first one); starting it from step 0")
+    return False
+
+
+def check_resume_config(run: RunDir, cfg: TrainConfig) -> None:
+    """The stored configuration of ``run`` must match ``cfg`` (up to `RESUMABLE_CHANGES`)."""
     stored = run.stored_config()
     if stored.get("arch") != cfg.arch:
         raise ArchitectureMismatchError(
@@ -93,4 +204,3 @@ def prepare(path: Path, cfg: TrainConfig, resume: bool) -> RunDir:
         raise ConfigError(
             f"cannot resume {run.path} with a different configuration: {'; '.join(differences)}"
         )
-    return run

@@ -3,21 +3,25 @@
 `train(cfg, out_dir)` trains ``cfg.arch`` on WikiText-2 and leaves in ``out_dir``: ``config.json``,
 ``metrics.jsonl`` (step, tokens, train_loss, lr, tokens_per_s, wall_time_s; val_loss and val_ppl at
 evaluations), ``last.pt``, ``best.pt`` and ``summary.json`` (test perplexity of the best-validation
-checkpoint, digest section 5.5).
+checkpoint, paper notes §5.5).
 
-Each optimizer step accumulates ``grad_accum`` micro-batches, clips the gradient norm, steps AdamW and
-the warmup+cosine schedule, under autocast when the precision asks for it. ``resume=True`` restores the
+Each optimizer step is `gflow_lite.training.loop.train_step` (the step every training here runs): it
+accumulates ``grad_accum`` micro-batches, clips the gradient norm, steps AdamW and the warmup+cosine
+schedule, under autocast when the precision asks for it. Before any data or model is loaded the run
+directory is created, checked writable and locked against a second writer (`rundir`); before the
+optimizer is built the memory the configuration needs is estimated (`memory.check_fits`). ``resume=True`` restores the
 model, optimizer, scheduler, gradient scaler, every RNG and the batch generator from ``last.pt``, so an
 interrupted and resumed run computes the same losses as an uninterrupted one (bitwise on the CPU with
 ``deterministic=True``). SIGINT/SIGTERM save ``last.pt`` and raise `TrainingInterrupted`; a NaN/inf
 loss raises `NonFiniteLossError` before the weights are touched, leaving the last good checkpoint.
+``best.pt`` is written before ``last.pt``, so a death between the two never leaves ``last.pt`` claiming
+a best step that ``best.pt`` does not hold.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
 import signal
 import sys
 import threading
@@ -34,18 +38,17 @@ from ..data.batching import RandomBlockSampler
 from ..data.tokenization import get_tokenizer
 from ..data.wikitext import load_corpus
 from ..model import build_model
+from ..options import ConfigError, env_flag
 from . import distributed as ddp
 from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from .device import choose_precision, maybe_compile, seed_everything
 from .evaluate import EvalResult, evaluate
 from .metrics import MetricsLog, git_commit, hardware_info, write_json
-from .presets import TrainConfig
-from .rundir import RunDir, prepare
+from .config import TrainConfig
+from .loop import NonFiniteLossError, train_step
+from .memory import check_fits
+from .rundir import RunDir, RunDirError, check_resume_config, check_start
 from .schedule import make_optimizer, make_scheduler
-
-
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite; the run stopped before updating the weights."""
 
 
 class TrainingInterrupted(RuntimeError):
@@ -82,10 +85,6 @@ class _Progress:
     window_time: float = 0.0
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
-
-
 @contextlib.contextmanager
 def _signals_set_flag(flag: List[int]) -> Iterator[None]:
     """While active, SIGINT/SIGTERM set ``flag[0]`` (a second SIGINT interrupts at once)."""
@@ -114,17 +113,56 @@ class Trainer:
             torch.set_num_threads(cfg.num_threads)
         self.ctx, self.device = ddp.init_distributed(cfg.device)
         self.precision = choose_precision(self.device, cfg.precision)
+        self.run = RunDir(Path(out_dir))
+        try:
+            self._setup(cfg, resume)
+        except BaseException:
+            self.run.unlock(remove_if_unused=True)
+            raise
+
+    def _claim_run_dir(self, resume: bool) -> bool:
+        """Lock and check the run directory (rank 0; the others learn whether it worked)."""
+        error: Optional[BaseException] = None
+        resuming = False
+        if self.ctx.is_main:
+            try:
+                self.run.lock()
+                resuming = check_start(self.run, resume)
+            except BaseException as err:  # noqa: BLE001 - re-raised below, after telling the other ranks
+                error = err
+        flags = torch.tensor([float(error is not None), float(resuming)], device=self.device)
+        ddp.all_reduce_sum(flags, self.ctx)
+        if error is not None:
+            raise error
+        if flags[0] > 0:
+            raise RunDirError(f"rank 0 could not use --out {self.run.path}; see its message")
+        return bool(flags[1] > 0)
+
+    def _setup(self, cfg: TrainConfig, resume: bool) -> None:
+        resuming = self._claim_run_dir(resume)
         tokenizer = get_tokenizer(cfg.tokenizer, cfg.bpe_vocab_size)
         self.cfg = cfg.replace(model=cfg.model.replace(vocab_size=tokenizer.vocab_size))
-        self.run: RunDir = prepare(Path(out_dir), self.cfg, resume)
-        ddp.barrier(self.ctx)
+        if resuming:
+            check_resume_config(self.run, self.cfg)
         seed_everything(self.cfg.seed + self.ctx.rank, self.cfg.deterministic)
 
         self.corpus = load_corpus(
             tokenizer, train_tokens=self.cfg.train_tokens, eval_tokens=self.cfg.eval_tokens
         )
         self.tokenizer = tokenizer
+        if self.cfg.batch_size % self.ctx.world_size:
+            raise ConfigError(
+                f"batch_size={self.cfg.batch_size} must be divisible by {self.ctx.world_size} processes"
+            )
         self.model = build_model(self.cfg.arch, self.cfg.model).to(self.device)
+        check_fits(
+            self.model,
+            batch=self.cfg.batch_size // self.ctx.world_size,
+            block_size=self.cfg.model.block_size,
+            vocab_size=self.cfg.model.vocab_size,
+            device=self.device,
+            autocast=self.precision.autocast,
+        )
         self.wrapped = ddp.wrap_model(maybe_compile(self.model, self.cfg.compile), self.ctx, self.device)
         self.optimizer = make_optimizer(self.model, self.cfg.lr, self.cfg.weight_decay, self.cfg.betas)
         self.total_steps = self.cfg.total_steps(len(self.corpus.train))
@@ -136,22 +174,22 @@ class Trainer:
             max_steps=self.total_steps,
         )
         self.scaler = self.precision.grad_scaler()
-        if self.cfg.batch_size % self.ctx.world_size:
-            raise ValueError(
-                f"batch_size={self.cfg.batch_size} must be divisible by {self.ctx.world_size} processes"
-            )
         self.sampler = RandomBlockSampler(
             self.corpus.train, self.cfg.model.block_size, self.cfg.batch_size, seed=self.cfg.seed
         )
         self.progress = _Progress()
         self._clock = time.time()
         self.log = MetricsLog(self.run.metrics)
-        if resume:
+        if resuming:
             self._restore()
         elif self.ctx.is_main:
-            self.run.path.mkdir(parents=True, exist_ok=True)
+            self.run.clear_failed_start()
             write_json(self.run.config, self.cfg.to_dict())
         ddp.barrier(self.ctx)
+
+    def close(self) -> None:
+        """Release the run directory's writer lock (the lock also dies with the process)."""
+        self.run.unlock()
 
     # ----------------------------------------------------------------------------------- checkpoints
     def _tokenizer_info(self) -> Dict[str, Any]:
@@ -185,7 +223,7 @@ class Trainer:
     def _save(self, *, best: bool) -> None:
         if self.ctx.is_main:
             payload = self._payload()
-            for path in (self.run.last, self.run.best) if best else (self.run.last,):
+            for path in (self.run.best, self.run.last) if best else (self.run.last,):  # best first
                 remove_stale_temps(path)
                 save_checkpoint(path, payload)
         ddp.barrier(self.ctx)
@@ -217,37 +255,42 @@ class Trainer:
     # ------------------------------------------------------------------------------------ one step
     def _train_step(self, stop_flag: List[int]) -> tuple[float, float, bool]:
         """One optimizer step; returns (mean loss over the global batch, its lr, whether to stop)."""
-        self.wrapped.train()
-        accum = self.cfg.grad_accum
-        loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
-        for micro in range(accum):
-            x, y = self.sampler.next_batch()
-            x, y = ddp.shard(x, self.ctx).to(self.device), ddp.shard(y, self.ctx).to(self.device)
-            with ddp.no_sync(self.wrapped, micro < accum - 1), self.precision.autocast():
-                _, loss = self.wrapped(x, y)
-            self.scaler.scale(loss / accum).backward()
-            loss_sum += loss.detach().double()
-        shared = torch.stack(
-            [loss_sum, torch.tensor(float(stop_flag[0]), dtype=torch.float64, device=self.device)]
-        )
-        ddp.all_reduce_sum(shared, self.ctx)
-        mean_loss = float(shared[0]) / (accum * self.ctx.world_size)
-        if not math.isfinite(mean_loss):
-            self.optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteLossError(
-                f"training loss is {mean_loss} at step {self.progress.step + 1} "
-                f"(lr {self.scheduler.get_last_lr()[0]:.3g}); stopped before updating the weights; "
-                f"{self._last_good()}"
+        accum, ctx, device = self.cfg.grad_accum, self.ctx, self.device
+        stop_everywhere = [False]
+
+        def micro_batches() -> List[Any]:
+            out = []
+            for _ in range(accum):
+                x, y = self.sampler.next_batch()
+                out.append((ddp.shard(x, ctx).to(device), ddp.shard(y, ctx).to(device)))
+            return out
+
+        def mean_over_processes(loss_sum: torch.Tensor, n: int) -> float:
+            # the stop flag travels with the loss, so every process stops at the same step
+            shared = torch.stack(
+                [loss_sum, torch.tensor(float(stop_flag[0]), dtype=torch.float64, device=device)]
             )
-        if self.cfg.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            ddp.all_reduce_sum(shared, ctx)
+            stop_everywhere[0] = float(shared[1]) > 0
+            return float(shared[0]) / (n * ctx.world_size)
+
         lr = self.optimizer.param_groups[0]["lr"]
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()
-        return mean_loss, lr, bool(float(shared[1]) > 0)
+        try:
+            loss = train_step(
+                self.wrapped,
+                self.optimizer,
+                micro_batches(),
+                scheduler=self.scheduler,
+                grad_clip=self.cfg.grad_clip,
+                scaler=self.scaler,
+                autocast=self.precision.autocast,
+                no_sync=lambda skip: ddp.no_sync(self.wrapped, skip),
+                mean_loss=mean_over_processes,
+                step=self.progress.step + 1,
+            )
+        except NonFiniteLossError as err:
+            raise NonFiniteLossError(f"{err}; {self._last_good()}") from None
+        return loss, lr, stop_everywhere[0]
 
     def _last_good(self) -> str:
         if not self.run.last.is_file():
@@ -309,7 +352,7 @@ class Trainer:
             initial=p.step,
             desc=f"{cfg.arch}/{cfg.preset}",
             unit="step",
-            disable=not self.ctx.is_main or _env_flag("TQDM_DISABLE"),
+            disable=not self.ctx.is_main or env_flag("TQDM_DISABLE"),
             dynamic_ncols=True,
             file=sys.stderr,
         )
@@ -406,7 +449,11 @@ def train(
         torch.is_deterministic_algorithms_warn_only_enabled(),
     )
     try:
-        return Trainer(cfg, out_dir, resume=resume).fit(stop_after_step=stop_after_step)
+        trainer = Trainer(cfg, out_dir, resume=resume)
+        try:
+            return trainer.fit(stop_after_step=stop_after_step)
+        finally:
+            trainer.close()
     finally:
         ddp.shutdown()
         torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])

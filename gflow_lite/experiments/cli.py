@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..options import ConfigError
 from ..training.presets import PRESETS
-from .compare import CompareSpec, env_jobs, format_compare, run_compare
+from .compare import CompareRunError, CompareSpec, env_jobs, format_compare, run_compare
 
 
 def add_compare(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +40,7 @@ def add_compare(subparsers: argparse._SubParsersAction) -> None:
 
 def run_compare_cmd(args: argparse.Namespace) -> int:
     if args.seeds < 1:
-        raise ValueError(f"--seeds {args.seeds}: need at least 1 seed")
+        raise ConfigError(f"--seeds {args.seeds}: need at least 1 seed")
     spec = CompareSpec(
         preset=args.preset,
         seeds=list(range(args.seed_base, args.seed_base + args.seeds)),
@@ -58,4 +59,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_compare(subparsers)
 
 
-USER_ERRORS = (RuntimeError,)
+#: A failed run of the comparison is reported in one line (its own output holds the details).
+USER_ERRORS = (CompareRunError,)

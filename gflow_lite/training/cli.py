@@ -1,13 +1,17 @@
-"""Command-line front ends: ``train``, ``eval`` and ``generate`` (registered by `gflow_lite.cli`).
+"""The ``train``, ``eval`` and ``generate`` commands (registered by `gflow_lite.cli`).
 
 Each ``add_*`` function adds one subcommand with ``func`` set to a handler returning the exit status.
 Results go to stdout as JSON (``generate`` prints text unless ``--json``); progress goes to stderr.
+Numeric flags are checked by argparse (exit status 2 with a one-line message): ``--batch-size``,
+``--stop-after`` and ``--top-k`` must be positive, ``--max-new-tokens`` non-negative, ``--temperature``
+a positive finite number.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -18,21 +22,41 @@ import torch
 from ..data.wikitext import load_wikitext2
 from .evaluate import evaluate
 from .inference import load_model
-from .presets import (
-    ARCHITECTURES,
-    PRESETS,
-    ConfigError,
-    TrainConfig,
-    apply_overrides,
-    parse_set_args,
-    resolve,
-    valid_keys,
-)
+from ..options import ConfigError, parse_assignments
+from .config import ARCHITECTURES, TrainConfig, apply_overrides, valid_keys
+from .loop import NonFiniteLossError
+from .presets import PRESETS, resolve
 from .rundir import RunDir
-from .trainer import NonFiniteLossError, TrainingInterrupted, train
+from .trainer import TrainingInterrupted, train
 
 #: Exceptions whose message the CLI prints as a one-line error (exit status 1).
 USER_ERRORS = (NonFiniteLossError,)
+
+
+def _number(text: str, kind: type, minimum: float, strict: bool) -> float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+    if not math.isfinite(value) or (value <= minimum if strict else value < minimum):
+        relation = ">" if strict else ">="
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number {relation} {minimum:g}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return int(_number(text, int, 0, strict=True))
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return int(_number(text, int, 0, strict=False))
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (``nan`` and ``inf`` refused)."""
+    return float(_number(text, float, 0, strict=True))
 
 
 def _print_json(data: Dict[str, Any]) -> None:
@@ -49,7 +73,7 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
         "torchrun --nproc_per_node N -m gflow_lite train ...",
         epilog=f"override keys for --set: {', '.join(valid_keys())}",
     )
-    p.add_argument("--model", choices=ARCHITECTURES, help="architecture (with --resume: taken from the run)")
+    p.add_argument("--model", choices=tuple(ARCHITECTURES), help="architecture (with --resume: taken from the run)")
     p.add_argument(
         "--preset",
         choices=sorted(PRESETS),
@@ -71,7 +95,7 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     p.add_argument(
         "--stop-after",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="STEP",
         help="save last.pt and stop after this optimizer step (continue later with --resume)",
@@ -80,7 +104,7 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    overrides = parse_set_args(args.overrides)
+    overrides = parse_assignments(args.overrides)
     if args.resume and (args.model is None or args.preset is None):
         stored = RunDir(args.out).stored_config()
         cfg = TrainConfig.from_dict(stored)
@@ -128,9 +152,9 @@ def add_eval(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True, type=Path, help="a last.pt or best.pt")
     p.add_argument("--split", choices=("valid", "test"), default="valid")
     p.add_argument(
-        "--model", choices=ARCHITECTURES, default=None, help="fail unless the checkpoint holds this"
+        "--model", choices=tuple(ARCHITECTURES), default=None, help="fail unless the checkpoint holds this"
     )
-    p.add_argument("--batch-size", type=int, default=None, help="blocks per batch (default: the run's)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="blocks per batch (default: the run's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.set_defaults(func=run_eval)
 
@@ -143,7 +167,7 @@ def run_eval(args: argparse.Namespace) -> int:
         loaded.model,
         ids,
         block_size=cfg.model.block_size,
-        batch_size=args.batch_size or cfg.batch_size,
+        batch_size=cfg.batch_size if args.batch_size is None else args.batch_size,
         device=loaded.device,
     )
     _print_json(
@@ -167,12 +191,12 @@ def add_generate(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--checkpoint", required=True, type=Path)
     p.add_argument("--prompt", required=True, help="text to continue")
-    p.add_argument("--max-new-tokens", type=int, default=50)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--max-new-tokens", type=non_negative_int, default=50)
+    p.add_argument("--temperature", type=positive_float, default=1.0)
+    p.add_argument("--top-k", type=positive_int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--model", choices=ARCHITECTURES, default=None, help="fail unless the checkpoint holds this"
+        "--model", choices=tuple(ARCHITECTURES), default=None, help="fail unless the checkpoint holds this"
     )
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print JSON with prompt, text and token counts")
@@ -180,12 +204,10 @@ def add_generate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    if args.max_new_tokens < 0 or args.temperature <= 0:
-        raise ValueError("--max-new-tokens must be >= 0 and --temperature > 0")
     loaded = load_model(args.checkpoint, args.device, expected_arch=args.model)
     prompt_ids = loaded.tokenizer.encode(args.prompt)
     if not prompt_ids:
-        raise ValueError(f"the prompt {args.prompt!r} encodes to no tokens; give some text")
+        raise ConfigError(f"the prompt {args.prompt!r} encodes to no tokens; give some text")
     torch.manual_seed(args.seed)
     generator = torch.Generator(device=loaded.device).manual_seed(args.seed)
     idx = torch.tensor([prompt_ids], dtype=torch.long, device=loaded.device)
