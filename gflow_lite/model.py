@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .geometry import n_plucker, plucker, plucker_norm
+from .options import coerce_bools
 
 __all__ = [
     "PAPER_OFFSETS", "PAPER_SCHEDULE_12", "LMConfig", "validate_offsets", "shift_back", "pair_width",
@@ -128,10 +129,7 @@ class LMConfig:
         if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r < 2:
             raise ValueError(f"LMConfig.r={self.r!r} must be an integer >= 2: a 2-plane needs at least 2 "
                              f"dimensions (the paper uses r=32)")
-        for name in ("normalize", "out_proj", "tie_weights"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"LMConfig.{name}={getattr(self, name)!r} must be True or False (a bool, "
-                                 f"not a string or number)")
+        coerce_bools(self)  # normalize, out_proj, tie_weights: "false" -> False; not a bool or yes/no: refused
         _check_number("dropout", self.dropout, 0.0 <= float(self.dropout) < 1.0, "a number in [0, 1)")
         _check_number("eps", self.eps, float(self.eps) > 0, "a positive number, e.g. 1e-6")
         _check_number("init_std", self.init_std, float(self.init_std) > 0, "a positive number, e.g. 0.02")

@@ -13,8 +13,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .checksums import file_hash
-from .paths import cache_dir
-from .token_cache import cached_array, safe_key, storage_dtype
+from .token_cache import cache_path, cached_array, safe_key, storage_dtype
 from .tokenization import Tokenizer, get_tokenizer, read_gzip_lines
 
 SPLITS: Tuple[str, ...] = ("train", "valid", "test")
@@ -41,7 +40,7 @@ def load_wikitext2(split: str, tokenizer: Tokenizer | str, bpe_vocab_size: int =
     tok = get_tokenizer(tokenizer, bpe_vocab_size) if isinstance(tokenizer, str) else tokenizer
     data_sha = file_hash(relative)
     key = safe_key(f"{split}.{tok.fingerprint}.{data_sha[:16]}")
-    path = cache_dir() / "wikitext-2" / f"{key}.npy"
+    path = cache_path("wikitext-2", f"{key}.npy")
 
     def build() -> np.ndarray:
         ids = tok.encode_lines(read_gzip_lines(relative))
