@@ -20,7 +20,10 @@
 # 3. tell a Plücker vector (a point of the Grassmannian $\mathrm{Gr}(2, r)$) from an arbitrary vector
 #    with the Grassmann–Plücker relations;
 # 4. say what *normalised* Plücker coordinates remember (the plane and its orientation) and what they
-#    forget (lengths, angles, the choice of basis).
+#    forget (lengths, angles, the choice of basis), and compare two planes by their principal angles.
+#
+# **Prerequisites.** Linear algebra (span, determinant, orthonormal bases, the SVD by name); PyTorch
+# tensor indexing and broadcasting; chapter 0 for how the exercises work.
 
 # %% tags=["remove-cell"]
 # colab-setup (written by book/sync.py from book/_config.yml: edit it there)
@@ -89,7 +92,7 @@ print(f"L = {L}: the head computed {int(causal.sum())} pairwise scores")
 # each position; counting them gives the number of pairs it touches.
 
 # %%
-layer = CausalGrassmannMixing(d, r=32, offsets=PAPER_OFFSETS)
+layer = CausalGrassmannMixing(256, r=32, offsets=PAPER_OFFSETS)  # the paper's d = 256, r = 32
 
 
 def grassmann_pairs(L: int) -> int:
@@ -103,8 +106,36 @@ for L_ in (10, 100, 1000):
 print({L_: grassmann_pairs(L_) for L_ in (10, 100, 1000)})
 
 # %% [markdown]
-# Each pair becomes $P = r(r-1)/2$ numbers ($P = 496$ for the paper's $r = 32$). So per layer the
-# Grassmann layer handles about $6 \cdot 496 \cdot L$ numbers, linear in $L$, while four attention heads
+# ## 1.2 Two vectors span a plane; its Plücker coordinates
+#
+# The set of all 2-dimensional subspaces of $\mathbb{R}^r$ is the **Grassmannian** $\mathrm{Gr}(2, r)$.
+# Given two vectors $u, v$, stack them as the columns of an $r \times 2$ matrix. Its $2 \times 2$ minors
+#
+# $$ p_{ij} = u_i v_j - u_j v_i, \qquad 0 \le i < j < r, $$
+#
+# are the **Plücker coordinates** of the plane $\operatorname{span}\{u, v\}$: the wedge product
+# $u \wedge v$, a vector with $P = \binom{r}{2}$ entries. We use the order of `torch.triu_indices`:
+# $(0,1), (0,2), \dots, (0, r-1), (1, 2), \dots$. Here it is with two loops:
+
+# %%
+def plucker_from_scratch(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    r = len(u)
+    return torch.stack([u[i] * v[j] - u[j] * v[i]
+                        for i in range(r) for j in range(i + 1, r)])
+
+
+u, v = torch.randn(5), torch.randn(5)
+p = plucker_from_scratch(u, v)
+assert_close(p, geo.plucker(u, v), rtol=0, atol=1e-6)  # == the library
+assert_close(geo.plucker(v, u), -p, rtol=0, atol=1e-6)  # v ∧ u = -(u ∧ v)
+assert geo.n_plucker(5) == len(p) == 10 and geo.n_plucker(32) == 496
+print("p =", p.numpy().round(3))
+
+# %% [markdown]
+# ### What each side costs
+#
+# Each pair becomes its $P = r(r-1)/2$ Plücker coordinates ($P = 496$ for the paper's $r = 32$). So per
+# layer the Grassmann layer handles about $6 \cdot 496 \cdot L$ numbers, linear in $L$, while four attention heads
 # hold $4 \cdot L(L+1)/2$ scores, quadratic in $L$. The constants matter: below a crossover length the
 # "linear" layer handles *more* numbers than attention.
 
@@ -137,37 +168,14 @@ ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# ## 1.2 Two vectors span a plane; its Plücker coordinates
-#
-# The set of all 2-dimensional subspaces of $\mathbb{R}^r$ is the **Grassmannian** $\mathrm{Gr}(2, r)$.
-# Given two vectors $u, v$, stack them as the columns of an $r \times 2$ matrix. Its $2 \times 2$ minors
-#
-# $$ p_{ij} = u_i v_j - u_j v_i, \qquad 0 \le i < j < r, $$
-#
-# are the **Plücker coordinates** of the plane $\operatorname{span}\{u, v\}$: the wedge product
-# $u \wedge v$, a vector with $P = \binom{r}{2}$ entries. We use the order of `torch.triu_indices`:
-# $(0,1), (0,2), \dots, (0, r-1), (1, 2), \dots$. Here it is with two loops:
-
-# %%
-def plucker_from_scratch(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    r = len(u)
-    return torch.stack([u[i] * v[j] - u[j] * v[i]
-                        for i in range(r) for j in range(i + 1, r)])
-
-
-u, v = torch.randn(5), torch.randn(5)
-p = plucker_from_scratch(u, v)
-assert_close(p, geo.plucker(u, v), rtol=0, atol=1e-6)  # == the library
-assert_close(geo.plucker(v, u), -p, rtol=0, atol=1e-6)  # v ∧ u = -(u ∧ v)
-assert geo.n_plucker(5) == len(p) == 10 and geo.n_plucker(32) == 496
-print("p =", p.numpy().round(3))
-
-# %% [markdown]
 # ### $r = 3$: the cross product
 #
 # In $\mathbb{R}^3$ there are three minors, and they are the cross product in another order:
 # $u \times v = (p_{12}, -p_{02}, p_{01})$. The cross product is the normal of the plane; its length is
-# the parallelogram's area. Plücker coordinates are the generalisation of "the normal" to any $r$.
+# the parallelogram's area. Only in $\mathbb{R}^3$ is there such a normal: for $r > 3$ the directions
+# orthogonal to a plane form an $(r-2)$-dimensional space, not a line. What carries over to every $r$ is
+# what the normal encoded: the Plücker vector determines the plane (up to orientation) and its length is
+# the area.
 
 # %%
 u3, v3 = torch.randn(3), torch.randn(3)
@@ -259,8 +267,14 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# How thin is the set of wedges? The map $(u, v) \mapsto u \wedge v$ has $2r$ inputs, but any change of
-# basis of the plane with determinant 1 leaves $u \wedge v$ unchanged: a 3-parameter family. So the
+# How thin is the set of wedges? Change the basis of the plane, $u' = a u + b v$, $v' = c u + d v$.
+# The wedge is bilinear and antisymmetric ($u \wedge u = 0$, $v \wedge u = -\,u \wedge v$), so
+#
+# $$ u' \wedge v' = ac\, u \wedge u + ad\, u \wedge v + bc\, v \wedge u + bd\, v \wedge v
+#    = (ad - bc)\; u \wedge v . $$
+#
+# The map $(u, v) \mapsto u \wedge v$ has $2r$ inputs, but every change of basis with $ad - bc = 1$ leaves
+# $u \wedge v$ unchanged: a 3-parameter family. So the
 # wedges form a cone of dimension $2r - 3$ inside $\mathbb{R}^P$ (and $\mathrm{Gr}(2, r)$ itself has
 # dimension $2(r-2)$). The rank of the map's Jacobian confirms it:
 
@@ -279,14 +293,38 @@ print(f"paper, r = 32: P = {geo.n_plucker(32)} coordinates, "
 # %% [markdown]
 # ## 1.4 What normalised coordinates forget
 #
-# Change the basis of the plane, $u' = a u + b v$, $v' = c u + d v$. Because the wedge is bilinear and
-# antisymmetric,
-#
-# $$ u' \wedge v' = (ad - bc)\; u \wedge v . $$
+# Section 1.3 showed that a change of basis of the plane, $u' = a u + b v$, $v' = c u + d v$, multiplies
+# the wedge by its determinant: $u' \wedge v' = (ad - bc)\, u \wedge v$.
 #
 # The paper normalises, $\hat p = p / \max(\lVert p \rVert, \varepsilon)$ (it calls this step optional).
 # After normalising, only the **plane** and its **orientation** (the sign of $ad - bc$) are left: the
 # lengths of $u$ and $v$ and the basis are gone.
+#
+# To check "the same plane" independently of any coordinates we use **principal angles**. Between two
+# planes $A$ and $B$ of $\mathbb{R}^r$ there are two: $\theta_1$ is the smallest angle between a line of
+# $A$ and a line of $B$; $\theta_2$ is the smallest angle between the lines of $A$ and $B$ orthogonal to
+# that first pair, so $0 \le \theta_1 \le \theta_2 \le 90°$. They are the arccosines of the singular
+# values of $Q_A^\top Q_B$, where the columns of $Q_A$, $Q_B$ are orthonormal bases (from a QR
+# decomposition). Both are 0 exactly when $A = B$; two planes sharing one line have $\theta_1 = 0$.
+# `gflow_lite.geometry.principal_angles` computes them (chapter 7 uses them on a trained model):
+
+# %%
+def principal_angles_by_hand(a, b):
+    qa, qb = torch.linalg.qr(a).Q, torch.linalg.qr(b).Q  # orthonormal bases, [r, 2]
+    cosines = torch.linalg.svdvals(qa.T @ qb).clamp(-1, 1)  # descending
+    return torch.arccos(cosines)  # ascending angles
+
+
+E = torch.eye(4, dtype=torch.float64)
+xy, xz = E[:, [0, 1]], E[:, [0, 2]]  # span{e0, e1} and span{e0, e2}: they share the line e0
+angles_deg = torch.rad2deg(principal_angles_by_hand(xy, xz))
+assert_close(angles_deg, torch.tensor([0.0, 90.0], dtype=torch.float64), rtol=0, atol=1e-6)
+assert_close(geo.principal_angles(xy, xz), principal_angles_by_hand(xy, xz), rtol=0, atol=1e-9)
+print("span{e0, e1} vs span{e0, e2}: principal angles", angles_deg.numpy().round(1), "degrees")
+
+# %% [markdown]
+# Now the claim: a change of basis multiplies $p$ by its determinant, normalising leaves $\pm \hat p$,
+# and the plane itself does not move (both principal angles 0).
 
 # %%
 u, v = torch.randn(6, dtype=torch.float64), torch.randn(6, dtype=torch.float64)
@@ -356,6 +394,15 @@ plt.show()
 # instead encodes pairs of nearby tokens by the plane they span: $\binom{r}{2}$ Plücker coordinates per
 # pair, constrained by the Grassmann–Plücker relations to a $(2r-3)$-dimensional cone, and, once
 # normalised, blind to lengths and bases. Chapter 2 builds the layer on these coordinates.
+#
+# **Questions.** (Answers for instructors are on the instructors' page.)
+#
+# 1. At $r = 32$ a pair becomes 496 numbers, of which only 61 are free. Why would a model still want
+#    all 496 rather than a 61-number parametrisation?
+# 2. Normalising forgets the angle between $u$ and $v$. Which information about the token pair does the
+#    layer lose by that, and where could it come back?
+# 3. Two pairs span the same plane with opposite orientations. What do their normalised Plücker vectors
+#    have in common, and what will a linear map of them (the layer's $W_\text{plu}$) see?
 #
 # ## Exercises
 #

@@ -227,18 +227,36 @@ print(f"whole mixer, forward + backward: {ref.total_flops / fast.total_flops:.2f
       f"averaged first")
 
 # %% [markdown]
-# Memory shrinks more. The paper's order keeps, for every offset, six $[N, P]$ tensors for the backward
-# pass (the gathered coordinates, the Plücker vector and its normalised copy). The fast path is one
-# autograd node that keeps $z$, the $m$ partners and $w_t$, a few numbers per offset, and recomputes the
-# Plücker vector in the backward pass. Per token, in bytes (fp32, 4 bytes a number):
+# Memory shrinks more. What autograd keeps for the backward pass is whatever each operation needs to
+# compute its gradient: a product keeps both factors, a linear map its input, a sigmoid its output, a
+# division its operands. Going through the forward pass of each mixer, tensor by tensor, for one token
+# (fp32, 4 bytes a number):
+#
+# * **paper order**, for every offset: the four gathered coordinate vectors $z_i, z_j$ of $z_t$ and of
+#   its partner that the products $z_i z'_j - z_j z'_i$ multiply ($4P$), the Plücker vector and its
+#   normalised copy (the projection's input) ($2P$), the norm and its clamped value (2); once: the input
+#   $h$ ($d$), the offset weights $a_t$ ($m$), and the gate's input $[h; g]$ ($2d$), $\alpha$, $1-\alpha$
+#   and $g$ ($3d$);
+# * **averaged first**: the input $h$, $z$, the $m$ partners, $w_t$ ($d + 2r + mr$), five coefficients per
+#   offset on the way from the norms to $a_t^\Delta / n_t^\Delta$ ($5m$), $|z_t|^2$ (1), the same gate
+#   tensors ($5d$), and a one-byte validity mask; the Plücker vector $z_t \wedge w_t$ is recomputed in
+#   the backward pass rather than kept;
+# * **attention** on the fused kernel: the input, $Q$, $K$, $V$ and the output ($5d$), and one
+#   log-sum-exp per head ($H$); never the $L \times L$ scores.
+#
+# Adding up gives bytes per token; the library's formulas (`gflow_lite.flops`) must grow by exactly that
+# much per extra token (the constants, such as weights saved once, cancel between two lengths):
 
 # %%
-# batch 1; in both orders the gate keeps its input [h; g] (2d), alpha, 1 - alpha and g (3d)
-per_token_saved = {
-    "paper order": 4 * (d + 5 * d + m * (6 * P + 2) + m),  # + per offset six [P] and two norms; weights a_t
-    "averaged first": 4 * (d + 5 * d + 2 * r + m * r + 5 * m + 1) + 1,  # z, w, partners, ...; a 1-byte mask
-    "attention (fused kernel)": 4 * (5 * d + H),  # input, Q K V, output, one log-sum-exp per head
+saved_floats = {  # what each mixer keeps for backward, per token (floats), from the list above
+    "paper order": {"per offset: 4 gathered, p, p_hat": m * 6 * P, "per offset: norm, clamp": m * 2,
+                    "input h": d, "offset weights a_t": m, "gate: [h; g], alpha, 1 - alpha, g": 5 * d},
+    "averaged first": {"input h, z, partners, w": d + 2 * r + m * r, "coefficients": 5 * m, "|z|^2": 1,
+                       "gate: [h; g], alpha, 1 - alpha, g": 5 * d},
+    "attention (fused kernel)": {"input, Q, K, V, output": 5 * d, "log-sum-exp per head": H},
 }
+extra_bytes = {"paper order": 0, "averaged first": 1, "attention (fused kernel)": 0}  # the 1-byte mask
+per_token_saved = {name: 4 * sum(parts.values()) + extra_bytes[name] for name, parts in saved_floats.items()}
 L1, L2 = 1024, 2048  # the growth between two lengths is the per-token cost: constants cancel
 for name, cost_fn in (("paper order", lambda n: grassmann_reference_cost(1, n, d, r, m)),
                       ("averaged first", lambda n: grassmann_fast_cost(1, n, d, r, m)),
@@ -606,7 +624,7 @@ plt.show()
 # %% [markdown]
 # A constant-size state is what the Grassmann layer shares with recurrent networks and state-space
 # models; unlike them it keeps its last $\max\Delta$ inputs verbatim rather than a summary. Its price is
-# the receptive field of chapter 2: a token more than the summed largest offsets back cannot influence
+# the receptive field of chapter 3: a token more than the summed largest offsets back cannot influence
 # the next prediction at all.
 #
 # **Summary.** Per token, the Grassmann mixer's work does not depend on $L$, as the paper says; but in the
@@ -616,6 +634,14 @@ plt.show()
 # counter and autograd's saved bytes exactly. Measured, the fast block scales about linearly in time; its
 # training memory is linear but, against a fused attention kernel, no smaller. Its real memory advantage
 # is in generation: a cache of constant size against a KV cache that grows with every token.
+#
+# **Questions.** (Answers for instructors are on the instructors' page.)
+#
+# 1. The paper-order projection is the largest term at every length the paper trains on. Which single
+#    change to the layer removes most of it, and why does it not change the function computed?
+# 2. A fused attention kernel keeps no $L \times L$ matrix. What, then, is left of the paper's memory
+#    argument for training, and where does the Grassmann model still win?
+# 3. Why does FlopCounterMode count attention's full $L \times L$ square even with a causal mask?
 #
 # ## Exercises
 
@@ -660,7 +686,7 @@ check_crossover_length(crossover_length)
 # **Exercise 4.3 (the size of the Grassmann cache).** Write
 # `grassmann_cache_bytes(offsets, offset_mode, n_layers, r, batch, context)`: the bytes held by a float32
 # `GrassmannLM`'s streaming cache after it has read `context` tokens of each of `batch` sequences, under
-# either offset reading of chapter 2 (`"all"` or `"per_layer"`).
+# either offset reading of chapter 3 (`"all"` or `"per_layer"`).
 
 # %%
 @exercise

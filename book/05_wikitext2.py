@@ -122,7 +122,7 @@ assert share_params > 0.5 and share_flops > 0.5
 # %% [markdown]
 # `tiny` is for tests and for the live run below; `cpu-small` is the comparison we ran on a CPU;
 # `paper-6l` and `paper-12l` are the paper's two settings, for a GPU. The paper's 12-layer
-# schedule is read as one offset per layer here (chapter 2 shows the two readings); `offset_mode=all`
+# schedule is read as one offset per layer here (chapter 3 shows the two readings); `offset_mode=all`
 # is one override away.
 #
 # ### What the paper leaves silent, and what we chose
@@ -359,6 +359,13 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# The sources, by the short codes the figure uses (each is listed with its link on the
+# [references](references.md) page, and {ref}`the paper notes <notes-3-3>` say what each ran):
+# **KAN**, Kane Norman's [kanenorman/grassmann](https://github.com/kanenorman/grassmann);
+# **YOU**, [youdie006/grassmann](https://github.com/youdie006/grassmann);
+# **AXV**, alphaXiv's [paper-implementations](https://github.com/alphaXiv/paper-implementations);
+# **ARL**, Elliot Arledge's [Infatoshi/grassmann-flows](https://github.com/Infatoshi/grassmann-flows).
+#
 # How to read this. The paper's three pairs sit at 1.11. Two reproductions trained the paper's
 # Transformer the old way (post-LN, PyTorch's default initialisation, learning rate 1e-3: KAN and YOU's
 # 6-layer run) and matched the paper's Transformer perplexity, with the paper's tokenizer, yet found
@@ -382,7 +389,8 @@ axv_paper_g = by_key["paper", "6L L128 (first row pair)", "grassmann"].val
 assert axv_t < 0.8 * paper_t and axv_paper_g / axv_g < paper_t / axv_t  # the Transformer gains more
 print(f"6 layers, L 128, WordPiece: Transformer {paper_t} (paper) -> {axv_t} (AXV), "
       f"Grassmann {axv_paper_g} -> {axv_g}")
-#
+
+# %% [markdown]
 # ## 5.4 Ablations, and a variant
 #
 # `scripts/cpu_experiments.sh` also makes single-seed runs (seed 0) at the `cpu-small` budget. Each
@@ -487,6 +495,14 @@ print(f"GPU rate from {tp.source}: {tp.tokens_per_s:,.0f} tokens/s on {tp.device
 # in every run. The results committed to the repository are verified before they are shown. The ratio
 # of the two models' perplexities is the only number comparable across the paper, the reproductions and
 # us, and every reproduction but one found a larger one than the paper's 1.11.
+#
+# **Questions.** (Answers for instructors are on the instructors' page.)
+#
+# 1. Why does this chapter compare the Grassmann / Transformer *ratio* of perplexities rather than the
+#    perplexities themselves with the paper's?
+# 2. Two reproductions matched the paper's Transformer yet found a much larger gap; one with a modern
+#    recipe found a smaller one. What does that say about reading a single gap as a property of the mixer?
+# 3. Why is an ablation read against the baseline run of the *same seed*?
 #
 # ## Exercises
 

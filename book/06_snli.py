@@ -73,7 +73,7 @@ chapter_start = time.perf_counter()
 # ## 6.1 The claim
 #
 # On a DistilBERT-base-uncased backbone, with at most 48 tokens per sentence and 20 epochs, the paper
-# reports one run of each head (digest 3.2):
+# reports one run of each head ({ref}`paper notes §3.2 <notes-3-2>`):
 
 # %%
 for head in HEADS:
@@ -100,7 +100,7 @@ for split in ("dev", "test"):
 # %% [markdown]
 # ## 6.2 The only public reproduction is degenerate
 #
-# One public repository has an SNLI script (digest 3.4 and 5.6). Its Grassmann head mean-pools each
+# One public repository has an SNLI script ({ref}`paper notes §3.4 <notes-3-4>` and {ref}`§5.6 <notes-5-6>`). Its Grassmann head mean-pools each
 # sentence to **one vector** $z$, so its "sequence" has a single element, and pairs that element with
 # itself. But the Plücker coordinates of a vector with itself are
 # $p_{ij} = z_i z_j - z_j z_i = 0$ for every $i < j$: the plane spanned by $z$ and $z$ is not a plane.
@@ -131,7 +131,7 @@ print("five pooled sentences -> five identical Grassmann features (= b_plu)")
 #
 # ## 6.3 What the paper says, and what we chose
 #
-# The paper gives (digest 1.14): a DistilBERT backbone, 48 tokens per sentence, "pooling", a "2-layer
+# The paper gives ({ref}`paper notes §1.14 <notes-1-14>`): a DistilBERT backbone, 48 tokens per sentence, "pooling", a "2-layer
 # Transformer-style classifier" and a Grassmann head with $d_\text{proj} = 64$, "window size 8 with stride
 # 8 over the token sequence", $d_\text{model} = 256$, 2 mixing layers, "4 mixing heads (for grouping
 # pairs)", $d_\text{ff} = 512$, dropout 0.1, comparable parameter counts, 20 epochs. It does not say how the
@@ -593,6 +593,15 @@ print("encoder:", results["grassmann"]["encoder"])
 # padding can leak through (bit-for-bit); four channel groups keep it within 2% of the Transformer
 # head's size. On a frozen encoder that saw SNLI, with 1% of the training data and three seeds, the heads
 # tie on dev and the Transformer head is slightly ahead on test.
+#
+# **Questions.** (Answers for instructors are on the instructors' page.)
+#
+# 1. The paper's two heads differ by 0.0005 in dev accuracy. How many dev examples is that, and why can
+#    one run of each not separate them?
+# 2. Why must the pair-validity mask exclude padded tokens, and how does section 6.6 test that padding
+#    cannot leak?
+# 3. Our encoder saw SNLI during its own training. Which of our conclusions does that weaken, and which
+#    does it not?
 #
 # ## Exercises
 
