@@ -13,7 +13,7 @@ causal attention (``causal=False`` below reproduces it; ``causal=True`` gives th
 kernel needs), and it does not count PyTorch's CPU flash-attention kernel at all (measure it with the
 MATH backend, as the tests do).
 
-Per token and layer (digest section 4.2, in multiply-adds): reduction d r; projection m P d in the
+Per token and layer (paper notes §4.2, in multiply-adds): reduction d r; projection m P d in the
 paper's order (one projection per offset, ``reference``) but (S r) d ≈ P d after averaging first
 (``fast``, equation (G4) by linearity); gate 2 d^2; attention 4 d^2 for Q, K, V, O plus L d for scores
 and values under a causal mask.

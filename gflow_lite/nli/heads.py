@@ -1,6 +1,6 @@
 """The two SNLI heads over frozen token features: Grassmann–Plücker and a size-matched Transformer.
 
-Both heads share everything except the two mixing layers (digest 1.14 leaves the rest open; the
+Both heads share everything except the two mixing layers (paper notes §1.14 leaves the rest open; the
 choices are ours and documented here):
 
 1. **Sequence.** Premise and hypothesis token features (each at most 48 tokens, encoded separately)
@@ -24,7 +24,7 @@ choices are ours and documented here):
    and ``v`` (hypothesis); ``logits = W_cls Dropout([u; v; |u - v|; u ⊙ v]) + b_cls`` (the InferSent /
    Sentence-BERT matching features), one 3-way linear layer.
 
-Initialisation as the LM (digest 1.11): N(0, 0.02) weights, zero biases, unit LayerNorms.
+Initialisation as the LM (paper notes §1.11): N(0, 0.02) weights, zero biases, unit LayerNorms.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..model import CausalSelfAttention
-from ..model import FeedForward
+from ..model import CausalSelfAttention, FeedForward, init_weights
 from .features import PairBatch
 from .window_mixing import WindowGrassmannMixing, window_pair_mask
 
@@ -49,7 +48,7 @@ N_CLASSES = 3
 
 @dataclass(frozen=True)
 class HeadConfig:
-    """Sizes of both heads. Paper values (digest 1.14): d_model 256, 2 layers, d_ff 512, dropout 0.1;
+    """Sizes of both heads. Paper values (paper notes §1.14): d_model 256, 2 layers, d_ff 512, dropout 0.1;
     Grassmann d_proj 64, window 8, stride 8, 4 groups. The Transformer's 4 attention heads are our
     choice (the LM baseline's)."""
 
@@ -190,19 +189,13 @@ class _Head(nn.Module):
         self.embed = PairEmbedding(cfg)
         self.blocks = nn.ModuleList(self._block(cfg) for _ in range(cfg.n_layers))
         self.classify = PairClassifier(cfg)
-        self.apply(self._init_weights)
+        self.apply(lambda module: init_weights(module, cfg.init_std))
 
     def _block(self, cfg: HeadConfig) -> nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _mask(self, batch: PairBatch) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=self.config.init_std)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
 
     def hidden(self, batch: PairBatch) -> Tensor:
         """Token states after the mixing blocks, ``[B, L, d_model]``."""
