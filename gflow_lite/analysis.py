@@ -10,7 +10,7 @@ of the book does, with these functions. Equations (G1)-(G6) are those of `gflow_
   along the sequence), the gate α of (G5) and the offset weights a_t^Δ of (G4).
 * `ablated_weights`, `ablate_offset`, `offset_ablation`: remove one offset from the average (G4),
   renormalising over the offsets that remain valid, and measure the loss increase.
-* `Snapshots`: copies of a model's weights at chosen steps of `gflow_lite.exercises.train_lm`.
+* `Snapshots`: copies of a model's weights at chosen steps of a training loop (`training.loop.train_steps`).
 """
 
 from __future__ import annotations
@@ -317,9 +317,9 @@ def token_losses(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
 
 # --------------------------------------------------------------------------------------- snapshots
 class Snapshots:
-    """A batch source for `gflow_lite.exercises.train_lm` that copies the model's weights at given steps.
+    """A batch source that copies the model's weights at given steps of a training loop.
 
-    ``train_lm`` draws one batch before each optimizer step, so when the source is called for the
+    A loop such as `training.loop.train_steps` draws one batch before each optimizer step, so when the source is called for the
     ``n``-th time the model has made ``n - 1`` updates: that is when the weights "at step n - 1" are
     copied. Call `finish` after training to copy the final weights (step = the number of steps trained).
     All copies are kept in memory, on the CPU.

@@ -12,7 +12,7 @@ from torch.testing import assert_close
 from gflow_lite import CausalGrassmannMixing, GrassmannLM, LMConfig, TransformerLM
 from gflow_lite.analysis import (Snapshots, ablate_offset, ablated_weights, layer_diagnostics, layer_statistics, mean_loss,
                                  offset_ablation, plane_step_angles, token_losses)
-from gflow_lite.exercises import train_lm
+from gflow_book.demo_training import train_lm
 from gflow_lite.geometry import principal_angles
 
 DT = torch.float64

@@ -16,6 +16,8 @@ from typing import Callable, List, Tuple
 import torch
 from torch import Tensor, nn
 
+from gflow_lite.training.loop import train_steps
+
 __all__ = ["TrainLog", "train_lm", "evaluate_lm", "random_token_batches", "model_device", "lr_at"]
 
 Batch = Tuple[Tensor, Tensor]
@@ -91,24 +93,14 @@ def train_lm(
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     log = TrainLog()
     start = time.perf_counter()
-    model.train()
-    for step in range(1, steps + 1):
-        if warmup:
-            for group in opt.param_groups:
-                group["lr"] = lr_at(step, steps, lr, warmup)
-        x, y = next_batch()
-        _, loss = model(x.to(device), y.to(device))
-        value = loss.item()
-        if not math.isfinite(value):
-            raise FloatingPointError(f"loss became {value} at step {step}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip:
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
-        log.losses.append(value)
+
+    def on_step(step: int, loss: float) -> None:
         if eval_batch is not None and eval_every > 0 and (step % eval_every == 0 or step == steps):
             log.evals.append((step, evaluate_lm(model, eval_batch, eval_batches)))
+
+    batches = (tuple(t.to(device) for t in next_batch()) for _ in range(steps))
+    schedule = (lambda s: lr_at(s + 1, steps, lr, warmup)) if warmup else None
+    log.losses = train_steps(model, batches, opt, schedule, grad_clip=clip or 0.0, on_step=on_step)
     log.seconds = time.perf_counter() - start
     return log
 
