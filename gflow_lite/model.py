@@ -228,7 +228,7 @@ class CausalGrassmannMixing(nn.Module):
         super().__init__()
         LMConfig(d_model=d_model, r=r, offsets=tuple(offsets), normalize=normalize, eps=eps,
                  aggregate=aggregate, impl=impl, out_proj=out_proj, pair=pair, n_heads=1)  # validates
-        self.r, self.offsets = r, validate_offsets(offsets)
+        self.d_model, self.r, self.offsets = d_model, r, validate_offsets(offsets)
         self.normalize, self.eps, self.aggregate, self.impl, self.pair = normalize, eps, aggregate, impl, pair
         self.W_red = nn.Linear(d_model, r)  # (G1)
         self.W_plu = nn.Linear(pair_width(pair, r), d_model)  # (G4)
@@ -300,11 +300,14 @@ class CausalGrassmannMixing(nn.Module):
         a, _ = self.offset_weights(torch.arange(start, start + T, device=h.device), z.dtype)
         if self.impl == "reference":
             g = self.g_reference(z, partners, a)
-        elif self.impl == "fused":
-            from .fused import fused_plucker_mix
+        elif self.impl == "fused":  # (G2)-(G6) in two hand-written autograd nodes (gflow_lite.fused)
+            from .fused import fused_gate_blend, fused_plucker_mix, gather_partners
 
-            g = fused_plucker_mix(z, torch.stack(partners, -2), a, self.W_plu.weight, self.W_plu.bias,
-                                  self.normalize, self.eps)
+            p = gather_partners(z_ctx, T, self.offsets)  # z_{t-Δ} by one gather from a padded z
+            g = fused_plucker_mix(z, p, a, self.W_plu.weight, self.W_plu.bias, self.normalize,
+                                  self.eps)  # (G2)-(G4)
+            h_mix = fused_gate_blend(h, g, self.W_gate.weight, self.W_gate.bias)  # (G5)-(G6)
+            return h_mix if self.out_proj is None else self.out_proj(h_mix)
         else:
             g = self.g_fast(z, partners, a)
         g = g.to(h.dtype)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Dict, Tuple
 
 from .errors import ChecksumMismatchError, DataFileMissingError
-from .paths import PACKAGE_DATA_DIR, data_dir
+from .paths import data_dir, restore_hint
 
 MANIFEST_NAME = "SHA256SUMS"
 
@@ -28,15 +28,6 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _restore_hint(relative: str, root: Path) -> str:
-    restore = f"`git checkout -- data/{relative}` in the gflow_lite repository"
-    if root == PACKAGE_DATA_DIR:
-        return f"restore it with {restore}"
-    return (
-        f"copy data/{relative} from the gflow_lite repository into {root} (restore that copy with {restore})"
-    )
-
-
 def read_manifest(root: Path | None = None) -> Dict[str, str]:
     """The manifest of ``root`` (default: the data directory) as ``{relative path: sha256}``."""
     root = data_dir() if root is None else root
@@ -44,7 +35,7 @@ def read_manifest(root: Path | None = None) -> Dict[str, str]:
     if not manifest.is_file():
         raise DataFileMissingError(
             f"data manifest {manifest} not found; the data directory must hold the shipped files and "
-            f"{MANIFEST_NAME} ({_restore_hint(MANIFEST_NAME, root)})"
+            f"{MANIFEST_NAME} ({restore_hint(MANIFEST_NAME, root)})"
         )
     entries: Dict[str, str] = {}
     for line in manifest.read_text(encoding="utf-8").splitlines():
@@ -68,13 +59,13 @@ def verified_path(relative: str) -> Path:
         )
     path = root / relative
     if not path.is_file():
-        raise DataFileMissingError(f"data file {path} is missing; {_restore_hint(relative, root)}")
+        raise DataFileMissingError(f"data file {path} is missing; {restore_hint(relative, root)}")
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     actual = _verified.get(key) or sha256_file(path)
     expected = manifest[relative]
     if actual != expected:
-        raise ChecksumMismatchError(str(path), expected, actual, _restore_hint(relative, root))
+        raise ChecksumMismatchError(str(path), expected, actual, restore_hint(relative, root))
     _verified[key] = actual
     return path
 
