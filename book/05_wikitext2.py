@@ -51,7 +51,8 @@ from torch.testing import assert_close
 
 from gflow_lite import build_model
 from gflow_lite.data import load_wikitext2
-from gflow_lite.experiments import CompareSpec, published, report, run_compare
+from gflow_lite.experiments import CompareSpec, published, run_compare
+from gflow_lite.experiments import results as report
 from gflow_lite.experiments.compare import format_compare
 from gflow_book.sizing import by_mode, describe_mode
 from gflow_lite.training import presets
