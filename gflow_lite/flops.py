@@ -1,8 +1,8 @@
 """Work and activation memory of the two mixers, as formulas of (B, L, d, r, m, H).
 
 Notation: batch B, sequence length L, N = B L tokens, width d, reduced width r, P = r (r - 1) / 2
-Plücker coordinates, m offsets, H heads; S = floor(r / 2) shifts and S r slots in the fast path's shift
-layout (S r = P + r/2 for even r, = P for odd r; layers.py, "fast-path kernels").
+Plücker coordinates, m offsets, H heads; S = floor(r / 2) shifts and S r slots in the fused kernel's shift
+layout (S r = P + r/2 for even r, = P for odd r; `gflow_lite.fused`).
 
 FLOPs count a multiply-add as 2 and include **only matrix products** (mm, addmm, bmm, the score and
 value products of attention): exactly the ops `torch.utils.flop_counter.FlopCounterMode` counts, so the
@@ -14,8 +14,8 @@ kernel needs), and it does not count PyTorch's CPU flash-attention kernel at all
 MATH backend, as the tests do).
 
 Per token and layer (paper notes §4.2, in multiply-adds): reduction d r; projection m P d in the
-paper's order (one projection per offset, ``reference``) but (S r) d ≈ P d after averaging first
-(``fast``, equation (G4) by linearity); gate 2 d^2; attention 4 d^2 for Q, K, V, O plus L d for scores
+paper's order (one projection per offset, ``reference``) but P d after averaging first (``fast``,
+equation (G4) by linearity; (S r) d ≈ P d in the ``fused`` kernel's layout); gate 2 d^2; attention 4 d^2 for Q, K, V, O plus L d for scores
 and values under a causal mask.
 
 Activation memory is the bytes that autograd saves between forward and backward (what
@@ -31,6 +31,7 @@ from typing import Dict
 __all__ = [
     "MixerCost",
     "grassmann_fast_cost",
+    "grassmann_fused_cost",
     "grassmann_reference_cost",
     "attention_cost",
     "mixer_cost",
@@ -71,7 +72,34 @@ def _linear(n: int, fan_in: int, fan_out: int) -> Dict[str, int]:
 
 
 def grassmann_fast_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_float: int = 4) -> MixerCost:
-    """`CausalGrassmannMixing(impl="fast")`: (G1), (G2)-(G4) by linearity, (G5)-(G6).
+    """`CausalGrassmannMixing(impl="fast")`, plain PyTorch: (G1), (G2)-(G4) by linearity, (G5)-(G6).
+
+    Matmuls: W_red (d -> r), one projection of the averaged Plücker vector (P -> d, no bias: the bias
+    enters as ``(Σ_Δ a^Δ) b``, elementwise), the gate (2d -> d); each with its two backward products.
+    Saved by autograd (the ops of `CausalGrassmannMixing.g_fast`): per token 3 scalars and z (r) for the
+    orthogonalisation, 6 m scalars (inner products, norms, coefficients), the partners and their
+    orthogonal parts (2 m r), five P-vectors (the gathered coordinates and their products), the input h,
+    g, alpha, 1 - alpha (4 d) and the gate input [h; g] (2 d); per position the offset weights (m) and
+    their sum (1); the Plücker index pairs (2 P int64).
+    """
+    N, P = B * L, n_plucker(r)
+    red, plu, gate = _linear(N, d, r), _linear(N, P, d), _linear(N, 2 * d, d)
+    terms = {
+        "reduction": red["forward"] + red["backward"],
+        "projection": plu["forward"] + plu["backward"],
+        "gate": gate["forward"] + gate["backward"],
+    }
+    floats = N * (3 + r + 6 * m + 2 * m * r + 5 * P + 6 * d) + L * (m + 1)
+    return MixerCost(
+        forward_flops=red["forward"] + plu["forward"] + gate["forward"],
+        backward_flops=red["backward"] + plu["backward"] + gate["backward"],
+        saved_bytes=bytes_per_float * floats + 16 * P,
+        terms=terms,
+    )
+
+
+def grassmann_fused_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_float: int = 4) -> MixerCost:
+    """`CausalGrassmannMixing(impl="fused")`: (G1), (G2)-(G4) in `gflow_lite.fused`, (G5)-(G6).
 
     Matmuls: W_red (d -> r), one projection of the averaged Plücker vector (S r -> d) with its two
     backward products (dW_plu, dq), the gate (2d -> d); plus the bias gradient of W_plu summed over
@@ -154,11 +182,13 @@ def attention_cost(
 def mixer_cost(
     kind: str, B: int, L: int, d: int, r: int = 32, m: int = 6, H: int = 4, *, causal: bool = False
 ) -> MixerCost:
-    """Dispatch by name: ``"fast"``/``"grassmann"``, ``"reference"``, ``"attention"``."""
+    """Dispatch by name: ``"fast"``/``"grassmann"``, ``"fused"``, ``"reference"``, ``"attention"``."""
     if kind in ("fast", "grassmann"):
         return grassmann_fast_cost(B, L, d, r, m)
+    if kind == "fused":
+        return grassmann_fused_cost(B, L, d, r, m)
     if kind == "reference":
         return grassmann_reference_cost(B, L, d, r, m)
     if kind == "attention":
         return attention_cost(B, L, d, H, causal=causal)
-    raise ValueError(f"unknown mixer {kind!r}; choose 'fast', 'reference' or 'attention'")
+    raise ValueError(f"unknown mixer {kind!r}; choose 'fast', 'fused', 'reference' or 'attention'")

@@ -1,4 +1,4 @@
-"""The built website in a real browser: headless Chromium opens the index and every chapter page.
+r"""The built website in a real browser: headless Chromium opens the index and every chapter page.
 
 For each page: the DOM (after scripts ran) must contain the chapter's title and at least as many PNG
 figures as its source has ``plt.show()`` calls, each a real PNG file in the build; a screenshot must be
