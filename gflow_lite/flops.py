@@ -99,16 +99,19 @@ def grassmann_fast_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_flo
 
 
 def grassmann_fused_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_float: int = 4) -> MixerCost:
-    """`CausalGrassmannMixing(impl="fused")`: (G1), (G2)-(G4) in `gflow_lite.fused`, (G5)-(G6).
+    """`CausalGrassmannMixing(impl="fused")`: (G1), then (G2)-(G4) and (G5)-(G6) as the two nodes of
+    `gflow_lite.fused`.
 
-    Matmuls: W_red (d -> r), one projection of the averaged Plücker vector (S r -> d) with its two
-    backward products (dW_plu, dq), the gate (2d -> d); plus the bias gradient of W_plu summed over
-    the valid positions, a matrix-vector product (2 N d). Saved: the input h, z, the partners (m r),
-    w, five [N, m] coefficients and |z|^2, the gate input [h; g] (2d), alpha, 1 - alpha and g (3 d),
-    the shift-layout weight (d S r, independent of L) and the validity mask (L bytes).
+    Matmuls: W_red (d -> r); the projection of the Plücker vector in the shift layout (S r -> d), its
+    backward ``dq = dg W_shift`` (S r) and ``dW_plu = dgᵀ q'`` (P columns, q's rows in W_plu's order);
+    the bias gradient of W_plu summed over the valid positions, a matrix-vector product (2 N d; position
+    0 never has an offset); the gate (2d -> d; backward ``δ W_gate`` and ``δᵀ [h | g]``). Saved: the
+    input h, z, the partners' parts orthogonal to z (m r), w, five [N, m] coefficients, |z|^2 and β,
+    g and α (2 d), the shift-layout weight (d S r, independent of L) and the validity mask (N bytes).
     """
-    N, Q = B * L, shift_slots(r)
-    red, plu, gate = _linear(N, d, r), _linear(N, Q, d), _linear(N, 2 * d, d)
+    N, P, Q = B * L, n_plucker(r), shift_slots(r)
+    red, gate = _linear(N, d, r), _linear(N, 2 * d, d)
+    plu = {"forward": 2 * N * Q * d, "backward": 2 * N * Q * d + 2 * N * P * d}
     chain = 2 * N * d  # the bias gradient summed over valid positions (a matrix-vector product)
     terms = {
         "reduction": red["forward"] + red["backward"],
@@ -116,11 +119,11 @@ def grassmann_fused_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_fl
         "gate": gate["forward"] + gate["backward"],
         "bias_gradient": chain,
     }
-    floats = N * (6 * d + 2 * r + m * r + 5 * m + 1) + d * Q
+    floats = N * (3 * d + 2 * r + m * r + 5 * m + 2) + d * Q
     return MixerCost(
         forward_flops=red["forward"] + plu["forward"] + gate["forward"],
         backward_flops=red["backward"] + plu["backward"] + gate["backward"] + chain,
-        saved_bytes=bytes_per_float * floats + L,
+        saved_bytes=bytes_per_float * floats + N,
         terms=terms,
     )
 

@@ -1,52 +1,173 @@
-"""The fused Grassmann kernel (opt-in, ``impl="fused"``): (G2)-(G4) of `gflow_lite.model` in one autograd node.
+r"""The fused Grassmann layer (opt-in, ``impl="fused"``): (G2)-(G6) of `gflow_lite.model` as two autograd
+nodes.
 
-Same function as `CausalGrassmannMixing.g_fast`, ``g_t = W_plu (z_t ∧ w_t) + b_plu`` with
-``w_t = Σ_Δ c_t^Δ z_{t-Δ}`` and ``c_t^Δ = a_t^Δ / max(||z_t ∧ z_{t-Δ}||, eps)``; tested equal to the
-paper-order reference (outputs and gradients, float64 and float32). What it adds is speed and memory on
-the CPU, by three tricks that the plain path leaves to autograd:
+Same function and parameters as `CausalGrassmannMixing` with ``impl="fast"``; tested equal to the
+paper-order reference, outputs and gradients (tests/test_fused.py). The plain paths leave the backward
+to autograd, which records every small op of the forward and replays its adjoint, saving whatever each
+op needs. At L = 256 that is several hundred small ops per step and costs more than the matrix
+products. Here the backward is written by hand, and the forward is arranged so that it is short too.
 
-1. **No [tokens x P] tensor is kept.** The backward recomputes the Plücker vector; only z, the partners,
-   w and a few per-offset scalars are saved.
-2. **The Plücker vector in a shift layout**, so that every step is a dense op on strided views (no
-   gather or scatter of activations). With indices mod r and ``S = floor(r/2)``::
+Notation (per token t; ``N`` tokens, ``r`` reduced width, ``m`` offsets, ``d`` width)::
 
-       q_si = z_i w_{i+s} - w_i z_{i+s},      s = 1..S,  i = 0..r-1
+    z = z_t,   p^Δ = z_{t-Δ} (the partner; 0 when t - Δ < 0),   a^Δ = a_t^Δ (G4's weight; 0 if invalid)
 
-   ``q_si = +p_{i,i+s}`` if ``i + s < r`` else ``-p_{i+s-r,i}``: every pair ``i < j`` appears once,
-   except for even r, where the slots ``s = r/2, i >= r/2`` repeat ``i < r/2`` and get weight 0
-   (``S r = P + r/2`` slots, 3% more than P). W_plu's columns are permuted (and signed) to match once.
-3. **The backward by hand.** With ``dq = dg W_shift`` (a matmul)::
+**1. Partners without shifted copies.** Inside the node, one zero-padded, feature-major copy of the
+reduced states ``zpad = [0 (D columns), z_ctx]: [r, D + C]`` (``D = max Δ``; ``z_ctx`` = a streaming
+cache's states, then this call's T tokens); the partners of offset Δ are the slice
+``zpad[:, D + C - T - Δ : D + C - Δ]``, stacked into ``p: [m, r, N]`` (one copy). In the backward,
+``dp^Δ`` is added back Δ tokens (``dz[t - Δ] += dp^Δ[t]``): no pad, slice or add per offset for
+autograd to record. Everything below is feature-major (``[features, tokens]``): the elementwise ops then
+run along the long, contiguous token axis.
 
-       dz_i = Σ_s dq_si w_{i+s} - Σ_s dq_{s,i-s} w_{i-s}
-       dw_i = -Σ_s dq_si z_{i+s} + Σ_s dq_{s,i-s} z_{i-s}
+**2. (G2)-(G4) by linearity**, as in ``g_fast``: since ``z ∧ ·`` is linear,
 
-   a "window" read ``x_{i+s}`` and a "skew" sum ``Σ_s u_{s,i-s}``, both strided views of a doubled
-   buffer. Then the chain rule through ``c = a / n`` (`_partner_backward`): with
-   ``f = <zp, dw> c / n^2``, ``dz -= f (|zp|^2 z - s zp)``, ``dzp = c dw - f (|z|^2 zp - s z)``, where
-   ``s = <z, zp>`` (the derivative of ``n^2 = |z|^2 |zp|^2 - s^2``; n itself is computed stably).
+    g = Σ_Δ a^Δ (W_plu p̂^Δ + b_plu) = W_plu (z ∧ w) + (Σ_Δ a^Δ) b_plu,    w = Σ_Δ c^Δ p^Δ,
+    c^Δ = a^Δ / max(n^Δ, eps),   n^Δ = ||z ∧ p^Δ||          (c^Δ = a^Δ without (G3))
 
-Tokens go in blocks of `FAST_BLOCK_TOKENS` (the [block, r^2] temporaries stay in cache) through a
-per-thread scratch reused from call to call. Torch only; knows nothing of models.
+The norm is base x height, stable for nearly parallel pairs (never the Lagrange identity)::
+
+    s^Δ = <z, p^Δ>,   v^Δ = p^Δ - (s^Δ / |z|^2) z  (the part of p^Δ orthogonal to z),   n^Δ = |z| |v^Δ|
+
+(computed as ``sqrt(|z|^2 <v, v>)``: squares overflow float32 only for |z| |v| > 1.8e19)
+
+and since ``z ∧ z = 0`` the forward wedges ``z`` with ``w_⊥ = Σ c^Δ v^Δ`` (each term then has norm
+``<= a^Δ`` as computed): ``w = w_⊥ + β z`` with ``β = Σ_Δ c^Δ s^Δ / |z|^2``. ``Σ_Δ a^Δ`` is 1 where
+some offset is valid and 0 where none is (``t < min Δ``): there ``c = 0``, ``w = 0`` and ``g = 0``.
+
+**3. The Plücker vector in a shift layout**, so that every step is a dense op on strided views (no
+gather or scatter of activations). With indices mod r and ``S = floor(r/2)``::
+
+    q_si = z_i w_{i+s} - w_i z_{i+s},      s = 1..S,  i = 0..r-1
+
+``q_si = +p_{i,i+s}`` if ``i + s < r`` else ``-p_{i+s-r,i}``: every pair ``i < j`` appears once,
+except for even r, where the slots ``s = r/2, i >= r/2`` repeat ``i < r/2`` and get weight 0
+(``S r = P + r/2`` slots, 3% more than P). W_plu's columns are permuted and signed once to match
+(``W_shift``; memoised when there is no autograd). The windows ``x_{i+s}`` are one strided view of the doubled
+row ``[x, x]``; ``z`` and ``w`` share one buffer ``[z, z, w, w]``. So ``g = q W_shiftᵀ + b`` is one
+``addmm``; no [N, P] tensor is kept for the backward (q is recomputed there, two ops).
+
+**4. The backward of (G2)-(G4) by hand.** Given ``dg = dL/dg``::
+
+    dW_plu = dgᵀ q',    db_plu = Σ_{valid t} dg,    dq = dg W_shift          (three matrix products)
+
+(``q'``: q's rows in W_plu's column order, signed; a row gather of the [S r, n] feature-major q.)
+
+``<dq, q>`` is bilinear and antisymmetric in (z, w): ``<dq, z ∧ w> = zᵀ K w`` with K the antisymmetric
+r x r matrix ``K_{i,i+s} = dq_si``, ``K_{i+s,i} = -dq_si``. So both partial gradients are one operator,
+
+    R(y)_i = (K y)_i = Σ_s dq_si y_{i+s} - Σ_s dq_{s,i-s} y_{i-s},    ∂/∂z = R(w),  ∂/∂w = -R(z)
+
+a window read (as in the forward) minus a "skew" sum ``Σ_s u_{s,i-s}`` of ``u_si = dq_si y_i``, which
+is one strided view of the doubled ``[u, u]`` (row stride ``2r - 1``). Applied to ``y = (z, w_⊥)`` at
+once: ``dw = -R(z)`` and, as the wedge's first argument is ``w = w_⊥ + β z``,
+``dz|_w = R(w) = R(w_⊥) + β R(z) = R(w_⊥) - β dw``. Note ``<z, dw> = -zᵀ K z = 0``.
+
+Then the chain rule through ``w = Σ c^Δ p^Δ``, ``c = a / n`` (``n^2 = |z|^2 |p|^2 - s^2``, so
+``∂n/∂p = |z|^2 v / n`` and ``∂n/∂z = (|p|^2 z - s p) / n = (n^2 z / |z|^2 - s v) / n``). With
+``e^Δ = <p^Δ, dw> = <v^Δ, dw>`` (= dL/dc^Δ) and ``f^Δ = e^Δ c^Δ / n^2`` (0 where the floor eps is
+active, where c does not depend on n)::
+
+    dp^Δ = c^Δ dw - f^Δ |z|^2 v^Δ
+    dz   = dz|_w - (Σ_Δ f^Δ n^2) z / |z|^2 + Σ_Δ f^Δ s^Δ v^Δ,         f n^2 = e c (floor off)
+    da^Δ = e^Δ / max(n^Δ, eps)              (e^Δ without (G3); summed over the batch)
+
+Written with v (not p = v + (s/|z|^2) z) no term cancels for nearly parallel pairs: every term is
+``O(1/sin θ)``, the conditioning of p̂ itself. Saved: z, v, w_⊥, c and six [m, N] or [N] factors
+(1/max(n, eps), c where the floor is off, c/n^2, s, |z|^2, β).
+
+**5. (G5)-(G6), the gate and blend** (`fused_gate_blend`). With ``W_gate = [W_h | W_g]`` split into
+the columns that read h and those that read g (no ``cat``)::
+
+    α = σ(W_h h + W_g g + b_gate),        h̃ = α h + (1 - α) g = g + α (h - g)
+
+and with ``dh̃ = dL/dh̃``, ``δ = dL/d(pre-activation) = dh̃ (h - g) α (1 - α)`` (σ' = σ (1 - σ))::
+
+    dh = α dh̃ + δ W_h,    dg = (1 - α) dh̃ + δ W_g,    dW_gate = [δᵀ h | δᵀ g],    db_gate = Σ_t δ
+
+Saved: h, g and α (no [h; g], no 1 - α).
+
+Tokens go through (3)-(4) in blocks of `FAST_BLOCK_TOKENS` (the [S r, block] temporaries stay in
+cache), in per-thread scratch reused from call to call (`_Scratch`). Both nodes run with autocast off in
+``>= float32`` and return their inputs' dtypes; without autograd (generation, evaluation) their forwards
+run alone. Torch only; knows nothing of models.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.weak import WeakTensorKeyDictionary
 
 from .geometry import n_plucker
 
-__all__ = ["fused_plucker_mix", "release_fast_scratch", "FAST_BLOCK_TOKENS"]
+__all__ = [
+    "fused_plucker_mix",
+    "fused_gate_blend",
+    "fused_plucker_mix_shifted",
+    "release_fast_scratch",
+    "FAST_BLOCK_TOKENS",
+]
+
+#: Tokens per block in (3)-(4): keeps the [block, S r] temporaries (Plücker vector, its gradient, the
+#: skew buffer) in the CPU's L2 cache and bounds their memory. Any value gives the same result.
+FAST_BLOCK_TOKENS = 256
 
 
+def _no_autocast(x: Tensor):
+    """Autocast off inside the kernels (they pick their own dtypes); free when it is off already."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.autocast(x.device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
+def _as(x: Tensor, dtype: torch.dtype) -> Tensor:
+    return x if x.dtype == dtype else x.to(dtype)
+
+
+class _Scratch(threading.local):
+    """Per-thread temporaries of the kernels on the CPU, reused from call to call (never returned or saved).
+
+    Allocated afresh each step, buffers of a few MB make glibc map and unmap them or trim the heap top,
+    and every reuse then costs page faults (measured: ~600 faults, ~1 ms of kernel time per
+    forward+backward at L = 256). Other devices have caching allocators and get plain ``torch.empty``.
+    """
+
+    def __init__(self) -> None:
+        self.buffers: Dict[Tuple[str, torch.dtype], Tensor] = {}
+
+    def get(self, name: str, shape: Sequence[int], like: Tensor) -> Tensor:
+        if like.device.type != "cpu":
+            return torch.empty(shape, dtype=like.dtype, device=like.device)
+        numel = 1
+        for n in shape:
+            numel *= n
+        buf = self.buffers.get((name, like.dtype))
+        if buf is None or buf.numel() < numel:
+            buf = self.buffers[(name, like.dtype)] = torch.empty(numel, dtype=like.dtype)
+        return buf[:numel].view(shape)
+
+
+_SCRATCH = _Scratch()
+
+
+def release_fast_scratch() -> int:
+    """Drop this thread's scratch buffers (a few MB on the CPU); returns the bytes released.
+
+    Memory benchmarks call it first, so that the scratch counts as allocated inside the measured step.
+    """
+    freed = sum(t.numel() * t.element_size() for t in _SCRATCH.buffers.values())
+    _SCRATCH.buffers.clear()
+    return freed
+
+
+# ============================================================================== 3. shift layout
 @dataclass(frozen=True)
 class _ShiftLayout:
     """Index maps between W_plu's columns (pairs i < j, row-major) and the shift layout's ``S r`` slots."""
@@ -59,7 +180,7 @@ class _ShiftLayout:
 
 @lru_cache(maxsize=None)
 def _shift_layout(r: int, device: torch.device, dtype: torch.dtype) -> _ShiftLayout:
-    """The shift layout of Gr(2, r)'s Plücker coordinates (module comment above), on ``device``."""
+    """The shift layout of Gr(2, r)'s Plücker coordinates (module docstring, 3), on ``device``."""
     S = r // 2
     col = {pair: c for c, pair in enumerate(zip(*torch.triu_indices(r, r, offset=1).tolist()))}
     cols, signs = [], []
@@ -70,7 +191,7 @@ def _shift_layout(r: int, device: torch.device, dtype: torch.dtype) -> _ShiftLay
                 cols.append(0)
                 signs.append(0.0)
             else:
-                cols.append(col[(min(i, j), max(i, j))])
+                cols.append(col[(min(i, j), max(i, j))])  # q_si = +p_ij (i < j) or -p_ji (wrapped)
                 signs.append(1.0 if i < j else -1.0)
     slot = torch.full((len(col),), -1, dtype=torch.long)
     for k, (c, sg) in enumerate(zip(cols, signs)):
@@ -86,26 +207,29 @@ def _shift_layout(r: int, device: torch.device, dtype: torch.dtype) -> _ShiftLay
 _SHIFT_WEIGHTS = WeakTensorKeyDictionary()
 
 
-def _shift_weight(weight: Tensor) -> Tensor:
-    """W_plu's columns in the shift layout, signed: ``[d, S r]``.
+def _shift_weight(weight: Tensor, memo: bool) -> Tensor:
+    """W_plu's columns in the shift layout, signed: ``W_shift [d, S r]``.
 
-    Memoised per weight tensor until it changes (in-place updates bump ``_version``), so decoding and
-    evaluation pay the column permutation once; under ``torch.compile`` it is always recomputed.
+    With ``memo`` (the forward without autograd: generation, evaluation) memoised per weight tensor until
+    it changes (in-place updates bump ``_version``), so decoding pays the column permutation once. The
+    autograd path recomputes it (training changes the weight every step; and ``.data`` writes, as
+    gradcheck's, do not bump ``_version``). Under ``torch.compile`` it is always recomputed.
     """
     lay = _shift_layout(_r_of(weight.shape[1]), weight.device, weight.dtype)
-    compiling = torch.compiler.is_compiling()
-    if not compiling and not weight.is_inference():
-        key = (weight._version, weight.data_ptr(), weight.requires_grad)
+    memo = memo and not torch.compiler.is_compiling() and not weight.is_inference()
+    if memo:
+        key = (weight._version, weight.data_ptr())
         hit = _SHIFT_WEIGHTS.get(weight)
         if hit is not None and hit[0] == key:
             return hit[1]
     with torch.no_grad():
-        wt = weight.index_select(1, lay.col).mul_(lay.sign)
-    if not compiling and not weight.is_inference():
+        wt = weight.index_select(1, lay.col).mul_(lay.sign)  # W_shift[:, (s, i)] = ±W_plu[:, (i, i+s)]
+    if memo:
         _SHIFT_WEIGHTS[weight] = (key, wt)
     return wt
 
 
+@lru_cache(maxsize=None)
 def _r_of(p: int) -> int:
     """The r with ``r (r - 1) / 2 == p``."""
     r = int(round((1 + (1 + 8 * p) ** 0.5) / 2))
@@ -114,268 +238,277 @@ def _r_of(p: int) -> int:
     return r
 
 
-def _windows(x: Tensor, count: int) -> Tensor:
-    """View ``out[..., s - 1, i] = x[..., (i + s) mod r]`` for ``s = 1..count <= r`` (``x: [..., r]``)."""
-    r = x.shape[-1]
-    return torch.cat([x, x], dim=-1).unfold(-1, r, 1)[..., 1 : count + 1, :]
+def _wedge(z: Tensor, w: Tensor, zw: Tensor) -> Tensor:
+    """``q[s-1, i] = z_i w_{i+s} - w_i z_{i+s}`` (module docstring, 3) for ``n`` tokens: ``[S r, n]``.
 
-
-def _skew_sum(doubled: Tensor) -> Tensor:
-    """``Σ_s u[..., s - 1, (i - s) mod r]`` over ``s = 1..S`` from ``doubled = [u, u]: [..., S, 2r]``.
-
-    Reads u along its skewed diagonals (row stride ``2r - 1`` in the contiguous doubled buffer): no gather.
+    Feature-major: ``z, w: [r, n]`` and ``zw = [z; z; w; w]: [4r, n]``, whose windows ``x_{(i+s) mod r}``
+    are views. Returns scratch (valid until the next call).
     """
-    S, r = doubled.shape[-2], doubled.shape[-1] // 2
-    lead = doubled.shape[:-2]
-    strides = tuple(int(st) for st in doubled.stride()[:-2])
-    view = doubled.as_strided((*lead, S, r), (*strides, 2 * r - 1, 1), doubled.storage_offset() + r - 1)
-    return view.sum(-2)
+    r, n = z.shape
+    S = r // 2
+    base = zw.storage_offset()
+    q = _SCRATCH.get("q", (S, r, n), z)
+    torch.mul(z, zw.as_strided((S, r, n), (n, n, 1), base + (2 * r + 1) * n), out=q)  # z_i w_{i+s}
+    q.addcmul_(w, zw.as_strided((S, r, n), (n, n, 1), base + n), value=-1.0)  # - w_i z_{i+s}
+    return q.view(S * r, n)
 
 
-class _Workspace(threading.local):
-    """Per-thread scratch tensors of the fast kernel on the CPU, reused from call to call.
+def _wedge_adjoint(dq: Tensor, zw: Tensor, out: Tensor) -> Tensor:
+    """``out[0] = R(z)``, ``out[1] = R(w)``, ``R(y)_i = Σ_s dq_si y_{i+s} - Σ_s dq_{s,i-s} y_{i-s}``.
 
-    The kernel's temporaries are a few [block, r^2] buffers (about 4 MB at the default block of 256
-    tokens, r = 32). Allocated afresh each time, they make glibc map and unmap them or trim the heap
-    top, and every reuse then costs page faults (measured: ~1,100 faults and 2 ms of kernel time per
-    forward+backward at L = 256, more than the arithmetic they hold). Scratch is never returned or
-    saved for backward. Other devices use their own caching allocators and get plain ``torch.empty``.
+    Feature-major: ``dq: [S, r, n]``, ``zw = [z; z; w; w]: [4r, n]`` (rows y = z, w, each doubled),
+    ``out: [2, r, n]`` (module docstring, 4).
     """
-
-    def __init__(self) -> None:
-        self.buffers: Dict[Tuple[str, torch.dtype], Tensor] = {}
-
-    def get(self, name: str, shape: Sequence[int], like: Tensor) -> Tensor:
-        if like.device.type != "cpu":
-            return torch.empty(*shape, dtype=like.dtype, device=like.device)
-        numel = 1
-        for n in shape:
-            numel *= int(n)
-        key = (name, like.dtype)
-        buf = self.buffers.get(key)
-        if buf is None or buf.numel() < numel:
-            buf = torch.empty(numel, dtype=like.dtype)
-            self.buffers[key] = buf
-        return buf[:numel].view(*shape)
+    S, r, n = dq.shape
+    base = zw.storage_offset()
+    prod = _SCRATCH.get("prod", (2, S, r, n), dq)
+    torch.mul(dq, zw.as_strided((2, S, r, n), (2 * r * n, n, n, 1), base + n), out=prod)  # dq_si y_{i+s}
+    u2 = _SCRATCH.get("skew", (2, S, 2 * r, n), dq)  # [u; u] with u_si = dq_si y_i
+    y = zw.as_strided((2, 1, r, n), (2 * r * n, r * n, n, 1), base)
+    torch.mul(dq, y, out=u2[:, :, :r])
+    torch.mul(dq, y, out=u2[:, :, r:])
+    skew = u2.as_strided((2, S, r, n), (2 * S * r * n, (2 * r - 1) * n, n, 1),
+                         u2.storage_offset() + (r - 1) * n)
+    return torch.sum(prod.sub_(skew), 1, out=out)  # Σ_s (dq_si y_{i+s} - u_{s,i-s}); skew[s-1, i] = u_{s,i-s}
 
 
-_SCRATCH = _Workspace()
-
-
-def release_fast_scratch() -> int:
-    """Drop this thread's scratch of the fast kernel (a few MB on the CPU); returns the bytes released.
-
-    Memory benchmarks call it first, so that the scratch counts as allocated inside the measured step.
-    """
-    freed = sum(t.numel() * t.element_size() for t in _SCRATCH.buffers.values())
-    _SCRATCH.buffers.clear()
-    return freed
-
-
-def _wedge_shift(z: Tensor, w: Tensor, out: Optional[Tensor] = None) -> Tensor:
-    """Plücker coordinates of span{z, w} in the shift layout, ``[..., S * r]`` (contiguous; in ``out``)."""
-    S, r = z.shape[-1] // 2, z.shape[-1]
-    shape = (*z.shape[:-1], S, r)
-    q = torch.empty(shape, dtype=z.dtype, device=z.device) if out is None else out.view(shape)
-    torch.mul(z.unsqueeze(-2), _windows(w, S), out=q)
-    return q.addcmul_(w.unsqueeze(-2), _windows(z, S), value=-1.0).flatten(-2)
-
-
-def _wedge_shift_backward(dq: Tensor, z: Tensor, w: Tensor) -> Tuple[Tensor, Tensor]:
-    """Gradients ``(dz, dw)`` of ``<dq, _wedge_shift(z, w)>``; ``dq: [N, S, r]``, ``z, w: [N, r]``."""
-    N, S, r = dq.shape
-    y = torch.stack([w, z], dim=1)  # [N, 2, r]
-    dq = dq.unsqueeze(1)  # [N, 1, S, r]
-    doubled = _SCRATCH.get("skew", (N, 2, S, 2 * r), dq)
-    torch.mul(dq, y.unsqueeze(-2), out=doubled[..., :r])  # u_si = dq_si y_i
-    doubled[..., r:] = doubled[..., :r]
-    direct = torch.mul(dq, _windows(y, S), out=_SCRATCH.get("direct", (N, 2, S, r), dq))  # dq_si y_{i+s}
-    d = direct.sum(-2).sub_(_skew_sum(doubled))  # row 0: dz, row 1: -dw
-    return d[:, 0], d[:, 1].neg()
-
-
-def _partner_coefficients(
-    z: Tensor, zp: Tensor, a: Tensor, normalize: bool, eps: float, tmp: Tensor
-) -> Tuple[Tensor, ...]:
-    """``c_t^Δ = a_t^Δ / max(n_t^Δ, eps)``, ``n = ||z_t ∧ z_{t-Δ}||`` (``c = a`` unnormalised).
-
-    ``z: [n, r]``, partners ``zp: [n, m, r]``, ``a: [n, m]``; ``tmp``: scratch shaped like ``zp``. Returns
-    ``(c,)`` or, normalised, also what the backward needs: ``1/n``, ``c/n^2`` (0 where the floor eps is
-    active), ``s = <z, zp>``, ``|zp|^2`` (each ``[n, m]``) and ``|z|^2`` (``[n, 1]``).
-
-    The norm is base x height, ``n = |z| |zp - (s / |z|^2) z|`` (as `geometry.plucker_norm`): its relative
-    error is ~ epsilon / sin θ. The Lagrange identity ``n^2 = |z|^2 |zp|^2 - s^2`` would cancel to noise
-    for nearly parallel pairs in float32 (error ~ epsilon / sin^2 θ) and overflow for |z| > 4e9.
-    """
-    if not normalize:
-        return (a,)
-    zz = (z * z).sum(-1, keepdim=True)  # |z|^2                                   [n, 1]
-    pp = torch.mul(zp, zp, out=tmp).sum(-1)  # |zp|^2                             [n, m]
-    s = torch.mul(zp, z.unsqueeze(-2), out=tmp).sum(-1)  # s = <z, zp>            [n, m]
-    proj = s / zz.clamp_min(torch.finfo(z.dtype).tiny)  # <z, zp> / |z|^2         [n, m]
-    height = torch.sub(zp, proj.unsqueeze(-1) * z.unsqueeze(-2), out=tmp).norm(dim=-1)  # |zp_perp|
-    n = zz.sqrt() * height  # n = |z| |zp_perp| = ||z ∧ zp||                     [n, m]
-    floor = n < eps
-    inv = n.clamp_min_(eps).reciprocal_()  # 1 / max(n, eps)
-    c = a * inv  # c = a / n
-    return c, inv, (c * inv * inv).masked_fill_(floor, 0.0), s, pp, zz
-
-
-def _weighted_partner(z: Tensor, zp: Tensor, coefs: Sequence[Tensor], tmp: Tensor) -> Tuple[Tensor, Tensor]:
-    """``(w_⊥, β)`` with ``w_⊥ = Σ_Δ c^Δ v^Δ`` and ``w = Σ_Δ c^Δ z_{t-Δ} = w_⊥ + β z`` (``β: [n, 1]``).
-
-    Normalised, ``tmp`` holds ``v = zp - (s / |z|^2) z`` from `_partner_coefficients`: the partners'
-    components orthogonal to z, which leave ``z ∧ ·`` unchanged. The forward wedges with ``w_⊥`` (each
-    term then has norm ``a n / max(n, eps) <= a`` as computed, even for pairs parallel up to rounding);
-    the backward differentiates ``z ∧ w`` (same function; ``dF = dz ∧ w + z ∧ dw``).
-    """
-    c = coefs[0]
-    if len(coefs) == 1:
-        return torch.mul(c.unsqueeze(-1), zp, out=tmp).sum(-2), c.new_zeros(c.shape[0], 1)
-    _, _, _, s, _, zz = coefs
-    w_perp = torch.mul(c.unsqueeze(-1), tmp, out=tmp).sum(-2)  # Σ c v  (tmp holds v)
-    beta = (c * s).sum(-1, keepdim=True) / zz.clamp_min(torch.finfo(z.dtype).tiny)  # Σ c <z, zp> / |z|^2
-    return w_perp, beta
-
-
-def _partner_backward(
-    dw: Tensor, z: Tensor, zp: Tensor, coefs: Sequence[Tensor], dzp: Tensor, tmp: Tensor
-) -> Tuple[Tensor, Tensor]:
-    """Chain rule through ``w = Σ_Δ c^Δ zp^Δ``, ``c = a / n``: writes ``dzp``, returns ``(dz, dc)``.
-
-    With ``f = -2 dL/d(n^2) = <zp, dw> c / n^2``: ``dz = -Σ f |zp|^2 z + Σ f s zp`` and
-    ``dzp = c dw - f |z|^2 zp + f s z``; ``dL/dc = <zp, dw>`` (``dL/da = dL/dc / n``).
-    """
-    dc = torch.mul(zp, dw.unsqueeze(-2), out=tmp).sum(-1)  # [n, m]
-    torch.mul(coefs[0].unsqueeze(-1), dw.unsqueeze(-2), out=dzp)
-    if len(coefs) == 1:
-        return torch.zeros_like(z), dc
-    _, _, c_n2, s, pp, zz = coefs
-    f = dc * c_n2
-    fs = f * s
-    dz = torch.mul(fs.unsqueeze(-1), zp, out=tmp).sum(-2)
-    dz.addcmul_((f * pp).sum(-1, keepdim=True), z, value=-1.0)
-    dzp.addcmul_((f * zz).unsqueeze(-1), zp, value=-1.0).addcmul_(fs.unsqueeze(-1), z.unsqueeze(-2))
-    return dz, dc
-
-
-#: Tokens per block in the fast kernel: keeps the [block, r^2]-sized intermediates (Plücker vector, its
-#: gradient, the skew buffer) in the CPU's L2 cache and bounds the scratch memory. Any value gives the
-#: same result.
-FAST_BLOCK_TOKENS = 256
-
-
+# ================================================================== 2.-4. (G2)-(G4), one node
 def _blocks(n: int) -> List[Tuple[int, int]]:
     return [(lo, min(lo + FAST_BLOCK_TOKENS, n)) for lo in range(0, n, FAST_BLOCK_TOKENS)]
 
 
-def _fast_forward(
-    z: Tensor, zp: Tensor, a: Tensor, any_valid: Tensor, weight: Tensor, bias: Tensor,
-    normalize: bool, eps: float,
-) -> Tuple[Tensor, Tuple[Tensor, ...]]:
-    """Forward of `_FastPluckerMix` (autocast must be off): ``g`` and the tensors its backward needs."""
+def _columns(x: Tensor, lo: int, hi: int, n: int) -> Tensor:
+    return x if hi - lo == n else x[..., lo:hi]
+
+
+def _partners_by_shift(z: Tensor, past: Optional[Tensor], offsets: Tuple[int, ...]) -> Tuple[Tensor, Tensor]:
+    """Feature-major ``z [r, N]`` and partners ``p [m, r, N]``, ``p[k, :, (b, t)] = z_{t-Δ_k}`` (doc, 1).
+
+    ``z: [B, T, r]``; ``past: [B, P, r]`` holds the tokens before (a streaming cache), or None.
+    """
     B, T, r = z.shape
-    m, N = zp.shape[-2], B * T
-    wt = _shift_weight(weight.to(z.dtype))
-    zf, zpf, af = z.reshape(N, r), zp.reshape(N, m, r), a.expand(B, T, m).reshape(N, m)
-    bias_c = bias.to(z.dtype)
-    blocks = _blocks(N)
-    if len(blocks) == 1:
-        tmp = _SCRATCH.get("partners", (N, m, r), zf)
-        coefs = _partner_coefficients(zf, zpf, af, normalize, eps, tmp)
-        w, beta = _weighted_partner(zf, zpf, coefs, tmp)
-        g = torch.addmm(bias_c, _wedge_shift(zf, w, _SCRATCH.get("q", (N, wt.shape[1]), zf)), wt.t())
+    D = max(offsets)
+    ctx = z.permute(2, 0, 1)  # [r, B, T]
+    if past is not None and past.shape[1]:
+        ctx = torch.cat([past.to(z.dtype).permute(2, 0, 1), ctx], 2)
+    zpad = F.pad(ctx, (D, 0))  # D zero columns before the context                       [r, B, D + C]
+    end = zpad.shape[2]
+    p = torch.stack([zpad[:, :, end - T - delta: end - delta] for delta in offsets])  # z_{t-Δ}  [m, r, B, T]
+    return zpad[:, :, end - T:].reshape(r, B * T).contiguous(), p.view(len(offsets), r, B * T)
+
+
+def _plucker_forward(
+    z: Tensor, p: Tensor, a: Tensor, weight: Tensor, bias: Tensor, normalize: bool, eps: float,
+    for_backward: bool = False,
+) -> Tuple[Tensor, Tuple[Tensor, ...]]:
+    """``g [N, d]`` and, ``for_backward``, what the backward needs (module docstring, 2-3).
+
+    Feature-major: ``z [r, N]``, partners ``p [m, r, N]``, ``a [m, N]``. Autocast must be off.
+    """
+    r, N = z.shape
+    wt = _shift_weight(_as(weight, z.dtype), not for_backward)  # W_shift                   [d, S r]
+    saved: Tuple[Tensor, ...] = ()
+    if normalize:
+        zz = torch.linalg.vecdot(z, z, dim=0).clamp_min_(torch.finfo(z.dtype).tiny)  # |z|^2         [N]
+        s = torch.linalg.vecdot(p, z, dim=1)  # s^Δ = <z, p^Δ>                                   [m, N]
+        v = torch.addcmul(p, (s / zz).unsqueeze_(1), z, value=-1.0)  # v^Δ = p^Δ - (s^Δ / |z|^2) z  [m, r, N]
+        n = torch.linalg.vecdot(v, v, dim=1).mul_(zz).sqrt_()  # n^Δ = |z| |v^Δ| = ||z ∧ p^Δ||     [m, N]
+        live = n >= eps  # where max(n, eps) = n: c depends on n
+        inv = n.clamp_min_(eps).reciprocal_()  # 1 / max(n^Δ, eps)
+        c = a * inv  # c^Δ = a^Δ / max(n^Δ, eps)                                                (G3)
+        if for_backward:
+            c_live = c * live  # c where it depends on n, else 0
+            beta = torch.linalg.vecdot(c, s, dim=0).div_(zz)  # β = Σ_Δ c^Δ s^Δ / |z|^2          [N]
+            saved = (inv, c_live, c_live * inv * inv, s, zz, beta)  # c_live / n^2 = f^Δ / e^Δ
     else:
-        g = torch.empty(N, wt.shape[0], dtype=z.dtype, device=z.device)
-        w, beta = torch.empty_like(zf), zf.new_empty(N, 1)
-        coefs = None
-        for lo, hi in blocks:
-            tmp = _SCRATCH.get("partners", (hi - lo, m, r), zf)
-            part = _partner_coefficients(zf[lo:hi], zpf[lo:hi], af[lo:hi], normalize, eps, tmp)
-            if coefs is None:
-                coefs = tuple(torch.empty(N, *c.shape[1:], dtype=c.dtype, device=c.device) for c in part)
-            for full, piece in zip(coefs, part):
-                full[lo:hi] = piece
-            w[lo:hi], beta[lo:hi] = _weighted_partner(zf[lo:hi], zpf[lo:hi], part, tmp)
-            q = _wedge_shift(zf[lo:hi], w[lo:hi], _SCRATCH.get("q", (hi - lo, wt.shape[1]), zf))
-            torch.addmm(bias_c, q, wt.t(), out=g[lo:hi])
-    g = g.view(B, T, -1)
-    if not bool(any_valid.all()):
-        g.mul_(any_valid[:, None].to(g.dtype))
-    return g, (zf, zpf, w, beta, wt, any_valid, *coefs)
+        c, v = a, p  # c^Δ = a^Δ, no projection needed
+    w = (c.unsqueeze(1) * v).sum(0)  # w_⊥ = Σ_Δ c^Δ v^Δ (w without (G3))                   [r, N]
+    g = torch.empty(N, wt.shape[0], dtype=z.dtype, device=z.device)
+    b = _as(bias, z.dtype)
+    for lo, hi in _blocks(N):
+        zb, wb = _columns(z, lo, hi, N), _columns(w, lo, hi, N)
+        q = _wedge(zb, wb, torch.cat([zb, zb, wb, wb]))  # z ∧ w_⊥ = z ∧ w, shift layout    [S r, n]
+        torch.addmm(b, q.t(), wt.t(), out=g[lo:hi])  # g = W_plu (z ∧ w) + b_plu                       (G4)
+    return g, (z, v, w, c, wt, *saved)
 
 
-class _FastPluckerMix(torch.autograd.Function):
-    """``g = W_plu (z ∧ w) + b_plu`` (0 where no offset is valid) with ``w = Σ_Δ c^Δ z_{t-Δ}`` (wedged as w_⊥).
+def _plucker_node_forward(z, past, p, a, weight, bias, offsets, normalize, eps, for_backward):
+    """`_PluckerMix`'s forward from its [B, T, ...] inputs: ``g [B, T, d]``, the saved tensors, the rows'
+    validity and whether all are valid."""
+    B, T, r = z.shape
+    with _no_autocast(z):
+        if p is None:
+            zf, pf = _partners_by_shift(z, past, offsets)
+        else:
+            zf, pf = z.reshape(B * T, r).t(), p.reshape(B * T, -1, r).permute(1, 2, 0).contiguous()
+        af = _as(a, z.dtype).t()  # a^Δ per token                                        [m, T]
+        af = af if B == 1 else af.repeat(1, B)
+        g, saved = _plucker_forward(zf, pf, af, weight, bias, normalize, eps, for_backward)
+        valid = (a.sum(1) > 0).repeat(B)  # some offset is valid (Σ_Δ a^Δ = 1), else none (= 0)
+        all_valid = bool(valid.all())
+        if not all_valid:
+            g.mul_(valid.unsqueeze(1))  # g = 0 where no offset is valid
+    return g.view(B, T, -1), saved, valid, all_valid
 
-    Forward: Plücker vector in the shift layout and one matmul, in blocks of `FAST_BLOCK_TOKENS` tokens.
-    Backward: per block ``dL/dW_plu += dgᵀ (z ∧ w)`` (the Plücker vector recomputed) and
-    ``dq = dg W_shift`` (two matmuls), ``dz, dw`` by windows and a skew sum; then the chain rule through
-    ``c`` by hand. Saves z, the partners, w and a few [N, m] scalars; never a [N, P] tensor. Works in z's
-    (>= fp32) dtype with autocast off.
+
+class _PluckerMix(torch.autograd.Function):
+    """``g = W_plu (z ∧ w) + (Σ_Δ a^Δ) b_plu``, ``w = Σ_Δ c^Δ p^Δ``: (G2)-(G4) in one node (module doc, 2-4).
+
+    Partners either given (``p [B, T, m, r]``, gradient returned) or, with ``p = None``, the shifts
+    ``z_{t-Δ}`` of ``[past; z]`` (their gradient folded into z's).
     """
 
     @staticmethod
-    def forward(ctx, z, zp, a, any_valid, weight, bias, normalize, eps):  # type: ignore[override]
-        with torch.autocast(z.device.type, enabled=False):
-            g, saved = _fast_forward(z, zp, a, any_valid, weight, bias, normalize, eps)
-        ctx.save_for_backward(*saved)
-        ctx.shapes = (z.shape, zp.shape)
-        ctx.weight_dtype, ctx.bias_dtype = weight.dtype, bias.dtype
+    def forward(ctx, z, past, p, a, weight, bias, offsets, normalize, eps):  # type: ignore[override]
+        g, saved, valid, all_valid = _plucker_node_forward(z, past, p, a, weight, bias, offsets, normalize,
+                                                           eps, True)
+        ctx.save_for_backward(*saved, valid)
+        ctx.meta = (z.shape, p is None, offsets, all_valid, weight.dtype, bias.dtype)
         return g
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, dg):  # type: ignore[override]
-        zf, zpf, w, beta, wt, any_valid, *coefs = ctx.saved_tensors
-        (B, T, r), zp_shape = ctx.shapes
-        N, m, S = B * T, zpf.shape[1], r // 2
-        need_a, need_w, need_b = ctx.needs_input_grad[2], ctx.needs_input_grad[4], ctx.needs_input_grad[5]
-        with torch.autocast(zf.device.type, enabled=False):
-            # Rows with no valid offset have c = 0, hence w = 0, q = 0 and zero dz, dzp, dW_plu whatever
-            # dg is there; only the bias (and da) must skip them.
-            dg2 = dg.to(zf.dtype).reshape(N, -1)
-            dz, dzp = torch.empty_like(zf), torch.empty_like(zpf)
-            dc = torch.empty(N, m, dtype=zf.dtype, device=zf.device) if need_a else None
-            d_shift: Optional[Tensor] = None
-            for k, (lo, hi) in enumerate(_blocks(N)):
-                zc, wc, dgc = zf[lo:hi], w[lo:hi], dg2[lo:hi]
-                if need_w:  # dW_shift += dg^T q into alternating scratch (FlopCounterMode skips addmm_)
-                    q = _wedge_shift(zc, wc, _SCRATCH.get("q", (hi - lo, wt.shape[1]), zc))
-                    acc = _SCRATCH.get(f"d_shift{k % 2}", wt.shape, zc)
-                    if d_shift is None:
-                        d_shift = torch.mm(dgc.t(), q, out=acc)
+        z, v, w, c, wt, *extra, valid = ctx.saved_tensors
+        (B, T, r), by_shift, offsets, all_valid, w_dtype, b_dtype = ctx.meta
+        m, N, S = v.shape[0], B * T, r // 2
+        need_a, need_w, need_b = ctx.needs_input_grad[3], ctx.needs_input_grad[4], ctx.needs_input_grad[5]
+        with _no_autocast(z):
+            dg = _as(dg, z.dtype).reshape(N, -1)
+            rzw = _SCRATCH.get("rzw", (2, r, N), z)  # R(z), R(w_⊥)                              [2, r, N]
+            d_weight: Optional[Tensor] = None
+            lay = _shift_layout(r, z.device, z.dtype)
+            for lo, hi in _blocks(N):
+                zb, wb, dgb = _columns(z, lo, hi, N), _columns(w, lo, hi, N), dg[lo:hi]
+                zw = torch.cat([zb, zb, wb, wb])
+                if need_w:  # dW_plu = dgᵀ q', q' = q's rows in W_plu's column order (signed), recomputed
+                    q = _wedge(zb, wb, zw)
+                    qp = _SCRATCH.get("qp", (lay.slot.shape[0], hi - lo), z)
+                    q = torch.mul(q.index_select(0, lay.slot), lay.slot_sign.unsqueeze(1), out=qp)  # q'
+                    if d_weight is None:
+                        d_weight = torch.mm(dgb.t(), q.t())
                     else:
-                        d_shift = torch.addmm(d_shift, dgc.t(), q, out=acc)
-                dq = torch.mm(dgc, wt, out=_SCRATCH.get("dq", (hi - lo, wt.shape[1]), zc)).view(-1, S, r)
-                dz_q, dw = _wedge_shift_backward(dq, zc, wc + beta[lo:hi] * zc)  # of z ∧ w, w = w_⊥ + β z
-                tmp = _SCRATCH.get("partners", (hi - lo, m, r), zc)
-                dz_c, dc_c = _partner_backward(dw, zc, zpf[lo:hi], [c[lo:hi] for c in coefs], dzp[lo:hi], tmp)
-                torch.add(dz_c, dz_q, out=dz[lo:hi])
-                if need_a:
-                    dc[lo:hi] = dc_c
-            d_weight = d_bias = da = None
+                        torch.addmm(d_weight, dgb.t(), q.t(), out=d_weight)
+                dq = torch.mm(wt.t(), dgb.t(), out=_SCRATCH.get("dq", (S * r, hi - lo), z))  # dq = dg W_shift
+                _wedge_adjoint(dq.view(S, r, -1), zw, _columns(rzw, lo, hi, N))  # R(z), R(w_⊥)
+            dw = rzw[0].neg()  # dL/dw = -R(z)                                                 [r, N]
+            e = torch.linalg.vecdot(v, dw, dim=1)  # e^Δ = <v^Δ, dw> = dL/dc^Δ                   [m, N]
+            dp = c.unsqueeze(1) * dw  # dp^Δ = c^Δ dw ...                                      [m, r, N]
+            if extra:  # through c = a / max(n, eps)
+                inv, c_live, c_n2, s, zz, beta = extra
+                dz = torch.addcmul(rzw[1], beta, dw, value=-1.0)  # dz|_w = R(w_⊥) - β dw          [r, N]
+                f = e * c_n2  # f^Δ = e^Δ c^Δ / n^2 (0 under the floor)                            [m, N]
+                dp.addcmul_((f * zz).unsqueeze_(1), v, value=-1.0)  # ... - f^Δ |z|^2 v^Δ
+                gamma = torch.linalg.vecdot(e, c_live, dim=0).div_(zz)  # Σ_Δ f^Δ n^2 / |z|^2        [N]
+                dz.addcmul_(gamma, z, value=-1.0).add_(((f * s).unsqueeze_(1) * v).sum(0))  # ... + Σ f s v
+                da = e * inv if need_a else None  # dL/da^Δ = e^Δ / max(n^Δ, eps)
+            else:
+                dz, da = rzw[1].clone(), e  # dz = R(w), dL/da^Δ = e^Δ
+            dz3 = dz.view(r, B, T)
+            if by_shift:  # the partners are z_{t-Δ}: their gradients go back Δ tokens
+                dp4 = dp.view(m, r, B, T)
+                for k, delta in enumerate(offsets):
+                    if delta < T:
+                        dz3[:, :, : T - delta].add_(dp4[k, :, :, delta:])
+                dp = None
+            else:
+                dp = dp.view(m, r, B, T).permute(2, 3, 0, 1)
+            d_bias = None
             if need_w:
-                lay = _shift_layout(r, d_shift.device, d_shift.dtype)
-                d_weight = d_shift.index_select(1, lay.slot).mul_(lay.slot_sign).to(ctx.weight_dtype)
-            valid = any_valid.to(dg2.dtype)
-            if need_b:
-                d_bias = (valid.repeat(B) @ dg2).to(ctx.bias_dtype)
-            if need_a:  # dL/da = dL/dc / n (normalised) or dL/dc, summed over the batch
-                da = (dc if len(coefs) == 1 else dc.mul_(coefs[1])).view(B, T, m).sum(0).mul_(valid[:, None])
-        return dz.view(B, T, r), dzp.view(zp_shape), da, None, d_weight, d_bias, None, None
+                d_weight = _as(d_weight, w_dtype)
+            if need_b:  # db_plu = Σ_{valid t} dg
+                d_bias = _as(dg.sum(0) if all_valid else valid.to(dg.dtype) @ dg, b_dtype)
+            if need_a:  # summed over the batch
+                da = (da if B == 1 else da.view(m, B, T).sum(1)).t()
+        return dz3.permute(1, 2, 0), None, dp, da, d_weight, d_bias, None, None, None
 
 
 def fused_plucker_mix(
     z: Tensor, zp: Tensor, a: Tensor, weight: Tensor, bias: Tensor, normalize: bool, eps: float
 ) -> Tensor:
-    """(G2)-(G4) as one fused node: ``z: [B, T, r]``, partners ``zp: [B, T, m, r]``, offset weights
-    ``a: [T, m]`` -> ``g: [B, T, d]``, equal to `CausalGrassmannMixing.g_fast` (see `_FastPluckerMix`).
-
-    Without autograd (generation, evaluation) the forward runs directly, skipping the autograd node.
+    """(G2)-(G4) as one node: ``z: [B, T, r]``, partners ``zp: [B, T, m, r]``, offset weights
+    ``a: [T, m]`` -> ``g: [B, T, d]``, equal to `CausalGrassmannMixing.g_fast` (module docstring, 2-4)
+    for offset weights whose rows sum to 1 or to 0 (`CausalGrassmannMixing.offset_weights`): the bias
+    enters as ``b_plu`` where ``Σ_Δ a^Δ > 0`` and not at all where it is 0.
     """
-    any_valid = a.sum(-1) > 0
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (z, zp, a, weight, bias)):
-        return _FastPluckerMix.apply(z, zp, a, any_valid, weight, bias, normalize, eps)
-    with torch.autocast(z.device.type, enabled=False):
-        return _fast_forward(z, zp, a, any_valid, weight, bias, normalize, eps)[0]
+    return _plucker_mix(z, None, zp, a, weight, bias, None, normalize, eps)
+
+
+def fused_plucker_mix_shifted(
+    z: Tensor, past: Optional[Tensor], offsets: Sequence[int], a: Tensor, weight: Tensor, bias: Tensor,
+    normalize: bool, eps: float,
+) -> Tensor:
+    """`fused_plucker_mix` with the partners ``z_{t-Δ}`` taken from ``[past; z]`` inside the node (module
+    docstring, 1): ``past [B, P, r]`` (a streaming cache's states, or None), ``offsets`` the Δ."""
+    return _plucker_mix(z, past, None, a, weight, bias, tuple(offsets), normalize, eps)
+
+
+def _plucker_mix(z, past, p, a, weight, bias, offsets, normalize, eps):
+    """The autograd node, or without autograd (generation, evaluation) its forward alone."""
+    if torch.is_grad_enabled() and (z.requires_grad or (p is not None and p.requires_grad) or a.requires_grad
+                                    or weight.requires_grad or bias.requires_grad):
+        return _PluckerMix.apply(z, past, p, a, weight, bias, offsets, normalize, eps)
+    return _plucker_node_forward(z, past, p, a, weight, bias, offsets, normalize, eps, False)[0]
+
+
+# ========================================================================= 5. (G5)-(G6), one node
+def _gate_blend_forward(h: Tensor, g: Tensor, weight: Tensor, bias: Tensor) -> Tuple[Tensor, Tensor]:
+    """``(h̃, α)`` on ``h, g: [N, d]`` (module docstring, 5). Autocast must be off."""
+    d = h.shape[1]
+    alpha = torch.addmm(bias, h, weight[:, :d].t())  # W_h h + b_gate                       [N, d]
+    torch.addmm(alpha, g, weight[:, d:].t(), out=alpha).sigmoid_()  # α = σ(W_h h + W_g g + b_gate)     (G5)
+    return torch.addcmul(g, alpha, h - g), alpha  # h̃ = g + α (h - g) = α h + (1 - α) g          (G6)
+
+
+def _gate_dtype(h: Tensor, g: Tensor, weight: Tensor) -> torch.dtype:
+    return torch.promote_types(torch.promote_types(torch.float32, h.dtype),
+                               torch.promote_types(g.dtype, weight.dtype))
+
+
+class _GateBlend(torch.autograd.Function):
+    """``h̃ = α h + (1 - α) g``, ``α = σ(W_gate [h; g] + b_gate)``: (G5)-(G6) in one node (module doc, 5)."""
+
+    @staticmethod
+    def forward(ctx, h, g, weight, bias):  # type: ignore[override]
+        dtype, d = _gate_dtype(h, g, weight), h.shape[-1]
+        ctx.meta = (h.shape, h.dtype, g.dtype, weight.dtype, bias.dtype)
+        with _no_autocast(h):
+            h2, g2, w = _as(h.reshape(-1, d), dtype), _as(g.reshape(-1, d), dtype), _as(weight, dtype)
+            out, alpha = _gate_blend_forward(h2, g2, w, _as(bias, dtype))
+        ctx.save_for_backward(h2, g2, alpha, w)
+        return _as(out.view(h.shape), h.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dy):  # type: ignore[override]
+        h, g, alpha, weight = ctx.saved_tensors
+        shape, h_dtype, g_dtype, w_dtype, b_dtype = ctx.meta
+        d = h.shape[1]
+        with _no_autocast(h):
+            dy = _as(dy.reshape(-1, d), h.dtype)
+            delta = torch.ops.aten.sigmoid_backward(dy * (h - g), alpha)  # δ = dh̃ (h - g) α (1 - α)
+            dhg = torch.mm(delta, weight)  # [δ W_h, δ W_g]                                     [N, 2d]
+            a_dy = dy * alpha
+            dh = _as(dhg[:, :d].add_(a_dy).view(shape), h_dtype)  # dh = α dh̃ + δ W_h
+            dg = _as(dhg[:, d:].add_(dy).sub_(a_dy).view(shape), g_dtype)  # dg = (1 - α) dh̃ + δ W_g
+            d_weight = torch.empty_like(weight)
+            torch.mm(delta.t(), h, out=d_weight[:, :d])  # dW_h = δᵀ h
+            torch.mm(delta.t(), g, out=d_weight[:, d:])  # dW_g = δᵀ g
+            d_bias = _as(delta.sum(0), b_dtype)  # db_gate = Σ_t δ
+        return dh, dg, _as(d_weight, w_dtype), d_bias
+
+
+def fused_gate_blend(h: Tensor, g: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """(G5)-(G6) as one node: ``h, g: [..., d]``, ``W_gate: [d, 2d]`` -> ``h̃`` (module docstring, 5).
+
+    Equal to ``α = sigmoid(F.linear(cat([h, g], -1), weight, bias))``, ``α h + (1 - α) g``, without
+    the ``cat``. Without autograd the forward runs directly.
+    """
+    if torch.is_grad_enabled() and (h.requires_grad or g.requires_grad or weight.requires_grad
+                                    or bias.requires_grad):
+        return _GateBlend.apply(h, g, weight, bias)
+    dtype, d = _gate_dtype(h, g, weight), h.shape[-1]
+    with _no_autocast(h):
+        out, _ = _gate_blend_forward(_as(h.reshape(-1, d), dtype), _as(g.reshape(-1, d), dtype),
+                                     _as(weight, dtype), _as(bias, dtype))
+    return _as(out.view(h.shape), h.dtype)

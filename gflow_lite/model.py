@@ -301,11 +301,11 @@ class CausalGrassmannMixing(nn.Module):
         if self.impl == "reference":
             g = self.g_reference(z, partners, a)
         elif self.impl == "fused":  # (G2)-(G6) in two hand-written autograd nodes (gflow_lite.fused)
-            from .fused import fused_gate_blend, fused_plucker_mix, gather_partners
+            from .fused import fused_gate_blend, fused_plucker_mix_shifted
 
-            p = gather_partners(z_ctx, T, self.offsets)  # z_{t-Δ} by one gather from a padded z
-            g = fused_plucker_mix(z, p, a, self.W_plu.weight, self.W_plu.bias, self.normalize,
-                                  self.eps)  # (G2)-(G4)
+            past = None if z_ctx is z else z_ctx[:, :-T].detach()  # cached states before this call
+            g = fused_plucker_mix_shifted(z, past, self.offsets, a, self.W_plu.weight, self.W_plu.bias,
+                                          self.normalize, self.eps)  # (G2)-(G4), partners z_{t-Δ} inside
             h_mix = fused_gate_blend(h, g, self.W_gate.weight, self.W_gate.bias)  # (G5)-(G6)
             return h_mix if self.out_proj is None else self.out_proj(h_mix)
         else:

@@ -1,5 +1,5 @@
 """The benchmarks: each --quick variant through the CLI on tiny shapes (schema and records, no timing
-asserted), the helpers they rest on, and the fast kernel's blocked path against the reference."""
+asserted) and the helpers they rest on. The fused kernel itself: tests/test_fused.py."""
 
 import argparse
 import json
@@ -7,14 +7,12 @@ import json
 import pytest
 import torch
 
-import gflow_lite.fused as fused
 from gflow_lite.bench import cli
 from gflow_lite.bench.memory import measure_memory, saved_tensor_bytes
 from gflow_lite.bench.options import override, parse_assignments
 from gflow_lite.bench.registry import BENCHMARKS, load
 from gflow_lite.bench.report import REQUIRED_KEYS, format_table, loglog_slope
 from gflow_lite.bench.timing import interleaved
-from gflow_lite.model import CausalGrassmannMixing
 
 TINY = {
     "scaling": ["d_model=16", "r=6", "n_heads=2", "lengths=24,48", "rounds=2", "budget_s=1"],
@@ -81,7 +79,10 @@ def test_decode_grassmann_cache_does_not_grow(tmp_path):
 
 def test_kernel_benchmark_implementations_agree(tmp_path):
     result = run_cli("kernel", tmp_path)
-    assert max(result["summary"]["max_abs_diff"].values()) < 1e-4
+    diffs = result["summary"]["max_abs_diff"]
+    assert set(diffs) == {"fast", "fused"} and max(max(d.values()) for d in diffs.values()) < 1e-4
+    assert {r["impl"] for r in result["records"]} == {"reference", "fast", "fused"}
+    assert result["summary"]["selected"] in ("fast", "fused") and result["config"]
 
 
 def test_register_adds_the_bench_subcommand():
@@ -134,61 +135,23 @@ def test_memory_measures_saved_and_peak_bytes():
     assert use.peak_bytes is None or use.peak_bytes >= 128 * 64 * 4
 
 
-@pytest.mark.parametrize("aggregate,normalize", [("mean", True), ("learned", True), ("mean", False)])
-def test_fast_kernel_in_blocks_matches_reference(monkeypatch, aggregate, normalize):
-    """The benchmarked fast kernel splits tokens into blocks: several blocks agree with the reference."""
-    monkeypatch.setattr(fused, "FAST_BLOCK_TOKENS", 5)
-    torch.manual_seed(3)
-    ref = CausalGrassmannMixing(
-        12, 5, (1, 2, 4), impl="reference", aggregate=aggregate, normalize=normalize
-    ).double()
-    for p in ref.parameters():
-        torch.nn.init.normal_(p, std=0.3)
-    fast = CausalGrassmannMixing(
-        12, 5, (1, 2, 4), impl="fused", aggregate=aggregate, normalize=normalize
-    ).double()
-    fast.load_state_dict(ref.state_dict())
-    h = torch.randn(2, 13, 12, dtype=torch.float64, requires_grad=True)
-    y_ref, y_fast = ref(h), fast(h)
-    torch.testing.assert_close(y_fast, y_ref, rtol=1e-10, atol=1e-10)
-    w = torch.randn_like(y_ref)
-    g_ref = torch.autograd.grad((y_ref * w).sum(), [h, *ref.parameters()])
-    g_fast = torch.autograd.grad((y_fast * w).sum(), [h, *fast.parameters()])
-    for a, b in zip(g_fast, g_ref):
-        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
-    assert torch.autograd.gradcheck(
-        lambda x: fast(x), (h[:1, :9].detach().requires_grad_(),), eps=1e-6, atol=1e-5
-    )
-
-
-def test_fast_kernel_even_and_odd_r_and_bf16_autocast():
-    for r in (2, 3, 8, 9):
-        torch.manual_seed(r)
-        ref = CausalGrassmannMixing(10, r, (1, 3), impl="reference").double()
-        fast = CausalGrassmannMixing(10, r, (1, 3), impl="fused").double()
-        fast.load_state_dict(ref.state_dict())
-        h = torch.randn(1, 7, 10, dtype=torch.float64)
-        torch.testing.assert_close(fast(h), ref(h), rtol=1e-10, atol=1e-10)
-    layer = CausalGrassmannMixing(16, 6, (1, 2), impl="fused")
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y = layer(torch.randn(1, 9, 16))
-    assert torch.isfinite(y.float()).all()
-
-
-def test_no_grad_path_matches_and_scratch_can_be_released():
-    layer = CausalGrassmannMixing(16, 6, (1, 2), impl="fused")
-    h = torch.randn(2, 9, 16, requires_grad=True)
-    with torch.no_grad():
-        a = layer(h)
-    torch.testing.assert_close(layer(h).detach(), a)
-    layer(h).sum().backward()
-    assert fused.release_fast_scratch() > 0 and fused.release_fast_scratch() == 0
-
-
 def test_markdown_tables_come_from_the_results_files(tmp_path):
-    from gflow_lite.bench.markdown import render
+    import importlib.util
+    from pathlib import Path
 
+    path = Path(__file__).resolve().parents[1] / "scripts" / "report_tables.py"
+    spec = importlib.util.spec_from_file_location("report_tables", path)
+    report_tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report_tables)
     run_cli("decode", tmp_path)
-    text = render(tmp_path)
+    text = report_tables.bench_report(tmp_path)
     assert text.startswith("| benchmark | target |") and "constant cache" in text
     assert "| context | grassmann ms_per_token |" in text
+
+
+def test_results_record_the_grassmann_impl(tmp_path):
+    """The benchmarks run the faster path and say which: fused for blocks and training, fast for decoding."""
+    assert run_cli("scaling", tmp_path)["config"]["impl"] == "fused"
+    assert run_cli("decode", tmp_path)["config"]["lm"]["impl"] == "fast"
+    train = run_cli("train", tmp_path)
+    assert train["config"]["impl"] == "fused"

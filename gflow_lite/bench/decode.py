@@ -13,6 +13,10 @@ by the previous stream (the Transformer's KV caches are tens of MB). ``ms_per_to
 burst time divided by ``burst``; sampling is left out (identical for both). ``cache_mb`` is the cache
 right after the prefill; the Grassmann cache holds min(context, max Δ) vectors per layer, so it is
 constant from context max Δ on.
+
+The Grassmann model decodes with ``impl="fast"``: at one token per call the fused kernel's fixed cost per
+call outweighs what it saves (measured: 5.4 ms against 4.9 ms per token at context 512, 6 layers, one
+thread); ``--set impl=fused`` to compare. The results file records the impl.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class DecodeConfig:
     r: int = 32
     offsets: Tuple[int, ...] = PAPER_OFFSETS
     n_heads: int = 4
+    impl: str = "fast"  # the Grassmann layer's path for single-token steps
     contexts: Tuple[int, ...] = (64, 128, 256, 512, 1024, 2048, 4096)
     rounds: int = 9
     burst: int = 8
@@ -64,6 +69,7 @@ def lm_config(cfg: DecodeConfig) -> LMConfig:
         r=cfg.r,
         offsets=cfg.offsets,
         n_heads=cfg.n_heads,
+        impl=cfg.impl,
         dropout=0.0,
         pos_emb="none",
     )
