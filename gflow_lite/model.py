@@ -296,11 +296,8 @@ class CausalGrassmannMixing(nn.Module):
         if cache is not None:  # keep the last max(offsets) reduced states: a constant-size cache
             cache.z, cache.pos = z_ctx[:, -max(self.offsets):].detach(), start + z.shape[1]
         T = z.shape[1]
-        partners = [shift_back(z_ctx, delta)[:, -T:] for delta in self.offsets]  # z_{t-Δ}
         a, _ = self.offset_weights(torch.arange(start, start + T, device=h.device), z.dtype)
-        if self.impl == "reference":
-            g = self.g_reference(z, partners, a)
-        elif self.impl == "fused":  # (G2)-(G6) in two hand-written autograd nodes (gflow_lite.fused)
+        if self.impl == "fused":  # (G2)-(G6) in two hand-written autograd nodes (gflow_lite.fused)
             from .fused import fused_gate_blend, fused_plucker_mix_shifted
 
             past = None if z_ctx is z else z_ctx[:, :-T].detach()  # cached states before this call
@@ -308,6 +305,9 @@ class CausalGrassmannMixing(nn.Module):
                                           self.normalize, self.eps)  # (G2)-(G4), partners z_{t-Δ} inside
             h_mix = fused_gate_blend(h, g, self.W_gate.weight, self.W_gate.bias)  # (G5)-(G6)
             return h_mix if self.out_proj is None else self.out_proj(h_mix)
+        partners = [shift_back(z_ctx, delta)[:, -T:] for delta in self.offsets]  # z_{t-Δ}
+        if self.impl == "reference":
+            g = self.g_reference(z, partners, a)
         else:
             g = self.g_fast(z, partners, a)
         g = g.to(h.dtype)
