@@ -10,7 +10,7 @@ and the input's gradients reset (``set_to_none``) before each step.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import torch
 from torch import Tensor, nn
@@ -31,6 +31,12 @@ def block_step(module: nn.Module, h: Tensor, grad_out: Tensor) -> Callable[[], N
         module(h).backward(grad_out)
 
     return step
+
+
+def block_options(cfg: Any) -> Dict[str, Any]:
+    """The `measure_blocks` options a block benchmark's config holds (batch, width, rounds, budget, ...)."""
+    names = ("batch", "d_model", "rounds", "budget_s", "memory", "seed")
+    return {name: getattr(cfg, name) for name in names}
 
 
 def measure_blocks(

@@ -17,7 +17,7 @@ import torch
 
 from ..flops import grassmann_fast_cost, grassmann_fused_cost, grassmann_reference_cost
 from ..model import PAPER_OFFSETS, CausalGrassmannMixing
-from .blocks import measure_blocks, memory_methods, split_lengths
+from .blocks import block_options, measure_blocks, memory_methods, split_lengths
 from .options import config_dict
 from .report import format_table, ratio
 
@@ -83,17 +83,7 @@ def run(cfg: KernelConfig, device: torch.device) -> Dict[str, Any]:
     records: List[Dict[str, Any]] = []
     m = len(cfg.offsets)
     for L in cfg.lengths:
-        res = measure_blocks(
-            modules,
-            batch=cfg.batch,
-            seq_len=L,
-            d_model=cfg.d_model,
-            device=device,
-            rounds=cfg.rounds,
-            budget_s=cfg.budget_s,
-            memory=cfg.memory,
-            seed=cfg.seed,
-        )
+        res = measure_blocks(modules, seq_len=L, device=device, **block_options(cfg))
         for impl, row in res.items():
             cost = COST[impl](cfg.batch, L, cfg.d_model, cfg.r, m)
             records.append({"impl": impl, "seq_len": L, **row, "gflop": round(cost.total_flops / 1e9, 4)})

@@ -22,7 +22,7 @@ import torch
 from ..model import PAPER_OFFSETS
 from ..flops import attention_cost, grassmann_fast_cost, grassmann_fused_cost, grassmann_reference_cost
 from ..model import CausalGrassmannMixing, CausalSelfAttention
-from .blocks import measure_blocks, memory_methods, split_lengths
+from .blocks import block_options, measure_blocks, memory_methods, split_lengths
 from .options import config_dict
 from .report import format_table, loglog_slope, ratio
 
@@ -74,17 +74,7 @@ def run(cfg: ScalingConfig, device: torch.device) -> Dict[str, Any]:
     }
     records: List[Dict[str, Any]] = []
     for L in cfg.lengths:
-        res = measure_blocks(
-            modules,
-            batch=cfg.batch,
-            seq_len=L,
-            d_model=cfg.d_model,
-            device=device,
-            rounds=cfg.rounds,
-            budget_s=cfg.budget_s,
-            memory=cfg.memory,
-            seed=cfg.seed,
-        )
+        res = measure_blocks(modules, seq_len=L, device=device, **block_options(cfg))
         for name, row in res.items():
             if name == "grassmann":
                 cost = GRASSMANN_COST[cfg.impl](cfg.batch, L, cfg.d_model, cfg.r, len(cfg.offsets))
