@@ -21,13 +21,14 @@
 #
 # **Learning goals.** After this chapter you can
 #
-# 1. count the matrix-multiply FLOPs and the activation memory of both mixers, and check the formulas
-#    exactly against `torch.utils.flop_counter.FlopCounterMode` and the saved tensors;
+# 1. count the matrix-multiply FLOPs and the activation memory of attention and of the three ways the
+#    library computes the Grassmann layer (the paper's order, averaged first, the fused kernel), and
+#    check every formula exactly against `torch.utils.flop_counter.FlopCounterMode` and the saved tensors;
 # 2. say what "linear in $L$" hides: the projection term $m\,d\,r^2/2$ per token, larger than
 #    attention's quadratic term up to thousands of tokens, and the factor $m$ that averaging before
 #    projecting (chapter 2) removes from it;
-# 3. find the length at which attention starts to cost more arithmetic than the Grassmann mixer, in the
-#    paper's order and in the fast one;
+# 3. find the length at which attention starts to cost more arithmetic than the Grassmann mixer, for each
+#    of the three paths;
 # 4. measure time and memory against $L$, and read the committed full benchmark runs with their
 #    provenance;
 # 5. show that the Grassmann model generates text with a cache of constant size, while a Transformer's
@@ -67,7 +68,8 @@ from gflow_lite.bench.blocks import measure_blocks
 from gflow_lite.bench.env import environment
 from gflow_lite.bench.memory import saved_tensor_bytes
 from gflow_lite.bench.report import loglog_slope
-from gflow_lite.flops import attention_cost, grassmann_fast_cost, grassmann_reference_cost, shift_slots
+from gflow_lite.flops import (attention_cost, grassmann_fast_cost, grassmann_fused_cost,
+                              grassmann_reference_cost, mixer_cost, shift_slots)
 from gflow_lite.geometry import n_plucker
 from gflow_book.sizing import by_mode, describe_mode, quick_mode
 
@@ -134,10 +136,18 @@ print(f"the projection is {projection / paper_order:.0%} of the paper-order mixe
 # $4d^2 + (L+1)d$, at $L = 1024$. "Linear in $L$" is true; the constant in front of $L$ is what decides
 # at the lengths people train on.
 #
+# The library computes the layer in three ways, with the same parameters and the same function
+# (`CausalGrassmannMixing(impl=...)`): `"reference"` in the paper's order; `"fast"` (the default),
+# averaged first, in plain PyTorch; `"fused"`, averaged first too, as two hand-written autograd nodes.
+# Section 4.3 counts the last two; here is what they mean for the backward pass.
+#
 # The backward pass of a linear map costs two products of the forward's size (the input's gradient and
-# the weight's), so forward plus backward is three times the forward for every matrix product here,
-# attention's score and value products included. The fast path adds one small matrix-vector product for
-# a bias gradient. The library keeps each term separately (`MixerCost.terms`):
+# the weight's), so when autograd does the backward, forward plus backward is **three times** the
+# forward for every matrix product: both plain paths, and attention's score and value products too. The
+# fused kernel writes its backward by hand and departs from that rule twice: its weight gradient is taken
+# over the $P$ true Plücker columns while its forward runs over $K > P$ slots (section 4.3), and the
+# bias of (G4) gets its gradient from one matrix-vector product, $2Nd$ FLOPs, where the plain path lets
+# an elementwise product do it. The library keeps each term separately (`MixerCost.terms`):
 
 # %%
 def per_token(cost, n_tokens):
@@ -145,16 +155,19 @@ def per_token(cost, n_tokens):
     return {name: flops / n_tokens for name, flops in cost.terms.items()}
 
 
-ref, fast, att = (grassmann_reference_cost(1, L, d, r, m), grassmann_fast_cost(1, L, d, r, m),
-                  attention_cost(1, L, d, H, causal=True))
-assert ref.total_flops == 3 * ref.forward_flops and att.total_flops == 3 * att.forward_flops
-assert fast.total_flops == 3 * fast.forward_flops + 2 * N * d  # + the bias gradient
+ref, fast, fused, att = (grassmann_reference_cost(1, L, d, r, m), grassmann_fast_cost(1, L, d, r, m),
+                         grassmann_fused_cost(1, L, d, r, m), attention_cost(1, L, d, H, causal=True))
+K = shift_slots(r)  # the fused kernel's Plücker slots (section 4.3)
+for cost in (ref, fast, att):  # autograd's backward: two products per forward product
+    assert cost.total_flops == 3 * cost.forward_flops
+assert fused.total_flops == 3 * fused.forward_flops - 2 * N * (K - P) * d + 2 * N * d
 
-bars = {"Grassmann\npaper order": per_token(ref, L), "Grassmann\naveraged first": per_token(fast, L)}
+bars = {"Grassmann\npaper order": per_token(ref, L), "Grassmann\naveraged first": per_token(fast, L),
+        "Grassmann\nfused kernel": per_token(fused, L)}
 for n in (128, 1024, 4096):
     bars[f"attention\nL = {n}"] = per_token(attention_cost(1, n, d, H, causal=True), n)
 
-fig, ax = plt.subplots(figsize=(8, 4.2))
+fig, ax = plt.subplots(figsize=(9, 4.2))
 names = sorted({t for terms in bars.values() for t in terms},
                key=lambda t: ["reduction", "projection", "gate", "bias_gradient", "qkv", "out_proj",
                               "scores_and_values"].index(t))
@@ -179,7 +192,9 @@ plt.show()
 #
 # Activation memory is checked the same way: `gflow_lite.bench.memory.saved_tensor_bytes` hooks autograd
 # and adds up the distinct storages it keeps for the backward pass (parameters excluded). At a few small
-# sizes, with every offset shorter than $L$ as the formulas assume, both must match **exactly**.
+# sizes (an odd $r$ among them, where the fused kernel has no spare slots), with every offset shorter than
+# $L$ as the formulas assume, both must match **exactly**, for all three Grassmann paths and attention
+# (`mixer_cost(kind, ...)` picks the formula by name):
 
 # %%
 def counted_flops(module, h):
@@ -193,14 +208,11 @@ def counted_flops(module, h):
 
 shapes = [(2, 20, 16, 6, (1, 2, 4), 4), (1, 37, 24, 5, (1, 3), 2), (3, 50, 32, 8, PAPER_OFFSETS, 4)]
 for B, L_small, d_small, r_small, offsets, heads in shapes:  # B, L, d, r, offsets (all < L), heads
-    for kind in ("fast", "reference", "attention"):
+    for kind in ("fast", "fused", "reference", "attention"):
         torch.manual_seed(0)
-        if kind == "attention":
-            module, cost = CausalSelfAttention(d_small, heads), attention_cost(B, L_small, d_small, heads)
-        else:
-            module = CausalGrassmannMixing(d_small, r_small, offsets, impl=kind)
-            formula = grassmann_fast_cost if kind == "fast" else grassmann_reference_cost
-            cost = formula(B, L_small, d_small, r_small, len(offsets))
+        module = (CausalSelfAttention(d_small, heads) if kind == "attention"
+                  else CausalGrassmannMixing(d_small, r_small, offsets, impl=kind))
+        cost = mixer_cost(kind, B, L_small, d_small, r_small, len(offsets), heads)  # full L x L count
         h = torch.randn(B, L_small, d_small, requires_grad=True)
         assert counted_flops(module, h) == (cost.forward_flops, cost.backward_flops)
         saved, _ = saved_tensor_bytes(lambda: module(h), exclude=list(module.parameters()))
@@ -210,70 +222,115 @@ for B, L_small, d_small, r_small, offsets, heads in shapes:  # B, L, d, r, offse
               f"{saved:>8,d} bytes saved: exact")
 
 # %% [markdown]
-# ## 4.3 The paper's order against averaging first
+# ## 4.3 Three ways to compute (G2)–(G4)
 #
 # Chapter 2 showed that the mean of the projected, normalised Plücker vectors equals **one** projection
-# of one Plücker vector, $z_t \wedge w_t$, because the wedge and the projection are both linear. The
-# projection term then shrinks from $m P d$ to $K d$ per token, where $K = \lfloor r/2 \rfloor\, r$ is the
-# width of the fast kernel's Plücker vector ($P$ plus $r/2$ unused slots for even $r$, a layout that keeps
-# every step a dense operation). The saving in that term is $mP/K$, close to the factor $m$:
+# of one Plücker vector, $z_t \wedge w_t$ with $w_t = \sum_\Delta c_t^\Delta z_{t-\Delta}$, because the
+# wedge and the projection are both linear. Averaging first, the projection term shrinks from $m P d$ to
+# $P d$ multiply-adds per token: exactly the factor $m$. That is the library's default path,
+# `impl="fast"`, in plain PyTorch.
+#
+# The fused kernel (`impl="fused"`, `gflow_lite.fused`) computes the same function, but lays the Plücker
+# vector out in **shifts**: $q_{s,i} = z_i w_{i+s} - w_i z_{i+s}$ for $s = 1, \dots, \lfloor r/2 \rfloor$
+# and $i = 0, \dots, r-1$ (indices mod $r$), so that every step is a dense operation on strided views.
+# Each pair $i < j$ appears once, except that for even $r$ the last shift, $s = r/2$, lists its $r/2$
+# pairs twice; the repeats get weight 0. So the kernel has $K = \lfloor r/2 \rfloor\, r = P + r/2$ slots
+# ($K = P$ for odd $r$). Its forward product and the input's gradient $dq = dg\, W_\text{shift}$ run over
+# $K$ columns; the weight's gradient over the $P$ true ones; and the bias gradient is the matrix-vector
+# product of section 4.1:
 
 # %%
-K = shift_slots(r)
-assert ref.terms["projection"] * K == fast.terms["projection"] * m * P  # ratio m P / K, exactly
-assert ref.terms["reduction"] == fast.terms["reduction"] and ref.terms["gate"] == fast.terms["gate"]
-print(f"projection term: paper order / averaged first = m P / K = {m} x {P} / {K} = {m * P / K:.2f}")
-print(f"whole mixer, forward + backward: {ref.total_flops / fast.total_flops:.2f}x fewer FLOPs "
-      f"averaged first")
+assert K == P + r // 2 and shift_slots(r + 1) == n_plucker(r + 1)  # r/2 spare slots only for even r
+assert ref.terms["projection"] == m * fast.terms["projection"]  # paper order / averaged first = m exactly
+assert fused.terms["projection"] == 2 * N * (K + K + P) * d  # forward, dq (K columns), dW_plu (P columns)
+assert fused.terms["bias_gradient"] == 2 * N * d and "bias_gradient" not in fast.terms
+for term in ("reduction", "gate"):  # the rest of the layer is the same matmuls on every path
+    assert ref.terms[term] == fast.terms[term] == fused.terms[term]
+for name, cost in (("paper order", ref), ("averaged first", fast), ("fused kernel", fused)):
+    print(f"{name:15s} projection {cost.terms['projection'] / N / 1e6:5.2f} MFLOP per token, whole mixer "
+          f"{cost.total_flops / N / 1e6:5.2f} (forward + backward)")
+print(f"paper order / averaged first: {ref.total_flops / fast.total_flops:.2f}x the FLOPs; fused / fast: "
+      f"{fused.total_flops / fast.total_flops:.3f}x (K = {K} slots for P = {P} pairs)")
 
 # %% [markdown]
-# Memory shrinks more. What autograd keeps for the backward pass is whatever each operation needs to
-# compute its gradient: a product keeps both factors, a linear map its input, a sigmoid its output, a
-# division its operands. Going through the forward pass of each mixer, tensor by tensor, for one token
-# (fp32, 4 bytes a number):
+# The fused kernel does about 1% **more** arithmetic than the plain fast path. What it saves is memory and
+# the overhead of many small operations. What autograd keeps for the backward pass is whatever each
+# operation needs to compute its gradient: a product keeps both factors (when both need a gradient), a
+# linear map its input, a sigmoid its output, a division its operands, a norm its input and result, a
+# gather its index. Going through the forward pass of each path, tensor by tensor, for one token (fp32,
+# 4 bytes a number; "per position" items depend only on $t$, so with batch 1 they too are per token):
 #
-# * **paper order**, for every offset: the four gathered coordinate vectors $z_i, z_j$ of $z_t$ and of
-#   its partner that the products $z_i z'_j - z_j z'_i$ multiply ($4P$), the Plücker vector and its
-#   normalised copy (the projection's input) ($2P$), the norm and its clamped value (2); once: the input
-#   $h$ ($d$), the offset weights $a_t$ ($m$), and the gate's input $[h; g]$ ($2d$), $\alpha$, $1-\alpha$
-#   and $g$ ($3d$);
-# * **averaged first**: the input $h$, $z$, the $m$ partners, $w_t$ ($d + 2r + mr$), five coefficients per
-#   offset on the way from the norms to $a_t^\Delta / n_t^\Delta$ ($5m$), $|z_t|^2$ (1), the same gate
-#   tensors ($5d$), and a one-byte validity mask; the Plücker vector $z_t \wedge w_t$ is recomputed in
-#   the backward pass rather than kept;
+# * **paper order** (`g_reference`), for every offset: the four gathered coordinate vectors $z_i, z_j$
+#   of $z_t$ and of its partner that the products $z_i z'_j - z_j z'_i$ multiply ($4P$), the Plücker
+#   vector and its normalised copy (the projection's input) ($2P$), the norm and its clamped value (2);
+#   once: the input $h$ ($d$), the gate's input $[h; g]$ ($2d$), $\alpha$, $1-\alpha$ and $g$ ($3d$);
+#   per position the offset weights $a_t$ ($m$);
+# * **averaged first, plain** (`g_fast`): the input $h$ ($d$) and $z_t$ ($r$); the partners
+#   $z_{t-\Delta}$ and their parts $v^\Delta$ orthogonal to $z_t$ ($2mr$); $|z_t|^2$ before and after its
+#   floor and $|z_t|$ (3); six numbers per offset on the way to $c^\Delta$ (the inner product
+#   $\langle z_t, z_{t-\Delta}\rangle$, its quotient by $|z_t|^2$, $|v^\Delta|$, the norm
+#   $n^\Delta = |z_t|\,|v^\Delta|$, $\max(n^\Delta, \epsilon)$, $c^\Delta$) ($6m$); for the one Plücker
+#   product the four gathered coordinate vectors and $z_t \wedge w_t$ itself, the projection's input
+#   ($5P$); the same gate tensors ($5d$); per position $a_t$ ($m$) and $\sum_\Delta a_t^\Delta$, which
+#   multiplies the bias (1);
+# * **fused kernel**: its (G2)–(G4) node keeps $z_t$ and $w_\perp$ ($2r$), the orthogonal parts $v^\Delta$
+#   ($mr$), five numbers per offset ($1/\max(n, \epsilon)$, $c$, $c$ where the floor is off, $c/n^2$,
+#   $\langle z_t, z_{t-\Delta} \rangle$) ($5m$), $|z_t|^2$ and $\beta$ (2), a one-byte validity mask,
+#   and **no** $[$tokens $\times P]$ tensor: it recomputes $q$ in the backward pass; its (G5)–(G6) node
+#   keeps $h$, $g$ and $\alpha$ ($3d$; $1 - \alpha$ and $[h; g]$ are not needed for a hand-written
+#   gradient);
 # * **attention** on the fused kernel: the input, $Q$, $K$, $V$ and the output ($5d$), and one
 #   log-sum-exp per head ($H$); never the $L \times L$ scores.
 #
-# Adding up gives bytes per token; the library's formulas (`gflow_lite.flops`) must grow by exactly that
-# much per extra token (the constants, such as weights saved once, cancel between two lengths):
+# Constants saved once (the Plücker index pairs, the fused kernel's permuted weight $W_\text{shift}$)
+# do not grow with $L$. Adding up gives bytes per token; the library's formulas (`gflow_lite.flops`)
+# must grow by exactly that much per extra token (the constants cancel between two lengths):
 
 # %%
-saved_floats = {  # what each mixer keeps for backward, per token (floats), from the list above
+saved_floats = {  # what each path keeps for backward, per token (floats), from the list above
     "paper order": {"per offset: 4 gathered, p, p_hat": m * 6 * P, "per offset: norm, clamp": m * 2,
-                    "input h": d, "offset weights a_t": m, "gate: [h; g], alpha, 1 - alpha, g": 5 * d},
-    "averaged first": {"input h, z, partners, w": d + 2 * r + m * r, "coefficients": 5 * m, "|z|^2": 1,
-                       "gate: [h; g], alpha, 1 - alpha, g": 5 * d},
+                    "input h": d, "gate: [h; g], alpha, 1 - alpha, g": 5 * d, "a_t (per position)": m},
+    "averaged first": {"input h, z": d + r, "partners, orthogonal parts": 2 * m * r, "|z|^2 x2, |z|": 3,
+                       "six per offset": 6 * m, "4 gathered, z ^ w": 5 * P,
+                       "gate: [h; g], alpha, 1 - alpha, g": 5 * d, "a_t, sum of a_t (per position)": m + 1},
+    "fused kernel": {"z, w_perp": 2 * r, "orthogonal parts": m * r, "five per offset": 5 * m,
+                     "|z|^2, beta": 2, "gate node: h, g, alpha": 3 * d},
     "attention (fused kernel)": {"input, Q, K, V, output": 5 * d, "log-sum-exp per head": H},
 }
-extra_bytes = {"paper order": 0, "averaged first": 1, "attention (fused kernel)": 0}  # the 1-byte mask
+extra_bytes = {"paper order": 0, "averaged first": 0, "fused kernel": 1, "attention (fused kernel)": 0}
 per_token_saved = {name: 4 * sum(parts.values()) + extra_bytes[name] for name, parts in saved_floats.items()}
 L1, L2 = 1024, 2048  # the growth between two lengths is the per-token cost: constants cancel
-for name, cost_fn in (("paper order", lambda n: grassmann_reference_cost(1, n, d, r, m)),
-                      ("averaged first", lambda n: grassmann_fast_cost(1, n, d, r, m)),
-                      ("attention (fused kernel)", lambda n: attention_cost(1, n, d, H))):
-    growth = (cost_fn(L2).saved_bytes - cost_fn(L1).saved_bytes) / (L2 - L1)
+for name, kind in (("paper order", "reference"), ("averaged first", "fast"), ("fused kernel", "fused"),
+                   ("attention (fused kernel)", "attention")):
+    growth = (mixer_cost(kind, 1, L2, d, r, m, H).saved_bytes
+              - mixer_cost(kind, 1, L1, d, r, m, H).saved_bytes) / (L2 - L1)
     assert growth == per_token_saved[name]
-    print(f"{name:25s} {per_token_saved[name]:>6,d} bytes per token saved for backward")
-assert per_token_saved["averaged first"] > per_token_saved["attention (fused kernel)"]
-ratio_saved = ref.saved_bytes / fast.saved_bytes
-assert ratio_saved > ref.total_flops / fast.total_flops  # memory shrinks more than work
-print(f"at L = {L}: paper order keeps {ratio_saved:.1f}x the activations of the fast path")
+    print(f"{name:25s} {per_token_saved[name]:>7,d} bytes per token saved for backward")
+
+# %%
+saved = {name: per_token_saved[name] for name in ("paper order", "averaged first", "fused kernel")}
+assert saved["paper order"] > saved["averaged first"] > per_token_saved["attention (fused kernel)"]
+assert per_token_saved["attention (fused kernel)"] > saved["fused kernel"]
+assert 5 * P > 0.5 * sum(saved_floats["averaged first"].values())  # the [tokens x P] tensors dominate
+assert 0.2 < saved["fused kernel"] / saved["averaged first"] < 0.3  # about a quarter of the plain path's
+assert 1.0 < fused.total_flops / fast.total_flops < 1.02  # for about 1% more matmul FLOPs
+for name, cost in (("averaged first", fast), ("fused kernel", fused)):
+    ratio_saved = ref.saved_bytes / cost.saved_bytes
+    assert ratio_saved > ref.total_flops / cost.total_flops  # memory shrinks more than work
+    print(f"at L = {L}: paper order keeps {ratio_saved:4.1f}x the activations of the {name} path")
+
+# %% [markdown]
+# Averaging first removes the factor $m$ from the stored Plücker vectors as it did from the projection,
+# but the plain path still keeps five $[$tokens $\times P]$ tensors, more than half of its bytes. The
+# fused kernel keeps none of them and recomputes the one it needs: it stores about a quarter of the
+# plain path's bytes for the same function, at 1% more FLOPs.
 
 # %% [markdown]
 # Two honest remarks. First, a fused attention kernel (flash attention, which `scaled_dot_product_attention`
-# uses) never stores the $L \times L$ score matrix: its training memory is **linear** in $L$ too, and per
-# token it is smaller than the Grassmann mixer's (above). The paper's memory argument holds against
-# attention that materialises its scores, such as PyTorch's `MATH` backend:
+# uses) never stores the $L \times L$ score matrix: its training memory is **linear** in $L$ too. Per
+# token it keeps less than the plain fast path and a little more than the fused Grassmann kernel (above):
+# the same order, different constants. The paper's memory argument holds against attention that
+# materialises its scores, such as PyTorch's `MATH` backend:
 
 # %%
 small = CausalSelfAttention(64, 4)
@@ -316,7 +373,8 @@ def first_length(attention_more, limit=2**20):
 
 
 grassmann = {"paper order": lambda n: grassmann_reference_cost(1, n, d, r, m).total_flops,
-             "averaged first": lambda n: grassmann_fast_cost(1, n, d, r, m).total_flops}
+             "averaged first": lambda n: grassmann_fast_cost(1, n, d, r, m).total_flops,
+             "fused kernel": lambda n: grassmann_fused_cost(1, n, d, r, m).total_flops}
 crossover = {}
 for order, g_flops in grassmann.items():
     for causal in (True, False):
@@ -327,13 +385,15 @@ for order, g_flops in grassmann.items():
               f"attention costs more from L = {L_star:,d}")
 
 # %%
-assert crossover["averaged first", True] < 100 and crossover["paper order", True] > 1000
+assert crossover["averaged first", True] < crossover["fused kernel", True] < 100  # K > P costs a little
+assert crossover["paper order", True] > 1000
 assert abs(2 * crossover["paper order", False] - crossover["paper order", True]) <= 2
 assert crossover["paper order", False] > 256
 
 # %% [markdown]
-# Against the fast path the crossover is a few dozen tokens; against the paper's order it is in the
-# thousands (half as many with the full square counted), far beyond the paper's training lengths of 128
+# Against either averaged-first path the crossover is a few dozen tokens (a few more for the fused
+# kernel, whose $r/2$ spare slots and bias-gradient product add about 1%); against the paper's order it is
+# in the thousands (half as many with the full square counted), far beyond the paper's training lengths of 128
 # and 256. At those lengths the paper-order layer does **more** arithmetic than the attention it replaces.
 # Exercise 4.2 asks for $L^\ast$ in closed form.
 
@@ -344,13 +404,13 @@ ax.loglog(lengths, [attention_cost(1, n, d, H, causal=True).total_flops for n in
           label="attention (causal count)")
 ax.loglog(lengths, [attention_cost(1, n, d, H).total_flops for n in lengths], ":", color="C0",
           label="attention (full $L \\times L$ count)")
-for (order, g_flops), style in zip(grassmann.items(), ("s-", "^-")):
+for (order, g_flops), style in zip(grassmann.items(), ("s-", "^-", "x--")):
     ax.loglog(lengths, [g_flops(n) for n in lengths], style, label=f"Grassmann, {order}")
-for (order, causal), L_star in crossover.items():
-    if causal:
-        ax.axvline(L_star, color="gray", ls="--", lw=0.8)
-        ax.text(L_star * 1.08, 0.03, f"$L^* = {L_star}$\n{order}", fontsize=8,
-                transform=ax.get_xaxis_transform())
+for k, order in enumerate(grassmann):  # the causal crossovers; labels staggered in height
+    L_star = crossover[order, True]
+    ax.axvline(L_star, color="gray", ls="--", lw=0.8)
+    ax.text(L_star * 1.08, 0.03 + 0.12 * k, f"$L^* = {L_star}$\n{order}", fontsize=8,
+            transform=ax.get_xaxis_transform())
 length_axis(ax, lengths[::2])
 ax.set_xlabel("sequence length L (tokens)")
 ax.set_ylabel("matmul FLOPs, forward + backward (batch 1)")
@@ -363,15 +423,18 @@ plt.show()
 #
 # Arithmetic is not time. The library's benchmark helpers time one mixing block (the mixer alone,
 # forward and backward, batch 1) in interleaved rounds, so that a busy machine slows every case alike, and
-# measure its memory two ways: the bytes saved for backward and the allocator's peak during the step. In
-# quick mode this runs a few short lengths on one thread of a shared CPU, so the times are noisy and the
-# page asserts none of them; it asserts what does not depend on the machine.
+# measure its memory two ways: the bytes saved for backward and the allocator's peak during the step. We
+# time both averaged-first Grassmann paths against attention (the paper-order block is several times
+# slower; section 4.6 reads its committed measurements). In quick mode this runs a few short lengths on
+# one thread of a shared CPU, so the times are noisy and the page asserts none of them; it asserts what
+# does not depend on the machine.
 
 # %%
 device = torch.device("cuda" if torch.cuda.is_available() and not quick_mode() else "cpu")
-live_lengths = by_mode((128, 256, 512, 1024, 2048), (512, 1024, 2048, 4096, 8192))
+live_lengths = by_mode((256, 512, 1024), (512, 1024, 2048, 4096, 8192))
 torch.manual_seed(0)
-blocks = {"grassmann": CausalGrassmannMixing(d, r, PAPER_OFFSETS, impl="fast").to(device),
+blocks = {"fused": CausalGrassmannMixing(d, r, PAPER_OFFSETS, impl="fused").to(device),
+          "fast": CausalGrassmannMixing(d, r, PAPER_OFFSETS, impl="fast").to(device),
           "attention": CausalSelfAttention(d, H).to(device)}
 where = environment(device)
 print(f"device {where['device']}, {where['threads']} thread(s), torch {where['torch']}, "
@@ -389,38 +452,38 @@ for n in live_lengths:
 
 # %%
 for n in live_lengths:
-    predicted = {"grassmann": grassmann_fast_cost(1, n, d, r, m).saved_bytes,
-                 "attention": attention_cost(1, n, d, H).saved_bytes}
     for name in blocks:
         if device.type == "cpu":  # the formulas describe the CPU kernels
-            assert live[name][n]["saved_mb"] == round(predicted[name] / 2**20, 3)
+            predicted = mixer_cost(name, 1, n, d, r, m, H).saved_bytes
+            assert live[name][n]["saved_mb"] == round(predicted / 2**20, 3)
 
-g_peak = {n: live["grassmann"][n]["peak_mb"] for n in live_lengths}
-if all(v is not None for v in g_peak.values()):
-    # linear growth: the peak added per token is the same between every pair of lengths, within 20%
-    per_token_peak = [(g_peak[b] - g_peak[a]) / (b - a) for a, b in zip(live_lengths, live_lengths[1:])]
-    mean_peak = sum(per_token_peak) / len(per_token_peak)
-    assert all(abs(x / mean_peak - 1) <= 0.2 for x in per_token_peak), per_token_peak
-    print("Grassmann peak memory per extra token (KiB):", [round(x * 1024, 2) for x in per_token_peak])
+for name in ("fused", "fast"):
+    peak = {n: live[name][n]["peak_mb"] for n in live_lengths}
+    if all(v is not None for v in peak.values()):
+        # linear growth: the peak added per token is the same between every pair of lengths, within 20%
+        per_token_peak = [(peak[b] - peak[a]) / (b - a) for a, b in zip(live_lengths, live_lengths[1:])]
+        mean_peak = sum(per_token_peak) / len(per_token_peak)
+        assert all(abs(x / mean_peak - 1) <= 0.2 for x in per_token_peak), (name, per_token_peak)
+        print(f"{name}: peak memory per extra token (KiB):", [round(x * 1024, 2) for x in per_token_peak])
 slopes = {name: loglog_slope(list(live[name]), [row["ms"] for row in live[name].values()]) for name in blocks}
 print("log-log time slopes over these lengths (1 = linear, 2 = quadratic):",
       {name: round(s, 2) for name, s in slopes.items()})
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-for name, style, color in (("grassmann", "s-", "C0"), ("attention", "o-", "C1")):
-    ns = list(live[name])
-    axes[0].loglog(ns, [live[name][n]["ms"] for n in ns], style, color=color, label=name)
+for name, style, color in (("fused", "s-", "C0"), ("fast", "^-", "C2"), ("attention", "o-", "C1")):
+    ns, label = list(live[name]), name if name == "attention" else f"grassmann, {name}"
+    axes[0].loglog(ns, [live[name][n]["ms"] for n in ns], style, color=color, label=label)
     if all(live[name][n]["peak_mb"] is not None for n in ns):
-        axes[1].loglog(ns, [live[name][n]["peak_mb"] for n in ns], style, color=color, label=f"{name}, peak")
+        axes[1].loglog(ns, [live[name][n]["peak_mb"] for n in ns], style, color=color, label=f"{label}, peak")
     axes[1].loglog(ns, [live[name][n]["saved_mb"] for n in ns], style.replace("-", ":"), color=color,
-                   label=f"{name}, saved for backward")
+                   label=f"{label}, saved for backward")
 axes[0].set(xlabel="sequence length L (tokens)", ylabel="forward + backward time (ms)",
             title=f"Measured now: one block, {where['threads']} thread(s), {device.type}")
 axes[1].set(xlabel="sequence length L (tokens)", ylabel="memory (MiB)", title="Activation memory")
 for ax in axes:
     length_axis(ax, live_lengths)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
 plt.show()
 
 # %% [markdown]
@@ -440,22 +503,28 @@ runs = {name: json.loads((results_dir / f"{name}.json").read_text())
 for name, run in runs.items():
     hw = run["hardware"]
     commit = run["git_commit"] or "unknown"
-    print(f"{name:8s} commit {commit[:12]}{' (uncommitted changes)' if commit.endswith('+dirty') else ''}, "
+    dirty = commit.endswith(("-dirty", "+dirty"))
+    print(f"{name:8s} commit {commit[:12]}{' (uncommitted changes)' if dirty else ''}, "
           f"torch {run['torch']}, {run['device']} ({hw.get('gpu', hw['cpu'])}, {hw['logical_cores']} cores), "
           f"{run['threads']} thread(s), load average {run['load_average_start']} -> "
           f"{run.get('load_average_end')}, {run['wall_time_s']} s, {'quick' if run['quick'] else 'full'} run")
 
 # %%
 scaling, kernel, decode = runs["scaling"], runs["kernel"], runs["decode"]
-sc = scaling["config"]
+sc, kc = scaling["config"], kernel["config"]
+print(f"scaling: Grassmann block impl={sc['impl']!r} against attention; kernel: "
+      f"{sorted({rec['impl'] for rec in kernel['records']})}; decode: impl={decode['config']['impl']!r}")
 for rec in scaling["records"]:  # the GFLOP column is the formula; saved memory matches it on the CPU
-    n = rec["seq_len"]
-    if rec["model"] == "grassmann":
-        cost = grassmann_fast_cost(1, n, sc["d_model"], sc["r"], len(sc["offsets"]))
-    else:
-        cost = attention_cost(1, n, sc["d_model"], sc["n_heads"], causal=True)
+    kind = sc["impl"] if rec["model"] == "grassmann" else "attention"
+    cost = mixer_cost(kind, 1, rec["seq_len"], sc["d_model"], sc["r"], len(sc["offsets"]), sc["n_heads"],
+                      causal=True)
     assert rec["gflop"] == round(cost.total_flops / 1e9, 4)
     if scaling["device"] == "cpu":
+        assert rec["saved_mb"] == round(cost.saved_bytes / 2**20, 3)
+for rec in kernel["records"]:  # the same for the three Grassmann paths
+    cost = mixer_cost(rec["impl"], 1, rec["seq_len"], kc["d_model"], kc["r"], len(kc["offsets"]))
+    assert rec["gflop"] == round(cost.total_flops / 1e9, 4)
+    if kernel["device"] == "cpu":
         assert rec["saved_mb"] == round(cost.saved_bytes / 2**20, 3)
 
 
@@ -472,15 +541,20 @@ peak_ratio = {n: g["peak_mb"] / a["peak_mb"] for n, g, a in zip(ns, g_rows, a_ro
 slope = {name: loglog_slope([row["seq_len"] for row in rows if row["seq_len"] >= 1024],
                             [row["ms"] for row in rows if row["seq_len"] >= 1024])
          for name, rows in (("grassmann", g_rows), ("attention", a_rows))}
-k_ns, k_ref = series(kernel, "impl", "reference")
-_, k_fast = series(kernel, "impl", "fast")
-kernel_time = {n: a["ms"] / b["ms"] for n, a, b in zip(k_ns, k_ref, k_fast)}
-kernel_peak = {n: a["peak_mb"] / b["peak_mb"] for n, a, b in zip(k_ns, k_ref, k_fast)}
-print("attention time / Grassmann time:", {n: round(s, 2) for n, s in speedup.items()})
+k_rows = {impl: dict(zip(*series(kernel, "impl", impl))) for impl in ("reference", "fast", "fused")}
+kernel_time, kernel_peak = {}, {}
+for slow, quick in (("reference", "fast"), ("reference", "fused"), ("fast", "fused")):
+    kernel_time[slow, quick] = {n: k_rows[slow][n]["ms"] / k_rows[quick][n]["ms"] for n in k_rows[slow]}
+    kernel_peak[slow, quick] = {n: k_rows[slow][n]["peak_mb"] / k_rows[quick][n]["peak_mb"]
+                                for n in k_rows[slow]}
+    for n, x in kernel_time[slow, quick].items():  # == the file's summary
+        assert abs(x - kernel["summary"]["speedup"][f"{slow}_over_{quick}"][str(n)]) < 1e-3
+print(f"attention time / Grassmann ({sc['impl']}) time:", {n: round(s, 2) for n, s in speedup.items()})
 print("Grassmann peak / attention peak:", {n: round(s, 2) for n, s in peak_ratio.items()})
 print("log-log time slope from L = 1024:", {name: round(s, 2) for name, s in slope.items()})
-print("paper order / averaged first, time:", {n: round(s, 1) for n, s in kernel_time.items()})
-print("paper order / averaged first, peak memory:", {n: round(s, 1) for n, s in kernel_peak.items()})
+for pair in kernel_time:
+    print(f"kernel.json, {pair[0]} / {pair[1]}: time", {n: round(s, 1) for n, s in kernel_time[pair].items()},
+          "peak", {n: round(s, 1) for n, s in kernel_peak[pair].items()})
 
 # %%
 fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
@@ -488,7 +562,7 @@ ax = axes[0, 0]
 for name, style in (("grassmann", "s-"), ("attention", "o-")):
     ns, rows = series(scaling, "model", name)
     ax.loglog(ns, [row["ms"] for row in rows], style,
-              label=f"{name} (fast path)" if name == "grassmann" else name)
+              label=f"{name} ({sc['impl']})" if name == "grassmann" else name)
 ns, rows = series(scaling, "model", "grassmann")
 for power, style in ((1, "--"), (2, ":")):
     ax.loglog(ns, [rows[0]["ms"] * (n / ns[0]) ** power for n in ns], style, color="gray", lw=0.8,
@@ -496,20 +570,20 @@ for power, style in ((1, "--"), (2, ":")):
 ax.set(xlabel="sequence length L (tokens)", ylabel="forward + backward time (ms)",
        title="scaling.json: one mixing block")
 ax = axes[0, 1]
-for run, key, name, style in ((scaling, "model", "grassmann", "s-"), (scaling, "model", "attention", "o-"),
-                              (kernel, "impl", "reference", "v--")):
+for run, key, name, style in ((scaling, "model", "attention", "o-"), (kernel, "impl", "reference", "v--"),
+                              (kernel, "impl", "fast", "^--"), (kernel, "impl", "fused", "s-")):
     ns, rows = series(run, key, name)
-    label = "grassmann, paper order" if name == "reference" else name
+    label = name if run is scaling else f"grassmann, {name}"
     ax.loglog(ns, [row["peak_mb"] for row in rows], style, label=label)
 ax.set(xlabel="sequence length L (tokens)", ylabel="peak memory of the step (MiB)",
        title="scaling.json, kernel.json: memory")
 ax = axes[1, 0]
-for name, style in (("reference", "v-"), ("fast", "s-")):
+for name, style in (("reference", "v-"), ("fast", "^-"), ("fused", "s-")):
     ns, rows = series(kernel, "impl", name)
     ax.loglog(ns, [row["ms"] for row in rows], style,
-              label="paper order" if name == "reference" else "averaged first")
+              label={"reference": "paper order", "fast": "averaged first", "fused": "fused kernel"}[name])
 ax.set(xlabel="sequence length L (tokens)", ylabel="forward + backward time (ms)",
-       title="kernel.json: one Grassmann block, two orders")
+       title="kernel.json: one Grassmann block, three paths")
 ax = axes[1, 1]
 for name, style in (("grassmann", "s-"), ("transformer", "o-")):
     ns, rows = series(decode, "model", name, x="context")
@@ -527,19 +601,39 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# What the committed runs say, each statement asserted below: the fast Grassmann block's advantage over
-# attention grows with $L$, and its time grows more slowly (a log-log slope near or below 1, against
-# attention's well above 1); their peak memories stay within 25% of each other at every length, as
-# section 4.3 predicts for a fused attention kernel; the paper-order block is several times slower and
-# several times hungrier than the fast one at every length. In generation, the Grassmann model's time per
-# token hardly depends on how much it has generated, while the Transformer's grows with its KV cache; at
-# short contexts the Transformer is the faster of the two per token, at the longest one the slower.
+# What the committed runs say, each statement asserted below. The three Grassmann paths: the paper-order
+# block is several times slower and several times hungrier than either averaged-first one at every
+# length; the fused kernel is faster than the plain fast path at every length and its peak memory is
+# smaller still, as section 4.3's count predicts. The scaling run pits the fused block against attention:
+# its advantage grows with $L$ and its time grows more slowly (a log-log slope near or below 1, against
+# attention's well above 1); their peak memories stay within 25% of each other at every length, the fused
+# Grassmann block's the smaller from $L = 1024$ on, as section 4.3 predicts for a fused attention kernel.
+#
+# The benchmark also records its own targets. Two are met (3× attention's speed at $L = 4096$, 6× at
+# 8192). The target at the paper's training length, **1.3× at $L = 256$, was not met**: in the committed
+# measurement the fused Grassmann block took about 1.2 times attention's time (a ratio of 0.83), on a
+# heavily loaded machine (a load average above 5 on 2 cores). At the lengths the paper trains on,
+# attention is not the slower mixer here.
+#
+# In generation (`decode.json`, on the fast path), the Grassmann model's time per token hardly depends on
+# how much it has generated, while the Transformer's grows with its KV cache; at short contexts the
+# Transformer is the faster of the two per token, at the longest one the slower.
 
 # %%
-assert speedup[max(speedup)] > speedup[min(speedup)] and speedup[max(speedup)] > 1
+assert speedup[max(speedup)] > speedup[min(speedup)] and all(s > 1 for n, s in speedup.items() if n >= 512)
 assert slope["grassmann"] < 1.1 < slope["attention"]
 assert all(0.8 <= x <= 1.25 for x in peak_ratio.values())
-assert min(kernel_time.values()) > 3 and min(kernel_peak.values()) > 3
+assert all(x < 1 for n, x in peak_ratio.items() if n >= 1024)
+for quick in ("fast", "fused"):
+    assert min(kernel_time["reference", quick].values()) > 3  # several times slower
+    assert min(kernel_peak["reference", quick].values()) > 3  # and several times hungrier
+assert min(kernel_time["fast", "fused"].values()) > 1 and min(kernel_peak["fast", "fused"].values()) > 1
+targets = scaling["summary"]["targets"]
+assert targets["1.3x_at_256"]["met"] is False and abs(targets["1.3x_at_256"]["ratio"] - speedup[256]) < 1e-3
+assert speedup[256] < 1 and scaling["load_average_start"][0] > 2 * scaling["hardware"]["logical_cores"]
+assert targets["3x_at_4096"]["met"] and targets["6x_at_8192"]["met"]
+print(f"target 1.3x at L = 256: measured {speedup[256]:.2f}x (not met), load average "
+      f"{scaling['load_average_start'][0]} on {scaling['hardware']['logical_cores']} cores")
 d_ns, d_g = series(decode, "model", "grassmann", x="context")
 _, d_t = series(decode, "model", "transformer", x="context")
 g_growth = d_g[-1]["ms_per_token"] / d_g[0]["ms_per_token"]
@@ -629,11 +723,15 @@ plt.show()
 #
 # **Summary.** Per token, the Grassmann mixer's work does not depend on $L$, as the paper says; but in the
 # paper's order its projection term, $m\,d\,r^2/2$ multiply-adds, outweighs attention's quadratic term
-# until $L$ is in the thousands. Averaging the offsets before projecting removes almost a factor $m$ from
-# that term and moves the crossover down to a few dozen tokens. Every formula here equals PyTorch's FLOP
-# counter and autograd's saved bytes exactly. Measured, the fast block scales about linearly in time; its
-# training memory is linear but, against a fused attention kernel, no smaller. Its real memory advantage
-# is in generation: a cache of constant size against a KV cache that grows with every token.
+# until $L$ is in the thousands. Averaging the offsets before projecting removes exactly the factor $m$
+# from that term and moves the crossover down to a few dozen tokens; the fused kernel's shift layout adds
+# back $r/2$ slots and a bias-gradient product (about 1% more FLOPs) and in exchange keeps no
+# $[$tokens $\times P]$ tensor, a quarter of the plain path's activation bytes. Every formula here equals
+# PyTorch's FLOP counter and autograd's saved bytes exactly, on all three paths. Measured, the fused block
+# scales about linearly in time and beats attention from $L = 512$ on, but not at $L = 256$ (the 1.3×
+# target there was missed); its training memory is linear, within 25% of a fused attention kernel's. Its
+# clear memory advantage is in generation: a cache of constant size against a KV cache that grows with
+# every token.
 #
 # **Questions.** (Answers for instructors are on the instructors' page.)
 #
@@ -669,9 +767,11 @@ check_paper_projection_flops(paper_projection_flops)
 # %% [markdown]
 # **Exercise 4.2 (the crossover, in closed form).** Write `crossover_length(d, r, m, order)`: the smallest
 # $L \ge 1$ at which causal attention's matmul FLOPs (forward + backward) exceed the Grassmann mixer's,
-# for `order` `"paper"` or `"fast"`. Derive it from the per-token costs of sections 4.1 and 4.3 rather
-# than by searching: causal attention costs $24d^2 + 6(L+1)d$ FLOPs per token, forward and backward; the
-# fast path projects from `shift_slots(r)` columns and adds its bias-gradient product.
+# for `order` `"paper"`, `"fast"` or `"fused"` (the three paths of section 4.3). Derive it from the
+# per-token costs of sections 4.1 and 4.3 rather than by searching: causal attention costs
+# $24d^2 + 6(L+1)d$ FLOPs per token, forward and backward; the plain fast path projects from $P$ columns;
+# the fused kernel from `shift_slots(r)` slots in its forward and input gradient, $P$ in its weight
+# gradient, and it adds the bias-gradient product.
 
 # %%
 @exercise

@@ -8,19 +8,23 @@ def paper_projection_flops(B, L, d, r, m):
 
 
 def crossover_length(d, r, m, order):
-    """First L >= 1 with 24 d^2 + 6 (L + 1) d > 6 (d r + K d + 2 d^2) (+ 2 d on the fast path), per token.
+    """First L >= 1 where causal attention's 24 d^2 + 6 (L + 1) d FLOPs per token exceed the Grassmann path's.
 
-    Dividing by 6 d: L + 1 > r + K - 2 d (+ 1/3 on the fast path), so L > r + K - 2 d - 1 (+ 1/3).
+    Paper order and plain fast path: 6 (d r + X d + 2 d^2) with X = m P or P; dividing by 6 d, attention
+    is larger when L + 1 > r + X - 2 d, i.e. from L = r + X - 2 d on (all integers).
+    Fused kernel: 6 d r + 2 (2 K + P) d + 12 d^2 + 2 d (K = floor(r/2) r slots in the forward and dq, P
+    columns in dW, a bias-gradient product); dividing by 2 d: 3 (L + 1) > 3 r + 2 K + P + 1 - 6 d, i.e.
+    3 L > 3 r + 2 K + P - 2 - 6 d, from L = floor((3 r + 2 K + P - 2 - 6 d) / 3) + 1 on.
     """
     P = r * (r - 1) // 2
-    if order == "paper":
-        bound = r + m * P - 2 * d - 1  # L must exceed this integer
-        first = bound + 1
-    elif order == "fast":
-        K = (r // 2) * r  # the fast path's shift-layout slots
-        first = r + K - 2 * d  # L > r + K - 2 d - 2/3: the first integer above it
+    if order in ("paper", "fast"):
+        X = m * P if order == "paper" else P
+        first = r + X - 2 * d
+    elif order == "fused":
+        K = (r // 2) * r  # the fused kernel's shift-layout slots
+        first = (3 * r + 2 * K + P - 2 - 6 * d) // 3 + 1  # floor division, right for negative bounds too
     else:
-        raise ValueError(f"order={order!r} must be 'paper' or 'fast'")
+        raise ValueError(f"order={order!r} must be 'paper', 'fast' or 'fused'")
     return max(first, 1)
 
 

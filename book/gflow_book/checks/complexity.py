@@ -9,7 +9,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from gflow_lite.model import PAPER_OFFSETS, PAPER_SCHEDULE_12, LMConfig
-from gflow_lite.flops import attention_cost, grassmann_fast_cost, grassmann_reference_cost
+from gflow_lite.flops import (attention_cost, grassmann_fast_cost, grassmann_fused_cost,
+                              grassmann_reference_cost)
 from gflow_lite.geometry import n_plucker
 from gflow_lite.model import GrassmannLM
 from .core import Mismatch, expect_equal, make_generator, no_python_loops, run_check
@@ -74,14 +75,16 @@ def _total(order: str, L: int, d: int, r: int, m: int) -> int:
         return grassmann_reference_cost(1, L, d, r, m).total_flops
     if order == "fast":
         return grassmann_fast_cost(1, L, d, r, m).total_flops
-    raise ValueError(f"order={order!r} must be 'paper' or 'fast'")
+    if order == "fused":
+        return grassmann_fused_cost(1, L, d, r, m).total_flops
+    raise ValueError(f"order={order!r} must be 'paper', 'fast' or 'fused'")
 
 
 def crossover_by_search(
     d: int, r: int, m: int, order: str, *, causal: bool = True, limit: int = 2**24
 ) -> int:
     """The smallest ``L >= 1`` at which attention's matmul FLOPs (forward + backward) exceed the Grassmann
-    mixer's (``order`` "paper" or "fast"), found by bisection over the library's formulas.
+    mixer's (``order`` "paper", "fast" or "fused"), found by bisection over the library's formulas.
 
     ``causal`` counts the lower triangle of the score matrix (what a causal kernel needs); otherwise the
     full square. Raises if attention stays cheaper up to ``limit``.
@@ -117,16 +120,19 @@ def check_crossover_length(fn: Callable[[int, int, int, str], int]) -> bool:
 
     cases = [case(256, 32, 6, "paper"), case(256, 32, 6, "fast"), case(512, 64, 6, "paper"),
              case(128, 16, 3, "fast"), case(64, 16, 4, "paper"), case(96, 7, 2, "fast"),
-             case(80, 9, 1, "paper"), case(1024, 32, 6, "fast"), case(1024, 16, 2, "paper")]
+             case(80, 9, 1, "paper"), case(1024, 32, 6, "fast"), case(1024, 16, 2, "paper"),
+             case(256, 32, 6, "fused"), case(64, 16, 1, "fused"), case(128, 24, 1, "fused"),
+             case(100, 21, 1, "fused"), case(64, 24, 4, "fused"), case(96, 7, 2, "fused")]
     return run_check("4.2 crossover length", fn, cases,
                      allowed=("n_plucker", "shift_slots"), constraints=[_closed_form], hint=[
         "write both per-token costs as functions of L; only attention's grows with L, so the crossover is "
         "where a linear inequality in L flips: solve it, do not search",
-        "per token, forward + backward: causal attention 24 d^2 + 6 (L + 1) d; Grassmann 6 (d r + K d + "
-        "2 d^2), with K = m P (paper order) or K = shift_slots(r) (fast), plus 2 d for the fast path's "
-        "bias gradient",
-        "divide by 6 d: attention is larger when L + 1 > r + K - 2 d (+ 1/3 on the fast path); the answer "
-        "is the first integer L >= 1 above that bound"])
+        "per token, forward + backward: causal attention 24 d^2 + 6 (L + 1) d; Grassmann 6 (d r + X d + "
+        "2 d^2) with X = m P (paper order) or P (fast); the fused kernel 6 d r + 2 (2 K + P) d + 12 d^2 + "
+        "2 d, with K = shift_slots(r)",
+        "divide by 6 d: attention is larger when L + 1 > r + X - 2 d (paper, fast), or when "
+        "3 (L + 1) > 3 r + 2 K + P + 1 - 6 d (fused); the answer is the first integer L >= 1 above that "
+        "bound (mind the integer division when the bound is not a whole number)"])
 
 
 def _measured_cache_bytes(offsets, offset_mode, n_layers, r, batch, context) -> int:
