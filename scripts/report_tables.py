@@ -68,7 +68,68 @@ def wikitext2_report(root: Path) -> str:
     pending = [f"- `{name}`: {s}" for name, s in status.items() if s != "finished"]
     if pending:
         parts += ["Not finished:", "", *pending, ""]
+    if (R.wikitext2_dir(root) / "controls").is_dir():
+        parts += [geometry_report(root), ""]
     return "\n".join(parts)
+
+
+#: "Is it the geometry?": grassmann-plus, its controls and the full-attention Transformer (label, folder, model)
+CONTROLS = (
+    ("grassmann-plus (Plücker pairs)", "ablations/grassmann-plus", "grassmann"),
+    ("local attention, w = 4", "controls/plus-local-attention-w4", "transformer"),
+    ("pair [z_t; z_t-Δ] (no interaction), r = 100", "controls/plus-concat", "grassmann"),
+    ("pair z_t ⊗ z_t-Δ (bilinear), r = 17", "controls/plus-outer", "grassmann"),
+    ("Transformer, full attention", "cpu-small", "transformer"),
+)
+#: The learning-rate sweep at seed 0: (model, peak lr, folder); 1e-3 is the preset's
+SWEEP = tuple((m, lr, folder) for lr in (1e-3, 2e-3, 4e-3) for m, folder in (
+    ("transformer", "cpu-small" if lr == 1e-3 else f"lr-sweep/transformer-lr{lr:.0e}".replace("e-0", "e-")),
+    ("grassmann", "ablations/grassmann-plus" if lr == 1e-3
+     else f"lr-sweep/grassmann-plus-lr{lr:.0e}".replace("e-0", "e-"))))
+
+
+def _complete(root: Path, folder: str) -> Optional[R.Comparison]:
+    c = R.load_comparison(R.wikitext2_dir(root) / folder, folder)
+    return R.check(c, folder) if c is not None and c.complete else None
+
+
+def geometry_report(root: Path) -> str:
+    """Tables of "Is it the geometry?": the controls beside grassmann-plus, and the learning-rate sweep."""
+    plus = _complete(root, CONTROLS[0][1])
+    base = plus.data["models"]["grassmann"] if plus else None
+    rows = []
+    for label, folder, model in CONTROLS:
+        c = _complete(root, folder)
+        if c is None:
+            rows.append([label, "not finished", "", "", "", "", ""])
+            continue
+        st = c.data["models"][model]
+        per_seed = " / ".join(f"{v:.1f}" for v in st["best_val_ppl"]["values"])
+        rel = (lambda key: f"{st[key]['mean'] / base[key]['mean']:.3f}") if base else (lambda key: "–")
+        rows.append([label, f"{st['params']:,}", ", ".join(map(str, st["seeds"])),
+                     f"{st['best_val_ppl']['mean']:.1f} ({per_seed})", f"{st['test_ppl']['mean']:.1f}",
+                     rel("best_val_ppl"), rel("test_ppl")])
+    controls = R.Table(["model (cpu-small, peak lr 1e-3)", "params", "seeds", "best val PPL (per seed)",
+                        "test PPL", "val / grassmann-plus", "test / grassmann-plus"], rows)
+    swept = {}
+    for model, lr, folder in SWEEP:
+        c = _complete(root, folder)
+        run = c.run(model, 0) if c else None
+        if run is not None:
+            swept[model, lr] = run.summary["best_val_ppl"]
+    lrs = sorted({lr for _, lr, _ in SWEEP})
+    sweep_rows = []
+    for lr in lrs:
+        t, g = swept.get(("transformer", lr)), swept.get(("grassmann", lr))
+        sweep_rows.append([f"{lr:g}", f"{t:.1f}" if t else "not finished", f"{g:.1f}" if g else "not finished",
+                           f"{g / t:.3f}" if t and g else "–"])
+    sweep = R.Table(["peak lr (min_lr = lr / 10)", "Transformer best val PPL", "grassmann-plus best val PPL",
+                     "grassmann-plus / Transformer"], sweep_rows)
+    return "\n".join(["### Is it the geometry? Controls with the same reach (cpu-small)", "",
+                      "Same data, tokenizer, budget, schedule and peak learning rate as grassmann-plus; "
+                      "parameters within 3% of it (`results/wikitext2/controls/`).", "", controls.markdown(), "",
+                      "**The learning-rate sweep** (seed 0; `results/wikitext2/lr-sweep/`):", "",
+                      sweep.markdown()])
 
 
 def wikitext2_check(folder: Path) -> str:
