@@ -491,6 +491,162 @@ tp = published.PUBLISHED_THROUGHPUT
 print(f"GPU rate from {tp.source}: {tp.tokens_per_s:,.0f} tokens/s on {tp.device} ({tp.where})")
 
 # %% [markdown]
+# ## 5.6 Is it the geometry?
+#
+# grassmann-plus comes within a few percent of the Transformer, yet each of its tokens meets only three
+# fixed earlier positions per layer. Is it the Plücker geometry that does the work, or would any mixer
+# with the same reach do as well? No public reproduction asked; we ran three **controls** against
+# grassmann-plus, each with the same data, tokenizer, budget, schedule and learning rate (the preset's,
+# 1e-3), two seeds, and a parameter count within 3% of grassmann-plus:
+#
+# 1. **local attention with the same reach**: the Transformer baseline (post-LN, its better block) with
+#    attention restricted to the token itself and the $w = 4$ before it (`attn_window=4`), the largest
+#    offset of grassmann-plus;
+# 2. **the same layer without the geometry**: everything of grassmann-plus kept (reduction, offsets,
+#    normalisation, projection, mean over offsets, gate, blend, block), only the pair feature
+#    $z_t \wedge z_{t-\Delta}$ replaced (`LMConfig.pair`), with $r$ chosen to match the parameters:
+#    (a) **no interaction**, the concatenation $[z_t; z_{t-\Delta}]$ ($r = 100$); (b) **bilinear without
+#    antisymmetry**, the full outer product $z_t \otimes z_{t-\Delta}$ ($r^2$ features, $r = 17$).
+#
+# The controls are tested like the two models (`tests/test_controls.py`: causality by perturbation and
+# Jacobian, the fast path equal to the paper-order reference, parameters within 3%).
+
+# %%
+CONTROLS = {  # label -> (folder under results/wikitext2, the model it holds)
+    "grassmann-plus (Plücker pairs)": ("ablations/grassmann-plus", "grassmann"),
+    "local attention, w = 4": ("controls/plus-local-attention-w4", "transformer"),
+    "pair [z_t; z_t-Δ] (no interaction)": ("controls/plus-concat", "grassmann"),
+    "pair z_t ⊗ z_t-Δ (bilinear)": ("controls/plus-outer", "grassmann"),
+    "Transformer (full attention)": ("cpu-small", "transformer"),
+}
+found = {label: report.load_comparison(report.wikitext2_dir() / folder) for label, (folder, _) in CONTROLS.items()}
+ctrl = {label: report.check(c, CONTROLS[label][0]) for label, c in found.items() if c is not None and c.complete}
+plus = ctrl["grassmann-plus (Plücker pairs)"]
+n_plus = plus.data["models"]["grassmann"]["params"]
+rows, val = [], {}
+for label, c in ctrl.items():
+    model = CONTROLS[label][1]
+    stats = c.data["models"][model]
+    val[label] = list(c.values(model, "best_val_ppl").values())
+    if label != "Transformer (full attention)":
+        assert abs(stats["params"] / n_plus - 1) <= 0.03, label  # matched parameters
+    rows.append([label, f"{stats['params']:,}", ", ".join(map(str, stats["seeds"])),
+                 f"{stats['best_val_ppl']['mean']:.1f} ({min(val[label]):.1f}–{max(val[label]):.1f})",
+                 f"{stats['test_ppl']['mean']:.1f}"])
+display(report.Table(["model", "params", "seeds", "best val PPL (seed range)", "test PPL"], rows))
+
+# %% [markdown]
+# The learning curves (validation perplexity at each evaluation, every seed):
+
+# %%
+fig, ax = plt.subplots(figsize=(7.5, 4.2))
+for (label, c), colour in zip(ctrl.items(), ("tab:blue", "tab:red", "tab:green", "tab:purple", "tab:orange")):
+    for i, run in enumerate(r for r in c.finished_runs if r.model == CONTROLS[label][1]):
+        points = [(e["step"], e["val_ppl"]) for e in run.metrics() if "val_ppl" in e]
+        ax.plot(*zip(*points), "o-", ms=3, color=colour, alpha=0.85, label=label if i == 0 else None)
+ax.set(xlabel="optimizer step", ylabel="validation perplexity", yscale="log",
+       title="cpu-small: grassmann-plus and its controls")
+ax.legend(fontsize=7)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **The answer**, read against the spread between seeds: a difference counts only if it is larger than
+# the larger of the two models' seed ranges.
+
+# %%
+def verdict(label: str) -> str:
+    """How grassmann-plus compares with ``label``: 'better', 'worse', or 'within the seed spread'."""
+    a, b = val["grassmann-plus (Plücker pairs)"], val[label]
+    spread = max(max(a) - min(a), max(b) - min(b))
+    diff = statistics.mean(b) - statistics.mean(a)
+    return "better" if diff > spread else "worse" if diff < -spread else "within the seed spread"
+
+
+verdicts = {label: verdict(label) for label in ctrl if label != "grassmann-plus (Plücker pairs)"}
+for label, v in verdicts.items():
+    ratio = statistics.mean(val[label]) / statistics.mean(val["grassmann-plus (Plücker pairs)"])
+    print(f"against {label:36s} grassmann-plus is {v:24s} (val PPL {ratio:.3f}x grassmann-plus's)")
+
+# %% [markdown]
+# **What the numbers say**, control by control (two seeds each, the preset's learning rate):
+#
+# 1. **Local attention with the same reach wins clearly.** Attention over the same four earlier tokens
+#    reaches a validation perplexity about 6% *lower* than grassmann-plus, far outside the seeds'
+#    spread (and lower than full attention's at this budget, too). Whatever grassmann-plus does with its
+#    three fixed partners, content-based weights over the same window do better.
+# 2. **Without the geometry, a little is lost, not much.** With no interaction between the two tokens
+#    (the concatenation) the layer is about 1.6% worse than with Plücker pairs: more than the spread
+#    between seeds, but small. A general bilinear feature without antisymmetry (the outer product, with
+#    more features per pair than $z_t \wedge z_{t-\Delta}$ at the same parameter count) is within the seed
+#    spread of the Plücker layer. So what helps is a multiplicative interaction of the pair; that the
+#    interaction is the antisymmetric one, a point of Gr(2, r), is not what makes the difference here.
+#
+# One small model, one budget, the preset's learning rate and two seeds: a trend to test at other
+# sizes, not a law. The assert below checks that each sentence matches the verdict computed above.
+
+# %%
+STATED = {  # what the list above says about grassmann-plus against each model
+    "local attention, w = 4": "worse",
+    "pair [z_t; z_t-Δ] (no interaction)": "better",
+    "pair z_t ⊗ z_t-Δ (bilinear)": "within the seed spread",
+    "Transformer (full attention)": "worse",
+}
+assert len(ctrl) == len(CONTROLS) and all(len(v) == 2 for v in val.values()), "every model, two seeds"
+assert verdicts == STATED, verdicts
+local = statistics.mean(val["local attention, w = 4"]) / statistics.mean(val["grassmann-plus (Plücker pairs)"])
+concat = statistics.mean(val["pair [z_t; z_t-Δ] (no interaction)"]) / statistics.mean(
+    val["grassmann-plus (Plücker pairs)"])
+assert 0.92 < local < 0.96 and 1.01 < concat < 1.03  # "about 6% lower", "about 1.6% worse"
+assert statistics.mean(val["local attention, w = 4"]) < statistics.mean(val["Transformer (full attention)"])
+
+# %% [markdown]
+# **A fairly tuned baseline.** Every number above uses the preset's peak learning rate, 1e-3, tuned for
+# neither model. We swept it for the Transformer and for grassmann-plus (seed 0; the schedule's floor
+# moves with it, `min_lr = lr / 10`):
+
+# %%
+SWEEP = {  # (model, peak lr) -> folder; 1e-3 is the preset's, already run above
+    ("transformer", 1e-3): "cpu-small", ("grassmann", 1e-3): "ablations/grassmann-plus",
+    **{("transformer", lr): f"lr-sweep/transformer-lr{lr:.0e}".replace("e-0", "e-") for lr in (2e-3, 4e-3)},
+    **{("grassmann", lr): f"lr-sweep/grassmann-plus-lr{lr:.0e}".replace("e-0", "e-") for lr in (2e-3, 4e-3)},
+}
+swept = {}
+for (model, lr), folder in SWEEP.items():
+    c = report.load_comparison(report.wikitext2_dir() / folder)
+    if c is None or not c.complete:
+        continue
+    run = report.check(c, folder).run(model, 0)
+    assert math.isclose(run.summary["config"]["lr"], lr)  # the run used the learning rate it is filed under
+    swept[model, lr] = run.summary["best_val_ppl"]
+lrs = sorted({lr for _, lr in swept})
+cells = [[f"{swept[m, lr]:.1f}" if (m, lr) in swept else "–" for m in ("transformer", "grassmann")]
+         for lr in lrs]
+display(report.Table(["peak lr", "Transformer best val PPL", "grassmann-plus best val PPL"],
+                     [[f"{lr:g}", *row] for lr, row in zip(lrs, cells)]))
+best = {m: min((v, lr) for (mm, lr), v in swept.items() if mm == m) for m in ("transformer", "grassmann")}
+ratio_best = best["grassmann"][0] / best["transformer"][0]
+ratio_preset = swept["grassmann", 1e-3] / swept["transformer", 1e-3]
+print(f"best lr: transformer {best['transformer'][1]:g}, grassmann-plus {best['grassmann'][1]:g}; "
+      f"grassmann-plus / Transformer at each one's best: {ratio_best:.3f} (at the preset's 1e-3: "
+      f"{ratio_preset:.3f}, seed 0)")
+
+# %% [markdown]
+# **What the sweep says.** Both models train much better with a larger learning rate than the preset's:
+# the Transformer's best validation perplexity drops by about a fifth from 1e-3 to 4e-3, grassmann-plus's
+# by about an eighth. So the Transformer gains more, and at each model's best learning rate the gap is
+# **about 11%**, not the 2–3% of the preset's learning rate: the "within 10%" that grassmann-plus
+# reached at 1e-3 does not survive tuning the baseline. Two caveats, both asserted below: both models are
+# still best at the **largest** rate we tried, so the sweep is not finished (a rate above 4e-3 may help
+# either model further), and it is one seed.
+
+# %%
+assert best["transformer"][1] == best["grassmann"][1] == max(lrs)  # both best at the top: unfinished
+assert swept["transformer", 1e-3] / best["transformer"][0] > 1.15  # the baseline gains about a fifth
+assert swept["grassmann", 1e-3] / best["grassmann"][0] > 1.10
+assert ratio_preset < 1.05 and 1.08 < ratio_best < 1.14  # about 3% at 1e-3, about 11% at the best
+
+# %% [markdown]
 # **Summary.** The comparison holds everything but the mixer equal, reports the test perplexity at the
 # best-validation checkpoint besides the paper's best validation perplexity, and records its provenance
 # in every run. The results committed to the repository are verified before they are shown. The ratio
