@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .geometry import n_plucker, plucker, plucker_norm
+from .geometry import n_plucker, plucker
 from .options import coerce_bools
 
 __all__ = [
@@ -207,9 +207,8 @@ def pair_feature(pair: str, z: Tensor, zp: Tensor) -> Tensor:
 
 
 def pair_feature_norm(pair: str, z: Tensor, zp: Tensor) -> Tensor:
-    """``||pair_feature(z, zp)||`` in O(r), numerically stable (never the Lagrange identity)."""
-    if pair == "plucker":
-        return plucker_norm(z, zp)  # |z| |zp - (<z, zp> / |z|^2) z|
+    """``||pair_feature(z, zp)||`` in O(r) for the controls ("outer", "concat"); the Plücker norm is
+    computed in `CausalGrassmannMixing.g_fast` as base x height, like `geometry.plucker_norm`."""
     if pair == "outer":
         return z.norm(dim=-1) * zp.norm(dim=-1)
     return torch.hypot(z.norm(dim=-1), zp.norm(dim=-1))  # |[z; zp]|

@@ -78,12 +78,7 @@ def tiny(**overrides: str) -> TrainConfig:
     return resolve("tiny", "grassmann", {"max_steps": "4", "eval_interval": "2", "log_interval": "1", **overrides})
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
