@@ -71,6 +71,21 @@ def test_every_preset_resolves_for_both_architectures(preset, arch):
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
+def test_cpu_medium_has_the_papers_width_and_depth_on_cpu_smalls_data():
+    small, med = resolve("cpu-small", "grassmann"), resolve("cpu-medium", "grassmann")
+    paper = resolve("paper-6l", "grassmann").model
+    m = med.model
+    assert (m.d_model, m.d_ff, m.n_layers, m.r, m.n_heads, m.offsets, m.block_size) == (
+        paper.d_model, paper.d_ff, paper.n_layers, paper.r, paper.n_heads, paper.offsets, paper.block_size
+    )
+    assert (med.tokenizer, med.bpe_vocab_size, m.vocab_size, med.batch_size) == (
+        small.tokenizer, small.bpe_vocab_size, small.model.vocab_size, small.batch_size
+    )
+    # At this size the paper's layer already has the Transformer's parameter count (within 1%).
+    n = {a: build_model(a, resolve("cpu-medium", a).model).num_params() for a in ("grassmann", "transformer")}
+    assert abs(n["grassmann"] / n["transformer"] - 1) < 0.01, n
+
+
 def test_paper_presets_match_the_paper():
     six, twelve = resolve("paper-6l", "grassmann"), resolve("paper-12l", "transformer")
     for cfg in (six, twelve):
