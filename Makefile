@@ -12,13 +12,14 @@ export TQDM_DISABLE ?= 1
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup book notebooks chromium test test-fast lab bench clean help
+.PHONY: setup book notebooks chromium test test-fast lab bench paper clean help
 
 help:
 	@echo "make book   - set up .venv, execute every chapter (quick mode, CPU) and build book/_build/html"
 	@echo "make test   - set up .venv and run the whole test suite (unit, notebooks, slow tier)"
 	@echo "make lab    - open the book in JupyterLab"
 	@echo "make bench  - run the four benchmarks at full size into results/bench/"
+	@echo "make paper  - on a CUDA GPU: the paper's 6- and 12-layer presets, both models (SEEDS=1), into results/wikitext2/"
 	@echo "make notebooks - regenerate book/NN_*.ipynb (output-free), Colab badges and cells from book/NN_*.py"
 
 setup: $(STAMP)
@@ -62,6 +63,13 @@ test-fast: setup
 bench: setup
 	for b in scaling kernel decode train; do \
 	  $(BIN)/python -m gflow_lite bench $$b --threads 1 --json results/bench/$$b.json || exit 1; done
+
+# The paper's two settings end to end (WordPiece 30,522, 30 epochs; device auto = CUDA when present), both
+# models, SEEDS seeds each; finished runs are reused, interrupted ones resume. README gives the estimated time.
+SEEDS ?= 1
+paper: setup
+	for p in paper-6l paper-12l; do \
+	  $(BIN)/python -m gflow_lite compare --preset $$p --seeds $(SEEDS) --jobs 1 --out results/wikitext2/$$p || exit 1; done
 
 lab: setup
 	$(BIN)/jupyter lab book/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )

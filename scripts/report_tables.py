@@ -4,6 +4,8 @@
     python scripts/report_tables.py results/wikitext2 --check  # only verify every comparison
     python scripts/report_tables.py results/bench              # the benchmark tables
     python scripts/report_tables.py results/snli               # the SNLI table
+    python scripts/report_tables.py results/wikitext2 --size-figure results/wikitext2/sizes.png
+                                                               # also the figure of perplexity at both sizes
     python scripts/report_tables.py results/* --readme README.md results/snli/README.md
                                                                # exit 1 unless the README files show them
 
@@ -18,9 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gflow_lite.bench.registry import BENCHMARKS
 from gflow_lite.experiments import results as R
@@ -70,22 +73,36 @@ def wikitext2_report(root: Path) -> str:
         parts += ["Not finished:", "", *pending, ""]
     if (R.wikitext2_dir(root) / "controls").is_dir():
         parts += [geometry_report(root), ""]
+    if (R.wikitext2_dir(root) / "cpu-medium").is_dir():
+        parts += [sizes_report(root), "", paper_estimate_report(root), ""]
     return "\n".join(parts)
 
 
-#: "Is it the geometry?": grassmann-plus, its controls and the full-attention Transformer (label, folder, model)
-CONTROLS = (
-    ("grassmann-plus (Plücker pairs)", "ablations/grassmann-plus", "grassmann"),
+def lr_tag(lr: float) -> str:
+    """``4e-3`` for 0.004: the suffix of the learning-rate sweep's and the tuned controls' folders."""
+    return f"{lr:.0e}".replace("e-0", "e-")
+
+
+#: The learning-rate sweep (seed 0): each model's folder at the preset's lr (1e-3), and the prefix of its
+#: ``lr-sweep/<prefix>-lr<lr>`` folders at the other rates
+SWEEP = {"transformer": ("cpu-small", "transformer"), "grassmann": ("ablations/grassmann-plus", "grassmann-plus")}
+PRESET_LR = 1e-3
+
+#: grassmann-plus's controls (label, folder without the lr suffix, model); run at the preset's lr and,
+#: with ``-lr<best>`` appended, at grassmann-plus's best lr of the sweep
+PLUS_CONTROLS = (
     ("local attention, w = 4", "controls/plus-local-attention-w4", "transformer"),
     ("pair [z_t; z_t-Δ] (no interaction), r = 100", "controls/plus-concat", "grassmann"),
     ("pair z_t ⊗ z_t-Δ (bilinear), r = 17", "controls/plus-outer", "grassmann"),
+)
+#: the paper's layer (post-LN, six offsets, r = 16) and its controls, seed 0, the preset's lr
+PAPER_CONTROLS = (
+    ("the paper's layer (Plücker pairs), r = 16", "cpu-small", "grassmann"),
+    ("local attention, w = 16", "controls/paper-local-attention-w16", "transformer"),
+    ("pair [z_t; z_t-Δ] (no interaction), r = 46", "controls/paper-concat", "grassmann"),
+    ("pair z_t ⊗ z_t-Δ (bilinear), r = 11", "controls/paper-outer", "grassmann"),
     ("Transformer, full attention", "cpu-small", "transformer"),
 )
-#: The learning-rate sweep at seed 0: (model, peak lr, folder); 1e-3 is the preset's
-SWEEP = tuple((m, lr, folder) for lr in (1e-3, 2e-3, 4e-3) for m, folder in (
-    ("transformer", "cpu-small" if lr == 1e-3 else f"lr-sweep/transformer-lr{lr:.0e}".replace("e-0", "e-")),
-    ("grassmann", "ablations/grassmann-plus" if lr == 1e-3
-     else f"lr-sweep/grassmann-plus-lr{lr:.0e}".replace("e-0", "e-"))))
 
 
 def _complete(root: Path, folder: str) -> Optional[R.Comparison]:
@@ -93,43 +110,197 @@ def _complete(root: Path, folder: str) -> Optional[R.Comparison]:
     return R.check(c, folder) if c is not None and c.complete else None
 
 
-def geometry_report(root: Path) -> str:
-    """Tables of "Is it the geometry?": the controls beside grassmann-plus, and the learning-rate sweep."""
-    plus = _complete(root, CONTROLS[0][1])
-    base = plus.data["models"]["grassmann"] if plus else None
-    rows = []
-    for label, folder, model in CONTROLS:
+def sweep(root: Path) -> Dict[Tuple[str, float], str]:
+    """``{(model, peak lr): folder}`` of every finished seed-0 run of the learning-rate sweep (the lr read
+    from the run's own config)."""
+    found: Dict[Tuple[str, float], str] = {}
+    for model, (preset_folder, prefix) in SWEEP.items():
+        folders = [preset_folder] + sorted(
+            f"lr-sweep/{p.name}" for p in (R.wikitext2_dir(root) / "lr-sweep").glob(f"{prefix}-lr*"))
+        for folder in folders:
+            c = _complete(root, folder)
+            run = c.run(model, 0) if c else None
+            if run is not None:
+                found[model, float(run.summary["config"]["lr"])] = folder
+    return found
+
+
+def best_lrs(root: Path) -> Dict[str, Tuple[float, str]]:
+    """Each model's best peak lr in the sweep (lowest seed-0 best validation perplexity) and its folder."""
+    found = sweep(root)
+    val = {key: _complete(root, f).run(key[0], 0).summary["best_val_ppl"] for key, f in found.items()}
+    best: Dict[str, Tuple[float, str]] = {}
+    for model in SWEEP:
+        lrs = [lr for m, lr in found if m == model]
+        if lrs:
+            lr = min(lrs, key=lambda x: val[model, x])
+            best[model] = (lr, found[model, lr])
+    return best
+
+
+def _stats(c: R.Comparison, model: str, seeds: Optional[Sequence[int]]) -> Tuple[List[float], List[float]]:
+    runs = [r for r in c.finished_runs if r.model == model and (seeds is None or r.seed in seeds)]
+    return [r.summary["best_val_ppl"] for r in runs], [r.summary["test_ppl"] for r in runs]
+
+
+def controls_table(root: Path, spec: Sequence[Tuple[str, str, str]], title: str,
+                   seeds: Optional[Sequence[int]] = None) -> R.Table:
+    """Each model of ``spec`` (the first row is the base the others are read against): parameters, seeds,
+    best validation perplexity per seed, test perplexity, both as ratios to the base's means."""
+    rows, base = [], None
+    for label, folder, model in spec:
         c = _complete(root, folder)
-        if c is None:
+        val, test = _stats(c, model, seeds) if c else ([], [])
+        if not val:
             rows.append([label, "not finished", "", "", "", "", ""])
             continue
-        st = c.data["models"][model]
-        per_seed = " / ".join(f"{v:.1f}" for v in st["best_val_ppl"]["values"])
-        rel = (lambda key: f"{st[key]['mean'] / base[key]['mean']:.3f}") if base else (lambda key: "–")
-        rows.append([label, f"{st['params']:,}", ", ".join(map(str, st["seeds"])),
-                     f"{st['best_val_ppl']['mean']:.1f} ({per_seed})", f"{st['test_ppl']['mean']:.1f}",
-                     rel("best_val_ppl"), rel("test_ppl")])
-    controls = R.Table(["model (cpu-small, peak lr 1e-3)", "params", "seeds", "best val PPL (per seed)",
-                        "test PPL", "val / grassmann-plus", "test / grassmann-plus"], rows)
-    swept = {}
-    for model, lr, folder in SWEEP:
-        c = _complete(root, folder)
-        run = c.run(model, 0) if c else None
-        if run is not None:
-            swept[model, lr] = run.summary["best_val_ppl"]
-    lrs = sorted({lr for _, lr, _ in SWEEP})
+        mean_val, mean_test = statistics.mean(val), statistics.mean(test)
+        base = base or (mean_val, mean_test)
+        used = sorted(r.seed for r in c.finished_runs if r.model == model and (seeds is None or r.seed in seeds))
+        rows.append([label, f"{c.data['models'][model]['params']:,}", ", ".join(map(str, used)),
+                     f"{mean_val:.1f} ({' / '.join(f'{v:.1f}' for v in val)})", f"{mean_test:.1f}",
+                     f"{mean_val / base[0]:.3f}", f"{mean_test / base[1]:.3f}"])
+    return R.Table([title, "params", "seeds", "best val PPL (per seed)", "test PPL", "val / first row",
+                    "test / first row"], rows)
+
+
+def geometry_report(root: Path) -> str:
+    """Tables of "Is it the geometry?": the learning-rate sweep, both models at their best rate, and the
+    controls of grassmann-plus (at its best rate and at the preset's) and of the paper's layer."""
+    found = sweep(root)
+    val = {key: _complete(root, f).run(key[0], 0).summary["best_val_ppl"] for key, f in found.items()}
     sweep_rows = []
-    for lr in lrs:
-        t, g = swept.get(("transformer", lr)), swept.get(("grassmann", lr))
-        sweep_rows.append([f"{lr:g}", f"{t:.1f}" if t else "not finished", f"{g:.1f}" if g else "not finished",
+    for lr in sorted({lr for _, lr in found}):
+        t, g = val.get(("transformer", lr)), val.get(("grassmann", lr))
+        sweep_rows.append([f"{lr:g}", f"{t:.1f}" if t else "not run", f"{g:.1f}" if g else "not run",
                            f"{g / t:.3f}" if t and g else "–"])
-    sweep = R.Table(["peak lr (min_lr = lr / 10)", "Transformer best val PPL", "grassmann-plus best val PPL",
-                     "grassmann-plus / Transformer"], sweep_rows)
-    return "\n".join(["### Is it the geometry? Controls with the same reach (cpu-small)", "",
-                      "Same data, tokenizer, budget, schedule and peak learning rate as grassmann-plus; "
-                      "parameters within 3% of it (`results/wikitext2/controls/`).", "", controls.markdown(), "",
-                      "**The learning-rate sweep** (seed 0; `results/wikitext2/lr-sweep/`):", "",
-                      sweep.markdown()])
+    sweep_table = R.Table(["peak lr (min_lr = lr / 10)", "Transformer best val PPL", "grassmann-plus best val PPL",
+                           "grassmann-plus / Transformer"], sweep_rows)
+    best = best_lrs(root)
+    parts = ["### Is it the geometry? A tuned baseline, and controls with the same reach (cpu-small)", "",
+             "**The learning-rate sweep** (seed 0; `results/wikitext2/lr-sweep/`):", "", sweep_table.markdown(), ""]
+    if len(best) == 2:
+        at_best = controls_table(root, [("grassmann-plus", best["grassmann"][1], "grassmann"),
+                                        ("Transformer", best["transformer"][1], "transformer")],
+                                 f"at each one's best lr (grassmann-plus {best['grassmann'][0]:g}, "
+                                 f"Transformer {best['transformer'][0]:g})")
+        parts += ["**Both models at their best learning rate**, every seed:", "", at_best.markdown(), ""]
+        lr = best["grassmann"][0]
+        tuned = [("grassmann-plus (Plücker pairs)", best["grassmann"][1], "grassmann")] + [
+            (label, f"{folder}-lr{lr_tag(lr)}", model) for label, folder, model in PLUS_CONTROLS]
+        parts += [f"**Controls of grassmann-plus at its best learning rate** ({lr:g}; same data, tokenizer, "
+                  "budget and schedule; parameters within 3% of grassmann-plus; `results/wikitext2/controls/`):",
+                  "", controls_table(root, tuned, f"model (cpu-small, peak lr {lr:g})").markdown(), ""]
+    preset = [("grassmann-plus (Plücker pairs)", SWEEP["grassmann"][0], "grassmann"), *PLUS_CONTROLS,
+              ("Transformer, full attention", SWEEP["transformer"][0], "transformer")]
+    parts += [f"**The same controls at the preset's learning rate** ({PRESET_LR:g}):", "",
+              controls_table(root, preset, f"model (cpu-small, peak lr {PRESET_LR:g})").markdown(), "",
+              "**Controls of the paper's layer** (seed 0, the preset's learning rate; local attention and the "
+              "Transformer have 4.9% more parameters than the paper's layer, the two pair features are matched "
+              "within 1%):", "",
+              controls_table(root, PAPER_CONTROLS, "model (cpu-small, seed 0)", seeds=(0,)).markdown()]
+    return "\n".join(parts)
+
+
+#: Two sizes (issue 14): (size, model label, folder, model) for cpu-small (the Transformer and grassmann-plus
+#: at their best lr of the sweep, filled in by `size_spec`) and cpu-medium (one seed each)
+MEDIUM = (("cpu-medium", "Transformer", "cpu-medium", "transformer"),
+          ("cpu-medium", "paper's layer", "cpu-medium", "grassmann"),
+          ("cpu-medium", "grassmann-plus", "cpu-medium-plus", "grassmann"))
+
+
+def size_spec(root: Path) -> List[Tuple[str, str, str, str]]:
+    best = best_lrs(root)
+    small = [("cpu-small", "Transformer", best.get("transformer", (0, "cpu-small"))[1], "transformer"),
+             ("cpu-small", "paper's layer", "cpu-small", "grassmann"),
+             ("cpu-small", "grassmann-plus", best.get("grassmann", (0, "ablations/grassmann-plus"))[1], "grassmann")]
+    return small + list(MEDIUM)
+
+
+def size_points(root: Path) -> List[Dict[str, Any]]:
+    """One point per (size, model) of `size_spec` that has finished runs: params, lr, seeds, mean best
+    validation and test perplexity, tokens/s and wall time (means over the runs)."""
+    points = []
+    for size, label, folder, model in size_spec(root):
+        c = _complete(root, folder)
+        runs = [r.summary for r in c.finished_runs if r.model == model] if c else []
+        if not runs:
+            points.append(dict(size=size, model=label, folder=folder, finished=False))
+            continue
+        points.append(dict(
+            size=size, model=label, folder=folder, finished=True, params=runs[0]["params"],
+            lr=runs[0]["config"]["lr"], seeds=sorted(s["config"]["seed"] for s in runs),
+            val=statistics.mean(s["best_val_ppl"] for s in runs), test=statistics.mean(s["test_ppl"] for s in runs),
+            tokens_per_s=statistics.mean(s["tokens_per_s"] for s in runs),
+            wall_min=statistics.mean(s["wall_time_s"] for s in runs) / 60, tokens=runs[0]["tokens_seen"]))
+    return points
+
+
+def sizes_report(root: Path) -> str:
+    """Issue 14's table: the three models at two sizes, their ratio to the Transformer of the same size."""
+    points = size_points(root)
+    ref = {p["size"]: p for p in points if p["model"] == "Transformer" and p["finished"]}
+    rows = []
+    for p in points:
+        if not p["finished"]:
+            rows.append([p["size"], p["model"], "not finished", "", "", "", "", "", "", ""])
+            continue
+        t = ref.get(p["size"])
+        rows.append([p["size"], p["model"], f"{p['params']:,}", f"{p['lr']:g}", ", ".join(map(str, p["seeds"])),
+                     f"{p['val']:.1f}", f"{p['test']:.1f}", f"{p['val'] / t['val']:.3f}" if t else "–",
+                     f"{p['tokens_per_s']:,.0f}", f"{p['wall_min']:.0f}"])
+    table = R.Table(["size", "model", "params", "peak lr", "seeds", "best val PPL", "test PPL",
+                     "val / Transformer", "tokens/s", "wall time (min)"], rows)
+    return "\n".join(["### Two sizes: cpu-small and cpu-medium", "", table.markdown()])
+
+
+def size_figure(root: Path, out: Path) -> Path:
+    """Best validation perplexity against parameters, both sizes and all three models (``out``, a PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [p for p in size_points(root) if p["finished"]]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for label, colour in (("Transformer", "tab:orange"), ("paper's layer", "tab:blue"),
+                          ("grassmann-plus", "tab:green")):
+        mine = sorted((p for p in points if p["model"] == label), key=lambda p: p["params"])
+        ax.plot([p["params"] / 1e6 for p in mine], [p["val"] for p in mine], "o-", color=colour, label=label)
+        for p in mine:
+            ax.annotate(f"{p['val']:.1f}", (p["params"] / 1e6, p["val"]), textcoords="offset points",
+                        xytext=(5, 4), fontsize=7)
+    ax.set(xscale="log", yscale="log", xlabel="parameters (millions)", ylabel="best validation perplexity",
+           title="WikiText-2, BPE-4096: cpu-small (4L, d 128) and cpu-medium (6L, d 256)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def paper_estimate_report(root: Path) -> str:
+    """How long `make paper` would take: an ESTIMATE from the measured cpu-medium (else cpu-small) runs."""
+    from gflow_lite.data import load_wikitext2
+    from gflow_lite.training.presets import resolve
+
+    basis = _complete(root, "cpu-medium") or _complete(root, R.MAIN)
+    n_train = len(load_wikitext2("train", "wordpiece"))
+    rows = []
+    for preset in ("paper-6l", "paper-12l"):
+        for model in ("grassmann", "transformer"):
+            runs = [r.summary for r in basis.finished_runs if r.model == model]
+            if not runs:
+                continue
+            est = R.estimate_run(resolve(preset, model), n_train, max(runs, key=lambda s: s["tokens_per_s"]))
+            rows.append([preset, model, f"{est.steps:,}", f"{est.tokens / 1e6:.0f}M", f"{est.gpu_hours * 60:.0f}",
+                         f"{est.cpu_hours:.0f}"])
+    table = R.Table(["preset (1 seed)", "model", "steps", "training tokens", "ESTIMATE: minutes on one H100",
+                     "ESTIMATE: hours on one core of this CPU"], rows)
+    return "\n".join([f"Estimated from the measured `{basis.name}` runs (tokens/s × matmul FLOPs per token, "
+                      "scaled to each preset) and the H100 throughput ARL reports; evaluation not counted:", "",
+                      table.markdown()])
 
 
 def wikitext2_check(folder: Path) -> str:
@@ -256,6 +427,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--check", action="store_true", help="WikiText-2: only verify; exit 1 on a problem")
     parser.add_argument("--readme", nargs="+", type=Path, default=None,
                         help="exit 1 unless every rendered table row appears in one of these files")
+    parser.add_argument("--size-figure", type=Path, default=None, metavar="PNG",
+                        help="WikiText-2: also draw best validation perplexity against parameters at both sizes")
     args = parser.parse_args(argv)
     status = 0
     for folder in args.folders:
@@ -264,6 +437,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"error: {folder}: expected a folder named one of {sorted(RENDER)}", file=sys.stderr)
             return 2
         try:
+            if args.size_figure is not None and kind == "wikitext2":
+                print(f"wrote {size_figure(folder.parent, args.size_figure)}")
             text = wikitext2_check(folder) if args.check and kind == "wikitext2" else RENDER[kind](folder)
         except R.ResultsError as err:
             print(f"error: {err}", file=sys.stderr)

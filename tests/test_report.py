@@ -403,3 +403,32 @@ def test_a_real_tiny_compare_verifies(tmp_path):
     c = R.check(R.load_comparison(folder))
     assert c.complete and c.data["ratio_val_ppl"] == result["ratio_val_ppl"]
     assert "**ours**" in tables.wikitext2_report(tmp_path)
+
+
+# ------------------------------------------------------------------------ the sweep, controls and sizes
+def test_the_sweep_picks_each_models_best_rate_and_controls_read_against_the_first_row(results):
+    wt = R.wikitext2_dir(results)
+    for model, prefix, vals in (("transformer", "transformer", {2e-3: 90.0, 4e-3: 95.0}),
+                                ("grassmann", "grassmann-plus", {2e-3: 99.0, 4e-3: 97.0})):
+        for lr, val in vals.items():
+            folder = wt / "lr-sweep" / f"{prefix}-lr{tables.lr_tag(lr)}"
+            _compare(folder, [_run(folder, model, 0, val, val + 3, [f"lr={lr}", f"min_lr={lr / 10}"])])
+    # an unfinished sweep run is left out, not read as a result
+    _run(wt / "lr-sweep" / "transformer-lr8e-3", "transformer", 0, 10.0, 11.0, ["lr=8e-3"], finished=False)
+    best = tables.best_lrs(results)
+    assert best == {"transformer": (2e-3, "lr-sweep/transformer-lr2e-3"),
+                    "grassmann": (4e-3, "lr-sweep/grassmann-plus-lr4e-3")}
+    assert (("transformer", 8e-3) not in tables.sweep(results)
+            and tables.sweep(results)[("transformer", 3e-3)] == R.MAIN)  # the tiny preset's lr
+    ctrl = wt / "controls" / "plus-concat-lr4e-3"
+    _compare(ctrl, [_run(ctrl, "grassmann", s, v, v + 1, ["pair=concat"]) for s, v in ((0, 101.85), (1, 92.15))])
+    spec = [("plus", best["grassmann"][1], "grassmann"), ("concat", "controls/plus-concat-lr4e-3", "grassmann"),
+            ("outer", "controls/plus-outer-lr4e-3", "grassmann")]
+    rows = tables.controls_table(results, spec, "model").rows
+    assert rows[0][5:] == ("1.000", "1.000") and rows[1][2] == "0, 1"
+    assert rows[1][3] == "97.0 (101.8 / 92.2)" and rows[1][5] == "1.000"  # mean 97.0 = the base's
+    assert rows[2][1] == "not finished"
+    seed0 = tables.controls_table(results, spec, "model", seeds=(0,)).rows
+    assert seed0[1][2] == "0" and seed0[1][5] == f"{101.85 / 97.0:.3f}"
+    text = tables.geometry_report(results)
+    assert "| 0.002 | 90.0 | 99.0 | 1.100 |" in text and "8e-3" not in text
