@@ -55,6 +55,47 @@ PAPER_6L = TrainConfig(
     ),
 )
 
+#: A meaningful WikiText-2 comparison on 2 CPU cores (about 15 minutes per model): BPE-4096 (3.06M train
+#: tokens), 2000 steps of 16 x 128 tokens (1.3 epochs). Measured CPU time on one core (torch 2.13):
+#: 0.30 s/step Grassmann, 0.37 s/step Transformer, about 15 s per full validation pass.
+CPU_SMALL = TrainConfig(
+    preset="cpu-small",
+    tokenizer="bpe",
+    bpe_vocab_size=4096,
+    batch_size=16,
+    lr=1e-3,
+    min_lr=1e-4,
+    warmup_steps=100,
+    max_steps=2000,
+    epochs=None,
+    eval_interval=400,
+    log_interval=25,
+    model=LMConfig(
+        vocab_size=4096,
+        block_size=128,
+        d_model=128,
+        n_layers=4,
+        d_ff=512,
+        r=16,
+        n_heads=4,
+        offsets=PAPER_OFFSETS,
+        offset_mode="all",
+        norm="post",
+        dropout=0.1,
+    ),
+)
+
+#: The paper's width and depth (d 256, d_ff 1024, 6 layers, r 32, 4 heads, its six offsets) on cpu-small's data
+#: and BPE-4096 vocabulary: the second size of issue 14. 1200 steps of 16 x 128 tokens (2.46M tokens, 0.8
+#: epochs), so that one run takes about 35 minutes on one core: measured 1.26k-1.34k tokens/s per core
+#: (torch 2.13, three processes sharing 2 cores) against 3.9k for cpu-small's Transformer. With this
+#: vocabulary the paper's layer at r = 32 has the Transformer's parameter count (+0.4%).
+CPU_MEDIUM = CPU_SMALL.replace(
+    preset="cpu-medium",
+    max_steps=1200,
+    model=CPU_SMALL.model.replace(d_model=256, n_layers=6, d_ff=1024, r=32),
+)
+
 PRESETS: Dict[str, TrainConfig] = {
     # Seconds on a laptop: for tests and smoke runs. BPE-512 (trained on the whole train split), then only
     # the first 40k train tokens and the first 4k valid/test tokens are used.
@@ -86,66 +127,8 @@ PRESETS: Dict[str, TrainConfig] = {
             dropout=0.0,
         ),
     ),
-    # A meaningful WikiText-2 comparison on 2 CPU cores (about 15 minutes per model): BPE-4096 (3.06M train
-    # tokens), 2000 steps of 16 x 128 tokens (1.3 epochs). Measured CPU time on one core (torch 2.13):
-    # 0.30 s/step Grassmann, 0.37 s/step Transformer, about 15 s per full validation pass.
-    "cpu-small": TrainConfig(
-        preset="cpu-small",
-        tokenizer="bpe",
-        bpe_vocab_size=4096,
-        batch_size=16,
-        lr=1e-3,
-        min_lr=1e-4,
-        warmup_steps=100,
-        max_steps=2000,
-        epochs=None,
-        eval_interval=400,
-        log_interval=25,
-        model=LMConfig(
-            vocab_size=4096,
-            block_size=128,
-            d_model=128,
-            n_layers=4,
-            d_ff=512,
-            r=16,
-            n_heads=4,
-            offsets=PAPER_OFFSETS,
-            offset_mode="all",
-            norm="post",
-            dropout=0.1,
-        ),
-    ),
-    # The paper's width and depth (d 256, d_ff 1024, 6 layers, r 32, 4 heads, its six offsets) on cpu-small's
-    # data and BPE-4096 vocabulary: the second size of issue 14. 1200 steps of 16 x 128 tokens (2.46M tokens,
-    # 0.8 epochs), chosen so that one run takes about 35 minutes on one core: measured 1.26k-1.34k tokens/s
-    # per core (torch 2.13, three processes sharing the 2 cores) against 3.9k for cpu-small's Transformer.
-    # With cpu-small's vocabulary the Grassmann layer at r = 32 has the Transformer's parameter count (+0.4%).
-    "cpu-medium": TrainConfig(
-        preset="cpu-medium",
-        tokenizer="bpe",
-        bpe_vocab_size=4096,
-        batch_size=16,
-        lr=1e-3,
-        min_lr=1e-4,
-        warmup_steps=100,
-        max_steps=1200,
-        epochs=None,
-        eval_interval=400,
-        log_interval=25,
-        model=LMConfig(
-            vocab_size=4096,
-            block_size=128,
-            d_model=256,
-            n_layers=6,
-            d_ff=1024,
-            r=32,
-            n_heads=4,
-            offsets=PAPER_OFFSETS,
-            offset_mode="all",
-            norm="post",
-            dropout=0.1,
-        ),
-    ),
+    "cpu-small": CPU_SMALL,
+    "cpu-medium": CPU_MEDIUM,
     "paper-6l": PAPER_6L,
     # The paper's 12-layer setting: L = 256, batch 16, the 12-tuple read as one offset per layer.
     "paper-12l": PAPER_6L.replace(
