@@ -86,13 +86,14 @@ CPU_SMALL = TrainConfig(
 )
 
 #: The paper's width and depth (d 256, d_ff 1024, 6 layers, r 32, 4 heads, its six offsets) on cpu-small's data
-#: and BPE-4096 vocabulary: the second size of issue 14. 1200 steps of 16 x 128 tokens (2.46M tokens, 0.8
-#: epochs), so that one run takes about 35 minutes on one core: measured 1.26k-1.34k tokens/s per core
-#: (torch 2.13, three processes sharing 2 cores) against 3.9k for cpu-small's Transformer. With this
-#: vocabulary the paper's layer at r = 32 has the Transformer's parameter count (+0.4%).
+#: and BPE-4096 vocabulary: the second size of issue 14. Measured 1.26k-1.34k tokens/s per core (torch 2.13,
+#: three processes sharing 2 cores), against 3.9k for cpu-small's Transformer, so 800 steps of 16 x 128
+#: tokens (1.64M tokens, 0.54 epochs) take about 25 minutes on one core: three runs fit beside the cpu-small
+#: controls on a 2-core machine in one afternoon. With this vocabulary the paper's layer at r = 32 has the
+#: Transformer's parameter count (+0.4%).
 CPU_MEDIUM = CPU_SMALL.replace(
     preset="cpu-medium",
-    max_steps=1200,
+    max_steps=800,
     model=CPU_SMALL.model.replace(d_model=256, n_layers=6, d_ff=1024, r=32),
 )
 
