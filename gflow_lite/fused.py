@@ -1,5 +1,5 @@
-r"""The fused Grassmann layer (opt-in, ``impl="fused"``): (G2)-(G6) of `gflow_lite.model` as two autograd
-nodes.
+r"""The fused Grassmann layer (opt-in, ``impl="fused"``): (G1)-(G6) of `gflow_lite.model` as one autograd
+node (built from the kernels of two smaller nodes, (G2)-(G4) and (G5)-(G6), also public).
 
 Same function and parameters as `CausalGrassmannMixing` with ``impl="fast"``; tested equal to the
 paper-order reference, outputs and gradients (tests/test_fused.py). The plain paths leave the backward
@@ -75,19 +75,33 @@ Written with v (not p = v + (s/|z|^2) z) no term cancels for nearly parallel pai
 ``O(1/sin θ)``, the conditioning of p̂ itself. Saved: z, v, w_⊥, c and six [m, N] or [N] factors
 (1/max(n, eps), c where the floor is off, c/n^2, s, |z|^2, β).
 
-**5. (G5)-(G6), the gate and blend** (`fused_gate_blend`). With ``W_gate = [W_h | W_g]`` split into
-the columns that read h and those that read g (no ``cat``)::
+**5. (G5)-(G6), the gate and blend** (`fused_gate_blend`), on one buffer ``[h, g]: [N, 2d]`` (in the
+layer's node (G4) writes g straight into its right half), so that the gate is one product with K = 2d
+(fewer, larger matrix products run faster than two with K = d)::
 
-    α = σ(W_h h + W_g g + b_gate),        h̃ = α h + (1 - α) g = g + α (h - g)
+    α = σ(W_gate [h; g] + b_gate),        h̃ = α h + (1 - α) g = g + α (h - g)
 
-and with ``dh̃ = dL/dh̃``, ``δ = dL/d(pre-activation) = dh̃ (h - g) α (1 - α)`` (σ' = σ (1 - σ))::
+and with ``dh̃ = dL/dh̃``, ``δ = dL/d(pre-activation) = dh̃ (h - g) α (1 - α)`` (σ' = σ (1 - σ)) and
+``W_gate = [W_h | W_g]`` (the columns that read h and those that read g)::
 
-    dh = α dh̃ + δ W_h,    dg = (1 - α) dh̃ + δ W_g,    dW_gate = [δᵀ h | δᵀ g],    db_gate = Σ_t δ
+    [dh, dg] = [α dh̃, (1 - α) dh̃] + δ [W_h | W_g]  (one addmm),   dW_gate = δᵀ [h, g],   db_gate = Σ_t δ
 
-Saved: h, g and α (no [h; g], no 1 - α).
+Saved: [h, g] and α (no 1 - α, no h - g).
+
+**6. The whole layer, (G1)-(G6), in one node** (`fused_grassmann_layer`, what the layer calls)::
+
+    z = W_red h + b_red,   then (1)-(5)                                                  (G1)
+    dh = α dh̃ + δ W_h + dz W_red   (dz W_red added onto the left half of [dh, dg] by one addmm)
+    dW_red = dzᵀ h,   db_red = Σ_t dz
+
+with dz from (4), given dg = the right half of [dh, dg]. One node instead of three (the Linear of (G1),
+(G2)-(G4), (G5)-(G6)): no autograd bookkeeping between them, no separate sum of h's two gradients. z is
+computed token-major, like ``nn.Linear`` (nearly equal tokens then round alike: near-parallel pairs keep
+their accuracy, tests/test_numerics.py), and returned without gradient for a streaming cache; it is in
+the compute dtype (``>= float32``, also under autocast, where the Linear would have used bf16).
 
 Tokens go through (3)-(4) in blocks of `FAST_BLOCK_TOKENS` (the [S r, block] temporaries stay in
-cache), in per-thread scratch reused from call to call (`_Scratch`). Both nodes run with autocast off in
+cache), in per-thread scratch reused from call to call (`_Scratch`). The nodes run with autocast off in
 ``>= float32`` and return their inputs' dtypes; without autograd (generation, evaluation) their forwards
 run alone. Torch only; knows nothing of models.
 """
@@ -108,6 +122,7 @@ from torch.utils.weak import WeakTensorKeyDictionary
 from .geometry import n_plucker
 
 __all__ = [
+    "fused_grassmann_layer",
     "fused_plucker_mix",
     "fused_gate_blend",
     "fused_plucker_mix_shifted",
@@ -281,29 +296,29 @@ def _columns(x: Tensor, lo: int, hi: int, n: int) -> Tensor:
     return x if hi - lo == n else x[..., lo:hi]
 
 
-def _partners_by_shift(z: Tensor, past: Optional[Tensor], offsets: Tuple[int, ...]) -> Tuple[Tensor, Tensor]:
-    """Feature-major ``z [r, N]`` and partners ``p [m, r, N]``, ``p[k, :, (b, t)] = z_{t-Δ_k}`` (doc, 1).
-
-    ``z: [B, T, r]``; ``past: [B, P, r]`` holds the tokens before (a streaming cache), or None.
+def _partners_by_shift(z: Tensor, past: Optional[Tensor], offsets: Tuple[int, ...]) -> Tensor:
+    """Partners ``p [m, r, N]``, ``p[k, :, (b, t)] = z_{t-Δ_k}`` (module docstring, 1), of the feature-major
+    ``z: [r, B, T]``; ``past: [B, P, r]`` holds the tokens before (a streaming cache), or None.
     """
-    B, T, r = z.shape
+    r, B, T = z.shape
     D = max(offsets)
-    ctx = z.permute(2, 0, 1)  # [r, B, T]
+    ctx = z
     if past is not None and past.shape[1]:
         ctx = torch.cat([past.to(z.dtype).permute(2, 0, 1), ctx], 2)
     zpad = F.pad(ctx, (D, 0))  # D zero columns before the context                       [r, B, D + C]
     end = zpad.shape[2]
     p = torch.stack([zpad[:, :, end - T - delta: end - delta] for delta in offsets])  # z_{t-Δ}  [m, r, B, T]
-    return zpad[:, :, end - T:].reshape(r, B * T).contiguous(), p.view(len(offsets), r, B * T)
+    return p.view(len(offsets), r, B * T)
 
 
 def _plucker_forward(
     z: Tensor, p: Tensor, a: Tensor, weight: Tensor, bias: Tensor, normalize: bool, eps: float,
-    for_backward: bool = False,
+    for_backward: bool = False, out: Optional[Tensor] = None,
 ) -> Tuple[Tensor, Tuple[Tensor, ...]]:
     """``g [N, d]`` and, ``for_backward``, what the backward needs (module docstring, 2-3).
 
-    Feature-major: ``z [r, N]``, partners ``p [m, r, N]``, ``a [m, N]``. Autocast must be off.
+    Feature-major: ``z [r, N]``, partners ``p [m, r, N]``, ``a [m, N]``; ``g`` token-major, written into
+    ``out [N, d]`` if given (a view may be strided). Autocast must be off.
     """
     r, N = z.shape
     wt = _shift_weight(_as(weight, z.dtype), not for_backward)  # W_shift                   [d, S r]
@@ -323,7 +338,7 @@ def _plucker_forward(
     else:
         c, v = a, p  # c^Δ = a^Δ, no projection needed
     w = (c.unsqueeze(1) * v).sum(0)  # w_⊥ = Σ_Δ c^Δ v^Δ (w without (G3))                   [r, N]
-    g = torch.empty(N, wt.shape[0], dtype=z.dtype, device=z.device)
+    g = torch.empty(N, wt.shape[0], dtype=z.dtype, device=z.device) if out is None else out
     b = _as(bias, z.dtype)
     for lo, hi in _blocks(N):
         zb, wb = _columns(z, lo, hi, N), _columns(w, lo, hi, N)
@@ -332,20 +347,80 @@ def _plucker_forward(
     return g, (z, v, w, c, wt, *saved)
 
 
+def _plucker_backward(
+    dg: Tensor, saved: Sequence[Tensor], shape: Tuple[int, int, int], offsets: Optional[Tuple[int, ...]],
+    need_a: bool, need_w: bool, need_b: bool, valid: Tensor, all_valid: bool,
+) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor], Optional[Tensor], Optional[Tensor]]:
+    """The backward of `_plucker_forward` (module docstring, 4): ``dg [N, d]`` (token-major, any strides)
+    -> ``dz [r, N]``, ``dp [m, r, N]``, ``da [m, N]``, ``dW_plu``, ``db_plu`` (None where not needed).
+
+    With ``offsets`` the partners are ``z_{t-Δ}`` (``shape = (B, T, r)``): their gradients are folded
+    into ``dz`` and ``dp`` is None. Autocast must be off.
+    """
+    z, v, w, c, wt, *extra = saved
+    B, T, r = shape
+    m, N, S = v.shape[0], B * T, r // 2
+    rzw = _SCRATCH.get("rzw", (2, r, N), z)  # R(z), R(w_⊥)                                      [2, r, N]
+    d_weight: Optional[Tensor] = None
+    lay = _shift_layout(r, z.device, z.dtype)
+    for lo, hi in _blocks(N):
+        zb, wb, dgb = _columns(z, lo, hi, N), _columns(w, lo, hi, N), dg[lo:hi]
+        zw = torch.cat([zb, zb, wb, wb])
+        if need_w:  # dW_plu = dgᵀ q', q' = q's rows in W_plu's column order (signed), recomputed
+            q = _wedge(zb, wb, zw)
+            qp = _SCRATCH.get("qp", (lay.slot.shape[0], hi - lo), z)
+            q = torch.mul(q.index_select(0, lay.slot), lay.slot_sign.unsqueeze(1), out=qp)  # q'
+            if d_weight is None:
+                d_weight = torch.mm(dgb.t(), q.t())
+            else:
+                torch.addmm(d_weight, dgb.t(), q.t(), out=d_weight)
+        dq = torch.mm(wt.t(), dgb.t(), out=_SCRATCH.get("dq", (S * r, hi - lo), z))  # dq = dg W_shift
+        _wedge_adjoint(dq.view(S, r, -1), zw, _columns(rzw, lo, hi, N))  # R(z), R(w_⊥)
+    dw = rzw[0].neg()  # dL/dw = -R(z)                                                         [r, N]
+    e = torch.linalg.vecdot(v, dw, dim=1)  # e^Δ = <v^Δ, dw> = dL/dc^Δ                           [m, N]
+    dp = c.unsqueeze(1) * dw  # dp^Δ = c^Δ dw ...                                              [m, r, N]
+    if extra:  # through c = a / max(n, eps)
+        inv, c_live, c_n2, s, zz, beta = extra
+        dz = torch.addcmul(rzw[1], beta, dw, value=-1.0)  # dz|_w = R(w_⊥) - β dw                  [r, N]
+        f = e * c_n2  # f^Δ = e^Δ c^Δ / n^2 (0 under the floor)                                    [m, N]
+        dp.addcmul_((f * zz).unsqueeze_(1), v, value=-1.0)  # ... - f^Δ |z|^2 v^Δ
+        gamma = torch.linalg.vecdot(e, c_live, dim=0).div_(zz)  # Σ_Δ f^Δ n^2 / |z|^2                [N]
+        dz.addcmul_(gamma, z, value=-1.0).add_(((f * s).unsqueeze_(1) * v).sum(0))  # ... + Σ f s v
+        da = e * inv if need_a else None  # dL/da^Δ = e^Δ / max(n^Δ, eps)
+    else:
+        dz, da = rzw[1].clone(), e  # dz = R(w), dL/da^Δ = e^Δ
+    if offsets is not None:  # the partners are z_{t-Δ}: their gradients go back Δ tokens
+        dz3, dp4 = dz.view(r, B, T), dp.view(m, r, B, T)
+        for k, delta in enumerate(offsets):
+            if delta < T:
+                dz3[:, :, : T - delta].add_(dp4[k, :, :, delta:])
+        dp = None
+    d_bias = None
+    if need_b:  # db_plu = Σ_{valid t} dg
+        d_bias = dg.sum(0) if all_valid else valid.to(dg.dtype) @ dg
+    return dz, dp, da, d_weight, d_bias
+
+
+def _valid_rows(a: Tensor, B: int) -> Tuple[Tensor, bool]:
+    """Per token whether some offset is valid (``Σ_Δ a^Δ = 1``, else none: 0), and whether all are."""
+    valid = (a.sum(1) > 0).repeat(B)
+    return valid, bool(valid.all())
+
+
 def _plucker_node_forward(z, past, p, a, weight, bias, offsets, normalize, eps, for_backward):
     """`_PluckerMix`'s forward from its [B, T, ...] inputs: ``g [B, T, d]``, the saved tensors, the rows'
     validity and whether all are valid."""
     B, T, r = z.shape
     with _no_autocast(z):
         if p is None:
-            zf, pf = _partners_by_shift(z, past, offsets)
+            zf = z.permute(2, 0, 1).reshape(r, B * T).contiguous()  # feature-major z          [r, N]
+            pf = _partners_by_shift(zf.view(r, B, T), past, offsets)
         else:
             zf, pf = z.reshape(B * T, r).t(), p.reshape(B * T, -1, r).permute(1, 2, 0).contiguous()
         af = _as(a, z.dtype).t()  # a^Δ per token                                        [m, T]
         af = af if B == 1 else af.repeat(1, B)
         g, saved = _plucker_forward(zf, pf, af, weight, bias, normalize, eps, for_backward)
-        valid = (a.sum(1) > 0).repeat(B)  # some offset is valid (Σ_Δ a^Δ = 1), else none (= 0)
-        all_valid = bool(valid.all())
+        valid, all_valid = _valid_rows(a, B)
         if not all_valid:
             g.mul_(valid.unsqueeze(1))  # g = 0 where no offset is valid
     return g.view(B, T, -1), saved, valid, all_valid
@@ -369,58 +444,20 @@ class _PluckerMix(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, dg):  # type: ignore[override]
-        z, v, w, c, wt, *extra, valid = ctx.saved_tensors
+        *saved, valid = ctx.saved_tensors
         (B, T, r), by_shift, offsets, all_valid, w_dtype, b_dtype = ctx.meta
-        m, N, S = v.shape[0], B * T, r // 2
+        z = saved[0]
         need_a, need_w, need_b = ctx.needs_input_grad[3], ctx.needs_input_grad[4], ctx.needs_input_grad[5]
         with _no_autocast(z):
-            dg = _as(dg, z.dtype).reshape(N, -1)
-            rzw = _SCRATCH.get("rzw", (2, r, N), z)  # R(z), R(w_⊥)                              [2, r, N]
-            d_weight: Optional[Tensor] = None
-            lay = _shift_layout(r, z.device, z.dtype)
-            for lo, hi in _blocks(N):
-                zb, wb, dgb = _columns(z, lo, hi, N), _columns(w, lo, hi, N), dg[lo:hi]
-                zw = torch.cat([zb, zb, wb, wb])
-                if need_w:  # dW_plu = dgᵀ q', q' = q's rows in W_plu's column order (signed), recomputed
-                    q = _wedge(zb, wb, zw)
-                    qp = _SCRATCH.get("qp", (lay.slot.shape[0], hi - lo), z)
-                    q = torch.mul(q.index_select(0, lay.slot), lay.slot_sign.unsqueeze(1), out=qp)  # q'
-                    if d_weight is None:
-                        d_weight = torch.mm(dgb.t(), q.t())
-                    else:
-                        torch.addmm(d_weight, dgb.t(), q.t(), out=d_weight)
-                dq = torch.mm(wt.t(), dgb.t(), out=_SCRATCH.get("dq", (S * r, hi - lo), z))  # dq = dg W_shift
-                _wedge_adjoint(dq.view(S, r, -1), zw, _columns(rzw, lo, hi, N))  # R(z), R(w_⊥)
-            dw = rzw[0].neg()  # dL/dw = -R(z)                                                 [r, N]
-            e = torch.linalg.vecdot(v, dw, dim=1)  # e^Δ = <v^Δ, dw> = dL/dc^Δ                   [m, N]
-            dp = c.unsqueeze(1) * dw  # dp^Δ = c^Δ dw ...                                      [m, r, N]
-            if extra:  # through c = a / max(n, eps)
-                inv, c_live, c_n2, s, zz, beta = extra
-                dz = torch.addcmul(rzw[1], beta, dw, value=-1.0)  # dz|_w = R(w_⊥) - β dw          [r, N]
-                f = e * c_n2  # f^Δ = e^Δ c^Δ / n^2 (0 under the floor)                            [m, N]
-                dp.addcmul_((f * zz).unsqueeze_(1), v, value=-1.0)  # ... - f^Δ |z|^2 v^Δ
-                gamma = torch.linalg.vecdot(e, c_live, dim=0).div_(zz)  # Σ_Δ f^Δ n^2 / |z|^2        [N]
-                dz.addcmul_(gamma, z, value=-1.0).add_(((f * s).unsqueeze_(1) * v).sum(0))  # ... + Σ f s v
-                da = e * inv if need_a else None  # dL/da^Δ = e^Δ / max(n^Δ, eps)
-            else:
-                dz, da = rzw[1].clone(), e  # dz = R(w), dL/da^Δ = e^Δ
-            dz3 = dz.view(r, B, T)
-            if by_shift:  # the partners are z_{t-Δ}: their gradients go back Δ tokens
-                dp4 = dp.view(m, r, B, T)
-                for k, delta in enumerate(offsets):
-                    if delta < T:
-                        dz3[:, :, : T - delta].add_(dp4[k, :, :, delta:])
-                dp = None
-            else:
-                dp = dp.view(m, r, B, T).permute(2, 3, 0, 1)
-            d_bias = None
-            if need_w:
-                d_weight = _as(d_weight, w_dtype)
-            if need_b:  # db_plu = Σ_{valid t} dg
-                d_bias = _as(dg.sum(0) if all_valid else valid.to(dg.dtype) @ dg, b_dtype)
+            dg = _as(dg, z.dtype).reshape(B * T, -1)
+            dz, dp, da, d_weight, d_bias = _plucker_backward(dg, saved, (B, T, r), offsets if by_shift else None,
+                                                             need_a, need_w, need_b, valid, all_valid)
+            if dp is not None:
+                dp = dp.view(-1, r, B, T).permute(2, 3, 0, 1)
             if need_a:  # summed over the batch
-                da = (da if B == 1 else da.view(m, B, T).sum(1)).t()
-        return dz3.permute(1, 2, 0), None, dp, da, d_weight, d_bias, None, None, None
+                da = (da if B == 1 else da.view(-1, B, T).sum(1)).t()
+        return (dz.view(r, B, T).permute(1, 2, 0), None, dp, da, None if d_weight is None else _as(d_weight, w_dtype),
+                None if d_bias is None else _as(d_bias, b_dtype), None, None, None)
 
 
 def fused_plucker_mix(
@@ -452,12 +489,23 @@ def _plucker_mix(z, past, p, a, weight, bias, offsets, normalize, eps):
 
 
 # ========================================================================= 5. (G5)-(G6), one node
-def _gate_blend_forward(h: Tensor, g: Tensor, weight: Tensor, bias: Tensor) -> Tuple[Tensor, Tensor]:
-    """``(h̃, α)`` on ``h, g: [N, d]`` (module docstring, 5). Autocast must be off."""
-    d = h.shape[1]
-    alpha = torch.addmm(bias, h, weight[:, :d].t())  # W_h h + b_gate                       [N, d]
-    torch.addmm(alpha, g, weight[:, d:].t(), out=alpha).sigmoid_()  # α = σ(W_h h + W_g g + b_gate)     (G5)
-    return torch.addcmul(g, alpha, h - g), alpha  # h̃ = g + α (h - g) = α h + (1 - α) g          (G6)
+def _gate_forward(hg: Tensor, weight: Tensor, bias: Tensor) -> Tuple[Tensor, Tensor]:
+    """``(h̃, α)`` from ``hg = [h, g]: [N, 2d]`` (module docstring, 5). Autocast must be off."""
+    d = hg.shape[1] // 2
+    h, g = hg[:, :d], hg[:, d:]
+    alpha = torch.addmm(bias, hg, weight.t()).sigmoid_()  # α = σ(W_gate [h; g] + b_gate)          (G5)
+    return torch.addcmul(g, alpha, h - g), alpha  # h̃ = g + α (h - g) = α h + (1 - α) g                (G6)
+
+
+def _gate_backward(dy: Tensor, hg: Tensor, alpha: Tensor, weight: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """``([dh, dg] [N, 2d], dW_gate, db_gate)`` from ``dy = dL/dh̃ [N, d]`` (module docstring, 5)."""
+    d = dy.shape[1]
+    delta = torch.ops.aten.sigmoid_backward(dy * (hg[:, :d] - hg[:, d:]), alpha)  # δ = dh̃ (h - g) α (1 - α)
+    dhg = torch.empty_like(hg)
+    a_dy = torch.mul(alpha, dy, out=dhg[:, :d])  # α dh̃
+    torch.sub(dy, a_dy, out=dhg[:, d:])  # (1 - α) dh̃
+    dhg.addmm_(delta, weight)  # [dh, dg] = [α dh̃, (1 - α) dh̃] + δ [W_h, W_g]
+    return dhg, torch.mm(delta.t(), hg), delta.sum(0)  # dW_gate = δᵀ [h, g],  db_gate = Σ_t δ
 
 
 def _gate_dtype(h: Tensor, g: Tensor, weight: Tensor) -> torch.dtype:
@@ -465,50 +513,140 @@ def _gate_dtype(h: Tensor, g: Tensor, weight: Tensor) -> torch.dtype:
                                torch.promote_types(g.dtype, weight.dtype))
 
 
+def _cat_hg(h: Tensor, g: Tensor, dtype: torch.dtype) -> Tensor:
+    """``[h, g]: [N, 2d]`` in ``dtype`` from ``h, g: [..., d]`` (one buffer, the cast in the copy)."""
+    d = h.shape[-1]
+    hg = torch.empty(h.numel() // d, 2 * d, dtype=dtype, device=h.device)
+    hg[:, :d].copy_(h.reshape(-1, d))
+    hg[:, d:].copy_(g.reshape(-1, d))
+    return hg
+
+
 class _GateBlend(torch.autograd.Function):
     """``h̃ = α h + (1 - α) g``, ``α = σ(W_gate [h; g] + b_gate)``: (G5)-(G6) in one node (module doc, 5)."""
 
     @staticmethod
     def forward(ctx, h, g, weight, bias):  # type: ignore[override]
-        dtype, d = _gate_dtype(h, g, weight), h.shape[-1]
+        dtype = _gate_dtype(h, g, weight)
         ctx.meta = (h.shape, h.dtype, g.dtype, weight.dtype, bias.dtype)
         with _no_autocast(h):
-            h2, g2, w = _as(h.reshape(-1, d), dtype), _as(g.reshape(-1, d), dtype), _as(weight, dtype)
-            out, alpha = _gate_blend_forward(h2, g2, w, _as(bias, dtype))
-        ctx.save_for_backward(h2, g2, alpha, w)
+            hg, w = _cat_hg(h, g, dtype), _as(weight, dtype)
+            out, alpha = _gate_forward(hg, w, _as(bias, dtype))
+        ctx.save_for_backward(hg, alpha, w)
         return _as(out.view(h.shape), h.dtype)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, dy):  # type: ignore[override]
-        h, g, alpha, weight = ctx.saved_tensors
+        hg, alpha, weight = ctx.saved_tensors
         shape, h_dtype, g_dtype, w_dtype, b_dtype = ctx.meta
-        d = h.shape[1]
-        with _no_autocast(h):
-            dy = _as(dy.reshape(-1, d), h.dtype)
-            delta = torch.ops.aten.sigmoid_backward(dy * (h - g), alpha)  # δ = dh̃ (h - g) α (1 - α)
-            dhg = torch.mm(delta, weight)  # [δ W_h, δ W_g]                                     [N, 2d]
-            a_dy = dy * alpha
-            dh = _as(dhg[:, :d].add_(a_dy).view(shape), h_dtype)  # dh = α dh̃ + δ W_h
-            dg = _as(dhg[:, d:].add_(dy).sub_(a_dy).view(shape), g_dtype)  # dg = (1 - α) dh̃ + δ W_g
-            d_weight = torch.empty_like(weight)
-            torch.mm(delta.t(), h, out=d_weight[:, :d])  # dW_h = δᵀ h
-            torch.mm(delta.t(), g, out=d_weight[:, d:])  # dW_g = δᵀ g
-            d_bias = _as(delta.sum(0), b_dtype)  # db_gate = Σ_t δ
-        return dh, dg, _as(d_weight, w_dtype), d_bias
+        d = alpha.shape[1]
+        with _no_autocast(hg):
+            dhg, d_weight, d_bias = _gate_backward(_as(dy.reshape(-1, d), hg.dtype), hg, alpha, weight)
+        return (_as(dhg[:, :d].view(shape), h_dtype), _as(dhg[:, d:].view(shape), g_dtype),
+                _as(d_weight, w_dtype), _as(d_bias, b_dtype))
 
 
 def fused_gate_blend(h: Tensor, g: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     """(G5)-(G6) as one node: ``h, g: [..., d]``, ``W_gate: [d, 2d]`` -> ``h̃`` (module docstring, 5).
 
-    Equal to ``α = sigmoid(F.linear(cat([h, g], -1), weight, bias))``, ``α h + (1 - α) g``, without
-    the ``cat``. Without autograd the forward runs directly.
+    Equal to ``α = sigmoid(F.linear(cat([h, g], -1), weight, bias))``, ``α h + (1 - α) g``.
+    Without autograd the forward runs directly.
     """
     if torch.is_grad_enabled() and (h.requires_grad or g.requires_grad or weight.requires_grad
                                     or bias.requires_grad):
         return _GateBlend.apply(h, g, weight, bias)
-    dtype, d = _gate_dtype(h, g, weight), h.shape[-1]
+    dtype = _gate_dtype(h, g, weight)
     with _no_autocast(h):
-        out, _ = _gate_blend_forward(_as(h.reshape(-1, d), dtype), _as(g.reshape(-1, d), dtype),
-                                     _as(weight, dtype), _as(bias, dtype))
+        out, _ = _gate_forward(_cat_hg(h, g, dtype), _as(weight, dtype), _as(bias, dtype))
     return _as(out.view(h.shape), h.dtype)
+
+
+# ======================================================================= 6. (G1)-(G6), one node
+def _layer_dtype(h: Tensor, *weights: Tensor) -> torch.dtype:
+    dtype = torch.promote_types(torch.float32, h.dtype)
+    for w in weights:
+        dtype = torch.promote_types(dtype, w.dtype)
+    return dtype
+
+
+def _layer_forward(h, past, a, w_red, b_red, w_plu, b_plu, w_gate, b_gate, offsets, normalize, eps,
+                   for_backward):
+    """``(h̃ [N, d], z [N, r], hg, α, saved, valid, all_valid)``: (G1)-(G6) on ``h [B, T, d]``, weights in
+    the compute dtype (module docstring, 6). Autocast must be off."""
+    B, T, d = h.shape
+    hg = torch.empty(B * T, 2 * d, dtype=w_gate.dtype, device=h.device)  # [h, g]               [N, 2d]
+    h2 = hg[:, :d].copy_(h.reshape(-1, d))  # h in the compute dtype
+    z_tok = torch.addmm(b_red, h2, w_red.t())  # z = W_red h + b_red                        [N, r]   (G1)
+    z = z_tok.t().contiguous()  # feature-major                                                [r, N]
+    p = _partners_by_shift(z.view(-1, B, T), past, offsets)  # z_{t-Δ}                     [m, r, N]
+    af = _as(a, z.dtype).t()  # a^Δ per token                                                  [m, T]
+    af = af if B == 1 else af.repeat(1, B)
+    _, saved = _plucker_forward(z, p, af, w_plu, b_plu, normalize, eps, for_backward, out=hg[:, d:])  # (G2)-(G4)
+    valid, all_valid = _valid_rows(a, B)
+    if not all_valid:
+        hg[:, d:].mul_(valid.unsqueeze(1))  # g = 0 where no offset is valid
+    out, alpha = _gate_forward(hg, w_gate, b_gate)  # (G5)-(G6)
+    return out, z_tok, hg, alpha, saved, valid, all_valid
+
+
+class _GrassmannLayer(torch.autograd.Function):
+    """(G1)-(G6) in one node: ``h [B, T, d] -> (h̃, z)`` (module docstring, 6); ``z`` (for a streaming
+    cache) carries no gradient."""
+
+    @staticmethod
+    def forward(ctx, h, past, a, w_red, b_red, w_plu, b_plu, w_gate, b_gate, offsets, normalize, eps):  # type: ignore[override]
+        dtype = _layer_dtype(h, w_red, w_plu, w_gate)
+        ctx.meta = (h.shape, offsets, h.dtype, a.dtype,
+                    *(x.dtype for x in (w_red, b_red, w_plu, b_plu, w_gate, b_gate)))
+        with _no_autocast(h):
+            weights = [_as(x, dtype) for x in (w_red, b_red, w_plu, b_plu, w_gate, b_gate)]
+            out, z, hg, alpha, saved, valid, all_valid = _layer_forward(h, past, a, *weights, offsets, normalize,
+                                                                        eps, True)
+        ctx.all_valid = all_valid
+        ctx.save_for_backward(hg, alpha, weights[0], weights[4], valid, *saved)
+        B, T, d = h.shape
+        z_out = z.view(B, T, -1)
+        ctx.mark_non_differentiable(z_out)
+        return _as(out.view(B, T, d), h.dtype), z_out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dy, _dz_out):  # type: ignore[override]
+        hg, alpha, w_red, w_gate, valid, *saved = ctx.saved_tensors
+        (B, T, d), offsets, h_dtype, a_dtype, *dtypes = ctx.meta
+        need = ctx.needs_input_grad
+        with _no_autocast(hg):
+            dhg, d_w_gate, d_b_gate = _gate_backward(_as(dy.reshape(-1, d), hg.dtype), hg, alpha, w_gate)  # (G5)-(G6)
+            dz, _, da, d_w_plu, d_b_plu = _plucker_backward(dhg[:, d:], saved, (B, T, w_red.shape[0]), offsets,
+                                                            need[2], need[5], need[6], valid, ctx.all_valid)  # (G2)-(G4)
+            dh = torch.addmm(dhg[:, :d], dz.t(), w_red)  # dh = α dh̃ + δ W_h + W_redᵀ dz                  (G1)
+            d_w_red = torch.mm(dz, hg[:, :d]) if need[3] else None  # dW_red = dz hᵀ
+            d_b_red = dz.sum(1) if need[4] else None  # db_red = Σ_t dz
+            if need[2]:  # summed over the batch
+                da = (da if B == 1 else da.view(-1, B, T).sum(1)).t()
+        grads = (da, d_w_red, d_b_red, d_w_plu, d_b_plu, d_w_gate, d_b_gate)
+        return (_as(dh.view(B, T, d), h_dtype), None,
+                *(None if x is None else _as(x, dt) for x, dt in zip(grads, (a_dtype, *dtypes))),
+                None, None, None)
+
+
+def fused_grassmann_layer(
+    h: Tensor, past: Optional[Tensor], offsets: Sequence[int], a: Tensor, w_red: Tensor, b_red: Tensor,
+    w_plu: Tensor, b_plu: Tensor, w_gate: Tensor, b_gate: Tensor, normalize: bool, eps: float,
+) -> Tuple[Tensor, Tensor]:
+    """(G1)-(G6) as one node (module docstring, 6): ``h: [B, T, d]``, ``past: [B, P, r]`` (a streaming
+    cache's reduced states before ``h``, or None), offset weights ``a: [T, m]`` -> ``(h̃ [B, T, d], z
+    [B, T, r])``, ``z = W_red h + b_red`` for the cache (no gradient). The same function as
+    `fused_plucker_mix_shifted` on ``z`` followed by `fused_gate_blend`; without autograd the forward runs
+    directly.
+    """
+    offsets = tuple(offsets)
+    if torch.is_grad_enabled() and any(x.requires_grad for x in (h, a, w_red, b_red, w_plu, b_plu, w_gate, b_gate)):
+        return _GrassmannLayer.apply(h, past, a, w_red, b_red, w_plu, b_plu, w_gate, b_gate, offsets, normalize, eps)
+    dtype = _layer_dtype(h, w_red, w_plu, w_gate)
+    B, T, d = h.shape
+    with _no_autocast(h):
+        weights = [_as(x, dtype) for x in (w_red, b_red, w_plu, b_plu, w_gate, b_gate)]
+        out, z, *_ = _layer_forward(h, past, a, *weights, offsets, normalize, eps, False)
+    return _as(out.view(B, T, d), h.dtype), z.view(B, T, -1)

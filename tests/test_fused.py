@@ -1,7 +1,7 @@
 """The fused layer (``impl="fused"``, gflow_lite/fused.py) against the paper-order reference: outputs and
 gradients of every parameter and of the input, in float64 (tight) and float32, for both aggregates, with
 and without (G3), in one or several token blocks, streaming through a cache, under bf16 autocast, and
-gradcheck of both autograd nodes."""
+gradcheck of the three autograd nodes (the layer's, and the Plücker and gate nodes it is equal to)."""
 
 import pytest
 import torch
@@ -82,15 +82,75 @@ def test_gradcheck_of_each_node():
     g = torch.randn(2, 4, 7, dtype=dt, requires_grad=True)
     Wg, bg = torch.randn(7, 14, dtype=dt, requires_grad=True), torch.randn(7, dtype=dt, requires_grad=True)
     assert torch.autograd.gradcheck(fused.fused_gate_blend, (h, g, Wg, bg))
+    Wr, br = torch.randn(5, 7, dtype=dt, requires_grad=True), torch.randn(5, dtype=dt, requires_grad=True)
+    Wp = torch.randn(7, 10, dtype=dt, requires_grad=True)
+    a4 = torch.rand(4, 3, dtype=dt).requires_grad_(True)
+    for past_ in (None, past):
+        assert torch.autograd.gradcheck(
+            lambda *x: fused.fused_grassmann_layer(x[0], past_, (1, 2, 4), *x[1:], True, 1e-6)[0],
+            (h, a4, Wr, br, Wp, b, Wg, bg),
+        )
 
 
-def test_gate_blend_equals_the_plain_formula():
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_gate_blend_equals_the_plain_formula(dtype, tol):
+    """The gate node (one K = 2d product on [h, g]) against plain PyTorch: output and every gradient."""
     torch.manual_seed(2)
-    h, g = torch.randn(3, 5, 8, dtype=torch.float64), torch.randn(3, 5, 8, dtype=torch.float64)
-    lin = torch.nn.Linear(16, 8).double()
-    alpha = torch.sigmoid(lin(torch.cat([h, g], -1)))
-    want = alpha * h + (1 - alpha) * g
-    torch.testing.assert_close(fused.fused_gate_blend(h, g, lin.weight, lin.bias), want)
+    h, g = torch.randn(3, 5, 8, dtype=dtype), torch.randn(3, 5, 8, dtype=dtype)
+    lin = torch.nn.Linear(16, 8).to(dtype)
+    w = torch.randn(3, 5, 8, dtype=dtype)
+    results = []
+    for plain in (True, False):
+        h_, g_ = h.clone().requires_grad_(True), g.clone().requires_grad_(True)
+        if plain:
+            alpha = torch.sigmoid(lin(torch.cat([h_, g_], -1)))
+            y = alpha * h_ + (1 - alpha) * g_
+        else:
+            y = fused.fused_gate_blend(h_, g_, lin.weight, lin.bias)
+        results.append((y.detach(), torch.autograd.grad((y * w).sum(), [h_, g_, lin.weight, lin.bias])))
+    (y_plain, g_plain), (y_fused, g_fused) = results
+    torch.testing.assert_close(y_fused, y_plain, rtol=tol, atol=tol)
+    for name, a, b in zip(["h", "g", "W_gate", "b_gate"], g_fused, g_plain):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol, msg=lambda m: f"{name}: {m}")
+    with torch.no_grad():
+        torch.testing.assert_close(fused.fused_gate_blend(h, g, lin.weight, lin.bias), y_plain, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 2e-5)])
+@pytest.mark.parametrize("with_past", [False, True])
+def test_layer_node_equals_the_two_nodes(dtype, tol, with_past):
+    """The whole-layer node (G1)-(G6) against (G1) as a Linear, then the Plücker and gate nodes: outputs,
+    the returned z, and every gradient (input, a, all six weights)."""
+    torch.manual_seed(3)
+    B, T, d, r, offsets = 2, 9, 10, 5, (1, 2, 4)
+    h = torch.randn(B, T, d, dtype=dtype)
+    past = torch.randn(B, 3, r, dtype=dtype) if with_past else None
+    a = torch.rand(T, len(offsets), dtype=dtype)
+    a[0] = 0.0  # a row with no valid offset: g = 0 there
+    params = [torch.randn(r, d, dtype=dtype), torch.randn(r, dtype=dtype), torch.randn(d, r * (r - 1) // 2, dtype=dtype),
+              torch.randn(d, dtype=dtype), torch.randn(d, 2 * d, dtype=dtype), torch.randn(d, dtype=dtype)]
+    w = torch.randn(B, T, d, dtype=dtype)
+    results = []
+    for whole in (True, False):
+        h_, a_ = h.clone().requires_grad_(True), a.clone().requires_grad_(True)
+        ps = [x.clone().requires_grad_(True) for x in params]
+        if whole:
+            y, z = fused.fused_grassmann_layer(h_, past, offsets, a_, *ps, True, 1e-6)
+            assert not z.requires_grad
+        else:
+            z = torch.nn.functional.linear(h_, ps[0], ps[1])
+            g = fused.fused_plucker_mix_shifted(z, past, offsets, a_, ps[2], ps[3], True, 1e-6)
+            y = fused.fused_gate_blend(h_, g, ps[4], ps[5])
+        results.append((y.detach(), z.detach(), torch.autograd.grad((y * w).sum(), [h_, a_, *ps])))
+    (y1, z1, g1), (y2, z2, g2) = results
+    torch.testing.assert_close(y1, y2, rtol=tol, atol=tol)
+    torch.testing.assert_close(z1, z2, rtol=tol, atol=tol)
+    for name, x1, x2 in zip(["h", "a", "W_red", "b_red", "W_plu", "b_plu", "W_gate", "b_gate"], g1, g2):
+        torch.testing.assert_close(x1, x2, rtol=tol, atol=tol, msg=lambda m: f"{name}: {m}")
+    with torch.no_grad():
+        y3, z3 = fused.fused_grassmann_layer(h, past, offsets, a, *params, True, 1e-6)
+    torch.testing.assert_close(y3, y1, rtol=tol, atol=tol)
+    torch.testing.assert_close(z3, z1, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("chunks", [[13], [1] * 13, [3, 1, 6, 3], [8, 5]])
