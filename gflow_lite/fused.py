@@ -31,8 +31,9 @@ The norm is base x height, stable for nearly parallel pairs (never the Lagrange 
 (computed as ``sqrt(|z|^2 <v, v>)``: squares overflow float32 only for |z| |v| > 1.8e19)
 
 and since ``z ∧ z = 0`` the forward wedges ``z`` with ``w_⊥ = Σ c^Δ v^Δ`` (each term then has norm
-``<= a^Δ`` as computed): ``w = w_⊥ + β z`` with ``β = Σ_Δ c^Δ s^Δ / |z|^2``. ``Σ_Δ a^Δ`` is 1 where
-some offset is valid and 0 where none is (``t < min Δ``): there ``c = 0``, ``w = 0`` and ``g = 0``.
+``<= a^Δ`` as computed): ``w = w_⊥ + β z`` with ``β = Σ_Δ c^Δ s^Δ / |z|^2``. The bias enters as
+``(Σ_Δ a^Δ) b_plu``, for any weights a: the layer's (`offset_weights`) sum to 1 where some offset is
+valid and to 0 where none is (``t < min Δ``): there ``c = 0``, ``w = 0`` and ``g = 0``.
 
 **3. The Plücker vector in a shift layout**, so that every step is a dense op on strided views (no
 gather or scatter of activations). With indices mod r and ``S = floor(r/2)``::
@@ -43,12 +44,13 @@ gather or scatter of activations). With indices mod r and ``S = floor(r/2)``::
 except for even r, where the slots ``s = r/2, i >= r/2`` repeat ``i < r/2`` and get weight 0
 (``S r = P + r/2`` slots, 3% more than P). W_plu's columns are permuted and signed once to match
 (``W_shift``; memoised when there is no autograd). The windows ``x_{i+s}`` are one strided view of the doubled
-row ``[x, x]``; ``z`` and ``w`` share one buffer ``[z, z, w, w]``. So ``g = q W_shiftᵀ + b`` is one
-``addmm``; no [N, P] tensor is kept for the backward (q is recomputed there, two ops).
+row ``[x, x]``; ``z`` and ``w`` share one buffer ``[z, z, w, w]``. So ``g = q W_shiftᵀ + (Σ_Δ a^Δ) b``
+is one ``addmm_`` onto the bias term; no [N, P] tensor is kept for the backward (q is recomputed there,
+two ops).
 
 **4. The backward of (G2)-(G4) by hand.** Given ``dg = dL/dg``::
 
-    dW_plu = dgᵀ q',    db_plu = Σ_{valid t} dg,    dq = dg W_shift          (three matrix products)
+    dW_plu = dgᵀ q',    db_plu = Σ_t (Σ_Δ a^Δ) dg,    dq = dg W_shift        (three matrix products)
 
 (``q'``: q's rows in W_plu's column order, signed; a row gather of the [S r, n] feature-major q.)
 
@@ -58,7 +60,9 @@ r x r matrix ``K_{i,i+s} = dq_si``, ``K_{i+s,i} = -dq_si``. So both partial grad
     R(y)_i = (K y)_i = Σ_s dq_si y_{i+s} - Σ_s dq_{s,i-s} y_{i-s},    ∂/∂z = R(w),  ∂/∂w = -R(z)
 
 a window read (as in the forward) minus a "skew" sum ``Σ_s u_{s,i-s}`` of ``u_si = dq_si y_i``, which
-is one strided view of the doubled ``[u, u]`` (row stride ``2r - 1``). Applied to ``y = (z, w_⊥)`` at
+is one strided view of the doubled ``[u, u]`` (row stride ``2r - 1``; it reads only the last S rows of
+the first copy, so only they are copied). The two sums over s are taken apart (no difference of the
+[2, S, r, n] terms is formed). Applied to ``y = (z, w_⊥)`` at
 once: ``dw = -R(z)`` and, as the wedge's first argument is ``w = w_⊥ + β z``,
 ``dz|_w = R(w) = R(w_⊥) + β R(z) = R(w_⊥) - β dw``. Note ``<z, dw> = -zᵀ K z = 0``.
 
@@ -69,32 +73,33 @@ active, where c does not depend on n)::
 
     dp^Δ = c^Δ dw - f^Δ |z|^2 v^Δ
     dz   = dz|_w - (Σ_Δ f^Δ n^2) z / |z|^2 + Σ_Δ f^Δ s^Δ v^Δ,         f n^2 = e c (floor off)
-    da^Δ = e^Δ / max(n^Δ, eps)              (e^Δ without (G3); summed over the batch)
+    da^Δ = e^Δ / max(n^Δ, eps) + <dg, b_plu>     (e^Δ without (G3); summed over the batch)
 
 Written with v (not p = v + (s/|z|^2) z) no term cancels for nearly parallel pairs: every term is
-``O(1/sin θ)``, the conditioning of p̂ itself. Saved: z, v, w_⊥, c and six [m, N] or [N] factors
-(1/max(n, eps), c where the floor is off, c/n^2, s, |z|^2, β).
+``O(1/sin θ)``, the conditioning of p̂ itself. Saved: z, v, w_⊥, c, Σ_Δ a^Δ, b_plu and six [m, N] or
+[N] factors (1/max(n, eps), c where the floor is off, c/n^2, s, |z|^2, β).
 
 **5. (G5)-(G6), the gate and blend** (`fused_gate_blend`), on one buffer ``[h, g]: [N, 2d]`` (in the
-layer's node (G4) writes g straight into its right half), so that the gate is one product with K = 2d
-(fewer, larger matrix products run faster than two with K = d)::
+layer's node (G4) writes g straight into its right half), so that the gate's forward and its weight
+gradient are one product each, with K = 2d columns (fewer, larger matrix products run faster)::
 
     α = σ(W_gate [h; g] + b_gate),        h̃ = α h + (1 - α) g = g + α (h - g)
 
 and with ``dh̃ = dL/dh̃``, ``δ = dL/d(pre-activation) = dh̃ (h - g) α (1 - α)`` (σ' = σ (1 - σ)) and
 ``W_gate = [W_h | W_g]`` (the columns that read h and those that read g)::
 
-    [dh, dg] = [α dh̃, (1 - α) dh̃] + δ [W_h | W_g]  (one addmm),   dW_gate = δᵀ [h, g],   db_gate = Σ_t δ
+    dh = α dh̃ + δ W_h,   dg = (1 - α) dh̃ + δ W_g,   dW_gate = δᵀ [h, g],   db_gate = Σ_t δ
 
-Saved: [h, g] and α (no 1 - α, no h - g).
+(dh and dg each one ``addmm_`` onto its first term, so both are contiguous: dg feeds (4), and in the
+layer's node (G1) adds onto dh in place.) Saved: [h, g] and α (no 1 - α, no h - g).
 
 **6. The whole layer, (G1)-(G6), in one node** (`fused_grassmann_layer`, what the layer calls)::
 
     z = W_red h + b_red,   then (1)-(5)                                                  (G1)
-    dh = α dh̃ + δ W_h + dz W_red   (dz W_red added onto the left half of [dh, dg] by one addmm)
+    dh = α dh̃ + δ W_h + dz W_red   (dz W_red added onto (5)'s dh by one addmm_)
     dW_red = dzᵀ h,   db_red = Σ_t dz
 
-with dz from (4), given dg = the right half of [dh, dg]. One node instead of three (the Linear of (G1),
+with dz from (4), given (5)'s dg. One node instead of three (the Linear of (G1),
 (G2)-(G4), (G5)-(G6)): no autograd bookkeeping between them, no separate sum of h's two gradients. z is
 computed token-major, like ``nn.Linear`` (nearly equal tokens then round alike: near-parallel pairs keep
 their accuracy, tests/test_numerics.py), and returned without gradient for a streaming cache; it is in
@@ -280,11 +285,12 @@ def _wedge_adjoint(dq: Tensor, zw: Tensor, out: Tensor) -> Tensor:
     torch.mul(dq, zw.as_strided((2, S, r, n), (2 * r * n, n, n, 1), base + n), out=prod)  # dq_si y_{i+s}
     u2 = _SCRATCH.get("skew", (2, S, 2 * r, n), dq)  # [u; u] with u_si = dq_si y_i
     y = zw.as_strided((2, 1, r, n), (2 * r * n, r * n, n, 1), base)
-    torch.mul(dq, y, out=u2[:, :, :r])
-    torch.mul(dq, y, out=u2[:, :, r:])
+    torch.mul(dq, y, out=u2[:, :, r:])  # u_si = dq_si y_i, the second copy
+    u2[:, :, r - S:r].copy_(u2[:, :, 2 * r - S:])  # of the first copy the skew reads only the last S rows
     skew = u2.as_strided((2, S, r, n), (2 * S * r * n, (2 * r - 1) * n, n, 1),
-                         u2.storage_offset() + (r - 1) * n)
-    return torch.sum(prod.sub_(skew), 1, out=out)  # Σ_s (dq_si y_{i+s} - u_{s,i-s}); skew[s-1, i] = u_{s,i-s}
+                         u2.storage_offset() + (r - 1) * n)  # skew[s-1, i] = u_{s,i-s}
+    torch.sum(prod, 1, out=out)  # Σ_s dq_si y_{i+s}
+    return out.sub_(skew.sum(1))  # - Σ_s u_{s,i-s}
 
 
 # ================================================================== 2.-4. (G2)-(G4), one node
@@ -338,18 +344,19 @@ def _plucker_forward(
     else:
         c, v = a, p  # c^Δ = a^Δ, no projection needed
     w = (c.unsqueeze(1) * v).sum(0)  # w_⊥ = Σ_Δ c^Δ v^Δ (w without (G3))                   [r, N]
+    b, a_sum = _as(bias, z.dtype), a.sum(0)  # Σ_Δ a^Δ                                              [N]
     g = torch.empty(N, wt.shape[0], dtype=z.dtype, device=z.device) if out is None else out
-    b = _as(bias, z.dtype)
+    torch.mul(a_sum.unsqueeze(1), b, out=g)  # (Σ_Δ a^Δ) b_plu
     for lo, hi in _blocks(N):
         zb, wb = _columns(z, lo, hi, N), _columns(w, lo, hi, N)
         q = _wedge(zb, wb, torch.cat([zb, zb, wb, wb]))  # z ∧ w_⊥ = z ∧ w, shift layout    [S r, n]
-        torch.addmm(b, q.t(), wt.t(), out=g[lo:hi])  # g = W_plu (z ∧ w) + b_plu                       (G4)
-    return g, (z, v, w, c, wt, *saved)
+        g[lo:hi].addmm_(q.t(), wt.t())  # g = W_plu (z ∧ w) + (Σ_Δ a^Δ) b_plu                          (G4)
+    return g, (z, v, w, c, wt, a_sum, b, *saved)
 
 
 def _plucker_backward(
     dg: Tensor, saved: Sequence[Tensor], shape: Tuple[int, int, int], offsets: Optional[Tuple[int, ...]],
-    need_a: bool, need_w: bool, need_b: bool, valid: Tensor, all_valid: bool,
+    need_a: bool, need_w: bool, need_b: bool,
 ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor], Optional[Tensor], Optional[Tensor]]:
     """The backward of `_plucker_forward` (module docstring, 4): ``dg [N, d]`` (token-major, any strides)
     -> ``dz [r, N]``, ``dp [m, r, N]``, ``da [m, N]``, ``dW_plu``, ``db_plu`` (None where not needed).
@@ -357,7 +364,7 @@ def _plucker_backward(
     With ``offsets`` the partners are ``z_{t-Δ}`` (``shape = (B, T, r)``): their gradients are folded
     into ``dz`` and ``dp`` is None. Autocast must be off.
     """
-    z, v, w, c, wt, *extra = saved
+    z, v, w, c, wt, a_sum, b, *extra = saved
     B, T, r = shape
     m, N, S = v.shape[0], B * T, r // 2
     rzw = _SCRATCH.get("rzw", (2, r, N), z)  # R(z), R(w_⊥)                                      [2, r, N]
@@ -389,6 +396,8 @@ def _plucker_backward(
         da = e * inv if need_a else None  # dL/da^Δ = e^Δ / max(n^Δ, eps)
     else:
         dz, da = rzw[1].clone(), e  # dz = R(w), dL/da^Δ = e^Δ
+    if need_a:  # ... + <dg, b_plu> (the bias term (Σ_Δ a^Δ) b_plu)
+        da.add_(torch.mv(dg, b))
     if offsets is not None:  # the partners are z_{t-Δ}: their gradients go back Δ tokens
         dz3, dp4 = dz.view(r, B, T), dp.view(m, r, B, T)
         for k, delta in enumerate(offsets):
@@ -396,20 +405,13 @@ def _plucker_backward(
                 dz3[:, :, : T - delta].add_(dp4[k, :, :, delta:])
         dp = None
     d_bias = None
-    if need_b:  # db_plu = Σ_{valid t} dg
-        d_bias = dg.sum(0) if all_valid else valid.to(dg.dtype) @ dg
+    if need_b:  # db_plu = Σ_t (Σ_Δ a^Δ) dg
+        d_bias = torch.mv(dg.t(), a_sum)
     return dz, dp, da, d_weight, d_bias
 
 
-def _valid_rows(a: Tensor, B: int) -> Tuple[Tensor, bool]:
-    """Per token whether some offset is valid (``Σ_Δ a^Δ = 1``, else none: 0), and whether all are."""
-    valid = (a.sum(1) > 0).repeat(B)
-    return valid, bool(valid.all())
-
-
 def _plucker_node_forward(z, past, p, a, weight, bias, offsets, normalize, eps, for_backward):
-    """`_PluckerMix`'s forward from its [B, T, ...] inputs: ``g [B, T, d]``, the saved tensors, the rows'
-    validity and whether all are valid."""
+    """`_PluckerMix`'s forward from its [B, T, ...] inputs: ``g [B, T, d]`` and the saved tensors."""
     B, T, r = z.shape
     with _no_autocast(z):
         if p is None:
@@ -420,10 +422,7 @@ def _plucker_node_forward(z, past, p, a, weight, bias, offsets, normalize, eps, 
         af = _as(a, z.dtype).t()  # a^Δ per token                                        [m, T]
         af = af if B == 1 else af.repeat(1, B)
         g, saved = _plucker_forward(zf, pf, af, weight, bias, normalize, eps, for_backward)
-        valid, all_valid = _valid_rows(a, B)
-        if not all_valid:
-            g.mul_(valid.unsqueeze(1))  # g = 0 where no offset is valid
-    return g.view(B, T, -1), saved, valid, all_valid
+    return g.view(B, T, -1), saved
 
 
 class _PluckerMix(torch.autograd.Function):
@@ -435,23 +434,22 @@ class _PluckerMix(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z, past, p, a, weight, bias, offsets, normalize, eps):  # type: ignore[override]
-        g, saved, valid, all_valid = _plucker_node_forward(z, past, p, a, weight, bias, offsets, normalize,
-                                                           eps, True)
-        ctx.save_for_backward(*saved, valid)
-        ctx.meta = (z.shape, p is None, offsets, all_valid, weight.dtype, bias.dtype)
+        g, saved = _plucker_node_forward(z, past, p, a, weight, bias, offsets, normalize, eps, True)
+        ctx.save_for_backward(*saved)
+        ctx.meta = (z.shape, p is None, offsets, weight.dtype, bias.dtype)
         return g
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, dg):  # type: ignore[override]
-        *saved, valid = ctx.saved_tensors
-        (B, T, r), by_shift, offsets, all_valid, w_dtype, b_dtype = ctx.meta
+        saved = ctx.saved_tensors
+        (B, T, r), by_shift, offsets, w_dtype, b_dtype = ctx.meta
         z = saved[0]
         need_a, need_w, need_b = ctx.needs_input_grad[3], ctx.needs_input_grad[4], ctx.needs_input_grad[5]
         with _no_autocast(z):
             dg = _as(dg, z.dtype).reshape(B * T, -1)
             dz, dp, da, d_weight, d_bias = _plucker_backward(dg, saved, (B, T, r), offsets if by_shift else None,
-                                                             need_a, need_w, need_b, valid, all_valid)
+                                                             need_a, need_w, need_b)
             if dp is not None:
                 dp = dp.view(-1, r, B, T).permute(2, 3, 0, 1)
             if need_a:  # summed over the batch
@@ -464,9 +462,8 @@ def fused_plucker_mix(
     z: Tensor, zp: Tensor, a: Tensor, weight: Tensor, bias: Tensor, normalize: bool, eps: float
 ) -> Tensor:
     """(G2)-(G4) as one node: ``z: [B, T, r]``, partners ``zp: [B, T, m, r]``, offset weights
-    ``a: [T, m]`` -> ``g: [B, T, d]``, equal to `CausalGrassmannMixing.g_fast` (module docstring, 2-4)
-    for offset weights whose rows sum to 1 or to 0 (`CausalGrassmannMixing.offset_weights`): the bias
-    enters as ``b_plu`` where ``Σ_Δ a^Δ > 0`` and not at all where it is 0.
+    ``a: [T, m]`` -> ``g: [B, T, d]``, equal to `CausalGrassmannMixing.g_fast` (module docstring, 2-4):
+    the bias enters as ``(Σ_Δ a^Δ) b_plu``.
     """
     return _plucker_mix(z, None, zp, a, weight, bias, None, normalize, eps)
 
@@ -497,15 +494,15 @@ def _gate_forward(hg: Tensor, weight: Tensor, bias: Tensor) -> Tuple[Tensor, Ten
     return torch.addcmul(g, alpha, h - g), alpha  # h̃ = g + α (h - g) = α h + (1 - α) g                (G6)
 
 
-def _gate_backward(dy: Tensor, hg: Tensor, alpha: Tensor, weight: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-    """``([dh, dg] [N, 2d], dW_gate, db_gate)`` from ``dy = dL/dh̃ [N, d]`` (module docstring, 5)."""
+def _gate_backward(dy: Tensor, hg: Tensor, alpha: Tensor, weight: Tensor) -> Tuple[Tensor, ...]:
+    """``(dh, dg, dW_gate, db_gate)`` from ``dy = dL/dh̃ [N, d]`` (module docstring, 5); dh, dg contiguous."""
     d = dy.shape[1]
     delta = torch.ops.aten.sigmoid_backward(dy * (hg[:, :d] - hg[:, d:]), alpha)  # δ = dh̃ (h - g) α (1 - α)
-    dhg = torch.empty_like(hg)
-    a_dy = torch.mul(alpha, dy, out=dhg[:, :d])  # α dh̃
-    torch.sub(dy, a_dy, out=dhg[:, d:])  # (1 - α) dh̃
-    dhg.addmm_(delta, weight)  # [dh, dg] = [α dh̃, (1 - α) dh̃] + δ [W_h, W_g]
-    return dhg, torch.mm(delta.t(), hg), delta.sum(0)  # dW_gate = δᵀ [h, g],  db_gate = Σ_t δ
+    dh = torch.mul(alpha, dy)  # α dh̃
+    dg = torch.sub(dy, dh)  # (1 - α) dh̃
+    dh.addmm_(delta, weight[:, :d])  # dh = α dh̃ + δ W_h
+    dg.addmm_(delta, weight[:, d:])  # dg = (1 - α) dh̃ + δ W_g
+    return dh, dg, torch.mm(delta.t(), hg), delta.sum(0)  # dW_gate = δᵀ [h, g],  db_gate = Σ_t δ
 
 
 def _gate_dtype(h: Tensor, g: Tensor, weight: Tensor) -> torch.dtype:
@@ -542,9 +539,8 @@ class _GateBlend(torch.autograd.Function):
         shape, h_dtype, g_dtype, w_dtype, b_dtype = ctx.meta
         d = alpha.shape[1]
         with _no_autocast(hg):
-            dhg, d_weight, d_bias = _gate_backward(_as(dy.reshape(-1, d), hg.dtype), hg, alpha, weight)
-        return (_as(dhg[:, :d].view(shape), h_dtype), _as(dhg[:, d:].view(shape), g_dtype),
-                _as(d_weight, w_dtype), _as(d_bias, b_dtype))
+            dh, dg, d_weight, d_bias = _gate_backward(_as(dy.reshape(-1, d), hg.dtype), hg, alpha, weight)
+        return _as(dh.view(shape), h_dtype), _as(dg.view(shape), g_dtype), _as(d_weight, w_dtype), _as(d_bias, b_dtype)
 
 
 def fused_gate_blend(h: Tensor, g: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
@@ -572,7 +568,7 @@ def _layer_dtype(h: Tensor, *weights: Tensor) -> torch.dtype:
 
 def _layer_forward(h, past, a, w_red, b_red, w_plu, b_plu, w_gate, b_gate, offsets, normalize, eps,
                    for_backward):
-    """``(h̃ [N, d], z [N, r], hg, α, saved, valid, all_valid)``: (G1)-(G6) on ``h [B, T, d]``, weights in
+    """``(h̃ [N, d], z [N, r], hg, α, saved)``: (G1)-(G6) on ``h [B, T, d]``, weights in
     the compute dtype (module docstring, 6). Autocast must be off."""
     B, T, d = h.shape
     hg = torch.empty(B * T, 2 * d, dtype=w_gate.dtype, device=h.device)  # [h, g]               [N, 2d]
@@ -583,11 +579,8 @@ def _layer_forward(h, past, a, w_red, b_red, w_plu, b_plu, w_gate, b_gate, offse
     af = _as(a, z.dtype).t()  # a^Δ per token                                                  [m, T]
     af = af if B == 1 else af.repeat(1, B)
     _, saved = _plucker_forward(z, p, af, w_plu, b_plu, normalize, eps, for_backward, out=hg[:, d:])  # (G2)-(G4)
-    valid, all_valid = _valid_rows(a, B)
-    if not all_valid:
-        hg[:, d:].mul_(valid.unsqueeze(1))  # g = 0 where no offset is valid
     out, alpha = _gate_forward(hg, w_gate, b_gate)  # (G5)-(G6)
-    return out, z_tok, hg, alpha, saved, valid, all_valid
+    return out, z_tok, hg, alpha, saved
 
 
 class _GrassmannLayer(torch.autograd.Function):
@@ -601,10 +594,9 @@ class _GrassmannLayer(torch.autograd.Function):
                     *(x.dtype for x in (w_red, b_red, w_plu, b_plu, w_gate, b_gate)))
         with _no_autocast(h):
             weights = [_as(x, dtype) for x in (w_red, b_red, w_plu, b_plu, w_gate, b_gate)]
-            out, z, hg, alpha, saved, valid, all_valid = _layer_forward(h, past, a, *weights, offsets, normalize,
-                                                                        eps, True)
-        ctx.all_valid = all_valid
-        ctx.save_for_backward(hg, alpha, weights[0], weights[4], valid, *saved)
+            out, z, hg, alpha, saved = _layer_forward(h, past, a, *weights, offsets, normalize, eps, True)
+        ctx.set_materialize_grads(False)  # z carries no gradient: no zeros for it in the backward
+        ctx.save_for_backward(hg, alpha, weights[0], weights[4], *saved)
         B, T, d = h.shape
         z_out = z.view(B, T, -1)
         ctx.mark_non_differentiable(z_out)
@@ -613,14 +605,17 @@ class _GrassmannLayer(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, dy, _dz_out):  # type: ignore[override]
-        hg, alpha, w_red, w_gate, valid, *saved = ctx.saved_tensors
+        if dy is None:  # h̃ was not used
+            return (None,) * 12
+        hg, alpha, w_red, w_gate, *saved = ctx.saved_tensors
         (B, T, d), offsets, h_dtype, a_dtype, *dtypes = ctx.meta
         need = ctx.needs_input_grad
         with _no_autocast(hg):
-            dhg, d_w_gate, d_b_gate = _gate_backward(_as(dy.reshape(-1, d), hg.dtype), hg, alpha, w_gate)  # (G5)-(G6)
-            dz, _, da, d_w_plu, d_b_plu = _plucker_backward(dhg[:, d:], saved, (B, T, w_red.shape[0]), offsets,
-                                                            need[2], need[5], need[6], valid, ctx.all_valid)  # (G2)-(G4)
-            dh = torch.addmm(dhg[:, :d], dz.t(), w_red)  # dh = α dh̃ + δ W_h + W_redᵀ dz                  (G1)
+            dh, dg, d_w_gate, d_b_gate = _gate_backward(_as(dy.reshape(-1, d), hg.dtype), hg, alpha,
+                                                        w_gate)  # (G5)-(G6)
+            dz, _, da, d_w_plu, d_b_plu = _plucker_backward(dg, saved, (B, T, w_red.shape[0]), offsets, need[2],
+                                                            need[5], need[6])  # (G2)-(G4)
+            dh.addmm_(dz.t(), w_red)  # dh = α dh̃ + δ W_h + W_redᵀ dz                                      (G1)
             d_w_red = torch.mm(dz, hg[:, :d]) if need[3] else None  # dW_red = dz hᵀ
             d_b_red = dz.sum(1) if need[4] else None  # db_red = Σ_t dz
             if need[2]:  # summed over the batch
