@@ -285,8 +285,8 @@ def _wedge_adjoint(dq: Tensor, zw: Tensor, out: Tensor) -> Tensor:
     torch.mul(dq, zw.as_strided((2, S, r, n), (2 * r * n, n, n, 1), base + n), out=prod)  # dq_si y_{i+s}
     u2 = _SCRATCH.get("skew", (2, S, 2 * r, n), dq)  # [u; u] with u_si = dq_si y_i
     y = zw.as_strided((2, 1, r, n), (2 * r * n, r * n, n, 1), base)
-    torch.mul(dq, y, out=u2[:, :, r:])  # u_si = dq_si y_i, the second copy
-    u2[:, :, r - S:r].copy_(u2[:, :, 2 * r - S:])  # of the first copy the skew reads only the last S rows
+    torch.mul(dq, y, out=u2.narrow(2, r, r))  # u_si = dq_si y_i, the second copy
+    u2.narrow(2, r - S, S).copy_(u2.narrow(2, 2 * r - S, S))  # the skew reads the first copy's last S rows
     skew = u2.as_strided((2, S, r, n), (2 * S * r * n, (2 * r - 1) * n, n, 1),
                          u2.storage_offset() + (r - 1) * n)  # skew[s-1, i] = u_{s,i-s}
     torch.sum(prod, 1, out=out)  # Σ_s dq_si y_{i+s}
@@ -399,10 +399,10 @@ def _plucker_backward(
     if need_a:  # ... + <dg, b_plu> (the bias term (Σ_Δ a^Δ) b_plu)
         da.add_(torch.mv(dg, b))
     if offsets is not None:  # the partners are z_{t-Δ}: their gradients go back Δ tokens
-        dz3, dp4 = dz.view(r, B, T), dp.view(m, r, B, T)
-        for k, delta in enumerate(offsets):
+        dz3 = dz.view(r, B, T)
+        for dp_k, delta in zip(dp.view(m, r, B, T).unbind(0), offsets):
             if delta < T:
-                dz3[:, :, : T - delta].add_(dp4[k, :, :, delta:])
+                dz3.narrow(2, 0, T - delta).add_(dp_k.narrow(2, delta, T - delta))
         dp = None
     d_bias = None
     if need_b:  # db_plu = Σ_t (Σ_Δ a^Δ) dg
@@ -448,14 +448,15 @@ class _PluckerMix(torch.autograd.Function):
         need_a, need_w, need_b = ctx.needs_input_grad[3], ctx.needs_input_grad[4], ctx.needs_input_grad[5]
         with _no_autocast(z):
             dg = _as(dg, z.dtype).reshape(B * T, -1)
-            dz, dp, da, d_weight, d_bias = _plucker_backward(dg, saved, (B, T, r), offsets if by_shift else None,
-                                                             need_a, need_w, need_b)
+            dz, dp, da, d_weight, d_bias = _plucker_backward(
+                dg, saved, (B, T, r), offsets if by_shift else None, need_a, need_w, need_b)
             if dp is not None:
                 dp = dp.view(-1, r, B, T).permute(2, 3, 0, 1)
             if need_a:  # summed over the batch
                 da = (da if B == 1 else da.view(-1, B, T).sum(1)).t()
-        return (dz.view(r, B, T).permute(1, 2, 0), None, dp, da, None if d_weight is None else _as(d_weight, w_dtype),
-                None if d_bias is None else _as(d_bias, b_dtype), None, None, None)
+        d_weight = None if d_weight is None else _as(d_weight, w_dtype)
+        d_bias = None if d_bias is None else _as(d_bias, b_dtype)
+        return dz.view(r, B, T).permute(1, 2, 0), None, dp, da, d_weight, d_bias, None, None, None
 
 
 def fused_plucker_mix(
@@ -489,7 +490,7 @@ def _plucker_mix(z, past, p, a, weight, bias, offsets, normalize, eps):
 def _gate_forward(hg: Tensor, weight: Tensor, bias: Tensor) -> Tuple[Tensor, Tensor]:
     """``(h̃, α)`` from ``hg = [h, g]: [N, 2d]`` (module docstring, 5). Autocast must be off."""
     d = hg.shape[1] // 2
-    h, g = hg[:, :d], hg[:, d:]
+    h, g = hg.split(d, 1)
     alpha = torch.addmm(bias, hg, weight.t()).sigmoid_()  # α = σ(W_gate [h; g] + b_gate)          (G5)
     return torch.addcmul(g, alpha, h - g), alpha  # h̃ = g + α (h - g) = α h + (1 - α) g                (G6)
 
@@ -497,11 +498,12 @@ def _gate_forward(hg: Tensor, weight: Tensor, bias: Tensor) -> Tuple[Tensor, Ten
 def _gate_backward(dy: Tensor, hg: Tensor, alpha: Tensor, weight: Tensor) -> Tuple[Tensor, ...]:
     """``(dh, dg, dW_gate, db_gate)`` from ``dy = dL/dh̃ [N, d]`` (module docstring, 5); dh, dg contiguous."""
     d = dy.shape[1]
-    delta = torch.ops.aten.sigmoid_backward(dy * (hg[:, :d] - hg[:, d:]), alpha)  # δ = dh̃ (h - g) α (1 - α)
+    (h, g), (w_h, w_g) = hg.split(d, 1), weight.split(d, 1)
+    delta = torch.ops.aten.sigmoid_backward(dy * (h - g), alpha)  # δ = dh̃ (h - g) α (1 - α)
     dh = torch.mul(alpha, dy)  # α dh̃
     dg = torch.sub(dy, dh)  # (1 - α) dh̃
-    dh.addmm_(delta, weight[:, :d])  # dh = α dh̃ + δ W_h
-    dg.addmm_(delta, weight[:, d:])  # dg = (1 - α) dh̃ + δ W_g
+    dh.addmm_(delta, w_h)  # dh = α dh̃ + δ W_h
+    dg.addmm_(delta, w_g)  # dg = (1 - α) dh̃ + δ W_g
     return dh, dg, torch.mm(delta.t(), hg), delta.sum(0)  # dW_gate = δᵀ [h, g],  db_gate = Σ_t δ
 
 
@@ -540,7 +542,8 @@ class _GateBlend(torch.autograd.Function):
         d = alpha.shape[1]
         with _no_autocast(hg):
             dh, dg, d_weight, d_bias = _gate_backward(_as(dy.reshape(-1, d), hg.dtype), hg, alpha, weight)
-        return _as(dh.view(shape), h_dtype), _as(dg.view(shape), g_dtype), _as(d_weight, w_dtype), _as(d_bias, b_dtype)
+        return (_as(dh.view(shape), h_dtype), _as(dg.view(shape), g_dtype), _as(d_weight, w_dtype),
+                _as(d_bias, b_dtype))
 
 
 def fused_gate_blend(h: Tensor, g: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
@@ -560,9 +563,13 @@ def fused_gate_blend(h: Tensor, g: Tensor, weight: Tensor, bias: Tensor) -> Tens
 
 # ======================================================================= 6. (G1)-(G6), one node
 def _layer_dtype(h: Tensor, *weights: Tensor) -> torch.dtype:
-    dtype = torch.promote_types(torch.float32, h.dtype)
-    for w in weights:
-        dtype = torch.promote_types(dtype, w.dtype)
+    """The compute dtype: ``>= float32``, and the widest of the input's and the weights'."""
+    dtypes = {h.dtype, *(w.dtype for w in weights)}
+    if len(dtypes) == 1 and h.dtype in (torch.float32, torch.float64):
+        return h.dtype
+    dtype = torch.float32
+    for dt in dtypes:
+        dtype = torch.promote_types(dtype, dt)
     return dtype
 
 
@@ -572,13 +579,14 @@ def _layer_forward(h, past, a, w_red, b_red, w_plu, b_plu, w_gate, b_gate, offse
     the compute dtype (module docstring, 6). Autocast must be off."""
     B, T, d = h.shape
     hg = torch.empty(B * T, 2 * d, dtype=w_gate.dtype, device=h.device)  # [h, g]               [N, 2d]
-    h2 = hg[:, :d].copy_(h.reshape(-1, d))  # h in the compute dtype
+    h2, g = hg.split(d, 1)
+    h2.copy_(h.reshape(-1, d))  # h in the compute dtype
     z_tok = torch.addmm(b_red, h2, w_red.t())  # z = W_red h + b_red                        [N, r]   (G1)
     z = z_tok.t().contiguous()  # feature-major                                                [r, N]
     p = _partners_by_shift(z.view(-1, B, T), past, offsets)  # z_{t-Δ}                     [m, r, N]
     af = _as(a, z.dtype).t()  # a^Δ per token                                                  [m, T]
     af = af if B == 1 else af.repeat(1, B)
-    _, saved = _plucker_forward(z, p, af, w_plu, b_plu, normalize, eps, for_backward, out=hg[:, d:])  # (G2)-(G4)
+    _, saved = _plucker_forward(z, p, af, w_plu, b_plu, normalize, eps, for_backward, out=g)  # (G2)-(G4)
     out, alpha = _gate_forward(hg, w_gate, b_gate)  # (G5)-(G6)
     return out, z_tok, hg, alpha, saved
 
@@ -588,7 +596,8 @@ class _GrassmannLayer(torch.autograd.Function):
     cache) carries no gradient."""
 
     @staticmethod
-    def forward(ctx, h, past, a, w_red, b_red, w_plu, b_plu, w_gate, b_gate, offsets, normalize, eps):  # type: ignore[override]
+    def forward(ctx, h, past, a, w_red, b_red, w_plu, b_plu, w_gate, b_gate,  # type: ignore[override]
+                offsets, normalize, eps):
         dtype = _layer_dtype(h, w_red, w_plu, w_gate)
         ctx.meta = (h.shape, offsets, h.dtype, a.dtype,
                     *(x.dtype for x in (w_red, b_red, w_plu, b_plu, w_gate, b_gate)))
@@ -613,10 +622,10 @@ class _GrassmannLayer(torch.autograd.Function):
         with _no_autocast(hg):
             dh, dg, d_w_gate, d_b_gate = _gate_backward(_as(dy.reshape(-1, d), hg.dtype), hg, alpha,
                                                         w_gate)  # (G5)-(G6)
-            dz, _, da, d_w_plu, d_b_plu = _plucker_backward(dg, saved, (B, T, w_red.shape[0]), offsets, need[2],
-                                                            need[5], need[6])  # (G2)-(G4)
-            dh.addmm_(dz.t(), w_red)  # dh = α dh̃ + δ W_h + W_redᵀ dz                                      (G1)
-            d_w_red = torch.mm(dz, hg[:, :d]) if need[3] else None  # dW_red = dz hᵀ
+            dz, _, da, d_w_plu, d_b_plu = _plucker_backward(dg, saved, (B, T, w_red.shape[0]), offsets,
+                                                            need[2], need[5], need[6])  # (G2)-(G4)
+            dh.addmm_(dz.t(), w_red)  # dh = α dh̃ + δ W_h + W_redᵀ dz                              (G1)
+            d_w_red = torch.mm(dz, hg.narrow(1, 0, d)) if need[3] else None  # dW_red = dz hᵀ
             d_b_red = dz.sum(1) if need[4] else None  # db_red = Σ_t dz
             if need[2]:  # summed over the batch
                 da = (da if B == 1 else da.view(-1, B, T).sum(1)).t()
@@ -637,11 +646,12 @@ def fused_grassmann_layer(
     directly.
     """
     offsets = tuple(offsets)
-    if torch.is_grad_enabled() and any(x.requires_grad for x in (h, a, w_red, b_red, w_plu, b_plu, w_gate, b_gate)):
-        return _GrassmannLayer.apply(h, past, a, w_red, b_red, w_plu, b_plu, w_gate, b_gate, offsets, normalize, eps)
+    weights = (w_red, b_red, w_plu, b_plu, w_gate, b_gate)
+    if torch.is_grad_enabled() and any(x.requires_grad for x in (h, a, *weights)):
+        return _GrassmannLayer.apply(h, past, a, *weights, offsets, normalize, eps)
     dtype = _layer_dtype(h, w_red, w_plu, w_gate)
     B, T, d = h.shape
     with _no_autocast(h):
-        weights = [_as(x, dtype) for x in (w_red, b_red, w_plu, b_plu, w_gate, b_gate)]
+        weights = tuple(_as(w, dtype) for w in weights)
         out, z, *_ = _layer_forward(h, past, a, *weights, offsets, normalize, eps, False)
     return _as(out.view(B, T, d), h.dtype), z.view(B, T, -1)

@@ -113,7 +113,8 @@ def test_gate_blend_equals_the_plain_formula(dtype, tol):
     for name, a, b in zip(["h", "g", "W_gate", "b_gate"], g_fused, g_plain):
         torch.testing.assert_close(a, b, rtol=tol, atol=tol, msg=lambda m: f"{name}: {m}")
     with torch.no_grad():
-        torch.testing.assert_close(fused.fused_gate_blend(h, g, lin.weight, lin.bias), y_plain, rtol=tol, atol=tol)
+        y_no_grad = fused.fused_gate_blend(h, g, lin.weight, lin.bias)
+    torch.testing.assert_close(y_no_grad, y_plain, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 2e-5)])
@@ -127,8 +128,8 @@ def test_layer_node_equals_the_two_nodes(dtype, tol, with_past):
     past = torch.randn(B, 3, r, dtype=dtype) if with_past else None
     a = torch.rand(T, len(offsets), dtype=dtype)
     a[0] = 0.0  # a row with no valid offset: g = 0 there
-    params = [torch.randn(r, d, dtype=dtype), torch.randn(r, dtype=dtype), torch.randn(d, r * (r - 1) // 2, dtype=dtype),
-              torch.randn(d, dtype=dtype), torch.randn(d, 2 * d, dtype=dtype), torch.randn(d, dtype=dtype)]
+    shapes = [(r, d), (r,), (d, r * (r - 1) // 2), (d,), (d, 2 * d), (d,)]  # W_red, b_red, W_plu, ..., b_gate
+    params = [torch.randn(shape, dtype=dtype) for shape in shapes]
     w = torch.randn(B, T, d, dtype=dtype)
     results = []
     for whole in (True, False):
