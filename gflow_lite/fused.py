@@ -38,31 +38,33 @@ valid and to 0 where none is (``t < min Δ``): there ``c = 0``, ``w = 0`` and ``
 **3. The Plücker vector in a shift layout**, so that every step is a dense op on strided views (no
 gather or scatter of activations). With indices mod r and ``S = floor(r/2)``::
 
-    q_si = z_i w_{i+s} - w_i z_{i+s},      s = 1..S,  i = 0..r-1
+    q_si = σ_si (z_i w_j - w_i z_j),   j = (i + s) mod r,   σ_si = +1 if i + s < r else -1,
+    s = 1..S,  i = 0..r-1
 
-``q_si = +p_{i,i+s}`` if ``i + s < r`` else ``-p_{i+s-r,i}``: every pair ``i < j`` appears once,
-except for even r, where the slots ``s = r/2, i >= r/2`` repeat ``i < r/2`` and get weight 0
-(``S r = P + r/2`` slots, 3% more than P). W_plu's columns are permuted and signed once to match
-(``W_shift``; memoised when there is no autograd). The windows ``x_{i+s}`` are one strided view of the doubled
-row ``[x, x]``; ``z`` and ``w`` share one buffer ``[z, z, w, w]``. So ``g = q W_shiftᵀ + (Σ_Δ a^Δ) b``
-is one ``addmm_`` onto the bias term; no [N, P] tensor is kept for the backward (q is recomputed there,
-two ops).
+so that ``q_si = +p_{min(i,j), max(i,j)}``: every pair ``i < j`` appears once, except for even r, where
+the slots ``s = r/2, i >= r/2`` repeat ``i < r/2`` and get weight 0 (``S r = P + r/2`` slots, 3% more
+than P). W_plu's columns are permuted once to match (``W_shift``; memoised when there is no autograd).
+The windows ``σ_si x_j`` are one strided view of the signed doubled row ``[x, -x]``; ``z`` and ``w``
+share one buffer ``[z, -z, w, -w]``. So ``g = q W_shiftᵀ + (Σ_Δ a^Δ) b`` is one ``addmm_`` onto the
+bias term; no [N, P] tensor is kept for the backward (q is recomputed there, two ops).
 
 **4. The backward of (G2)-(G4) by hand.** Given ``dg = dL/dg``::
 
     dW_plu = dgᵀ q',    db_plu = Σ_t (Σ_Δ a^Δ) dg,    dq = dg W_shift        (three matrix products)
 
-(``q'``: q's rows in W_plu's column order, signed; a row gather of the [S r, n] feature-major q.)
+(``q'``: q's rows in W_plu's column order; a row gather of the [S r, n] feature-major q.)
 
 ``<dq, q>`` is bilinear and antisymmetric in (z, w): ``<dq, z ∧ w> = zᵀ K w`` with K the antisymmetric
-r x r matrix ``K_{i,i+s} = dq_si``, ``K_{i+s,i} = -dq_si``. So both partial gradients are one operator,
+r x r matrix ``K_{i,j} = σ_si dq_si``, ``K_{j,i} = -σ_si dq_si`` (``j = (i + s) mod r``). So both
+partial gradients are one operator (indices mod r),
 
-    R(y)_i = (K y)_i = Σ_s dq_si y_{i+s} - Σ_s dq_{s,i-s} y_{i-s},    ∂/∂z = R(w),  ∂/∂w = -R(z)
+    R(y)_i = (K y)_i = Σ_s dq_si σ_si y_{i+s} - Σ_s σ_{s,i-s} dq_{s,i-s} y_{i-s},   ∂/∂z = R(w), ∂/∂w = -R(z)
 
-a window read (as in the forward) minus a "skew" sum ``Σ_s u_{s,i-s}`` of ``u_si = dq_si y_i``, which
-is one strided view of the doubled ``[u, u]`` (row stride ``2r - 1``; it reads only the last S rows of
-the first copy, so only they are copied). The two sums over s are taken apart (no difference of the
-[2, S, r, n] terms is formed). Applied to ``y = (z, w_⊥)`` at
+a window read of ``[y, -y]`` (as in the forward) minus a "skew" sum ``Σ_s σ_{s,i-s} u_{s,i-s}`` of
+``u_si = dq_si y_i``, which is one strided view of the signed doubled ``[-u, u]`` (row stride
+``2r - 1``; ``σ_{s,i-s} = -1`` exactly where it reads the first copy, ``i < s``, and it reads only that
+copy's last S rows, so only they are written). The two sums over s are taken apart (no difference of
+the [2, S, r, n] terms is formed). Applied to ``y = (z, w_⊥)`` at
 once: ``dw = -R(z)`` and, as the wedge's first argument is ``w = w_⊥ + β z``,
 ``dz|_w = R(w) = R(w_⊥) + β R(z) = R(w_⊥) - β dw``. Note ``<z, dw> = -zᵀ K z = 0``.
 
@@ -192,50 +194,45 @@ def release_fast_scratch() -> int:
 class _ShiftLayout:
     """Index maps between W_plu's columns (pairs i < j, row-major) and the shift layout's ``S r`` slots."""
 
-    col: Tensor  # [S r]  column of W_plu read by each slot (0 for an unused slot)
-    sign: Tensor  # [S r]  +1 / -1, 0 for the repeated slots of even r
+    col: Tensor  # [S r]  column of W_plu read by each slot (0 for a repeated slot of even r)
     slot: Tensor  # [P]    slot that holds each column
-    slot_sign: Tensor  # [P] sign of that slot
+    repeated: int  # the last ``repeated`` slots repeat others (r/2 for even r, else 0): weight 0
 
 
 @lru_cache(maxsize=None)
-def _shift_layout(r: int, device: torch.device, dtype: torch.dtype) -> _ShiftLayout:
+def _shift_layout(r: int, device: torch.device) -> _ShiftLayout:
     """The shift layout of Gr(2, r)'s Plücker coordinates (module docstring, 3), on ``device``."""
     S = r // 2
     col = {pair: c for c, pair in enumerate(zip(*torch.triu_indices(r, r, offset=1).tolist()))}
-    cols, signs = [], []
+    cols, repeated = [], 0
     for s in range(1, S + 1):
         for i in range(r):
             j = (i + s) % r
-            if 2 * s == r and i >= S:  # repeated pair
+            if 2 * s == r and i >= S:  # repeated pair (the last r/2 slots)
                 cols.append(0)
-                signs.append(0.0)
+                repeated += 1
             else:
-                cols.append(col[(min(i, j), max(i, j))])  # q_si = +p_ij (i < j) or -p_ji (wrapped)
-                signs.append(1.0 if i < j else -1.0)
+                cols.append(col[(min(i, j), max(i, j))])  # q_si = +p_{min(i,j), max(i,j)}
     slot = torch.full((len(col),), -1, dtype=torch.long)
-    for k, (c, sg) in enumerate(zip(cols, signs)):
-        if sg != 0:
-            slot[c] = k
+    for k, c in enumerate(cols[:len(cols) - repeated]):
+        slot[c] = k
     if bool((slot < 0).any()):  # pragma: no cover - a bug in the layout, not a user error
         raise AssertionError("shift layout must hold every Plücker pair exactly once")
-    sign = torch.tensor(signs, dtype=dtype)
-    cols_t = torch.tensor(cols)
-    return _ShiftLayout(cols_t.to(device), sign.to(device), slot.to(device), sign[slot].to(device))
+    return _ShiftLayout(torch.tensor(cols).to(device), slot.to(device), repeated)
 
 
 _SHIFT_WEIGHTS = WeakTensorKeyDictionary()
 
 
 def _shift_weight(weight: Tensor, memo: bool) -> Tensor:
-    """W_plu's columns in the shift layout, signed: ``W_shift [d, S r]``.
+    """W_plu's columns in the shift layout: ``W_shift [d, S r]``.
 
     With ``memo`` (the forward without autograd: generation, evaluation) memoised per weight tensor until
     it changes (in-place updates bump ``_version``), so decoding pays the column permutation once. The
     autograd path recomputes it (training changes the weight every step; and ``.data`` writes, as
     gradcheck's, do not bump ``_version``). Under ``torch.compile`` it is always recomputed.
     """
-    lay = _shift_layout(_r_of(weight.shape[1]), weight.device, weight.dtype)
+    lay = _shift_layout(_r_of(weight.shape[1]), weight.device)
     memo = memo and not torch.compiler.is_compiling() and not weight.is_inference()
     if memo:
         key = (weight._version, weight.data_ptr())
@@ -243,7 +240,9 @@ def _shift_weight(weight: Tensor, memo: bool) -> Tensor:
         if hit is not None and hit[0] == key:
             return hit[1]
     with torch.no_grad():
-        wt = weight.index_select(1, lay.col).mul_(lay.sign)  # W_shift[:, (s, i)] = ±W_plu[:, (i, i+s)]
+        wt = weight.index_select(1, lay.col)  # W_shift[:, (s, i)] = W_plu[:, (min(i, j), max(i, j))]
+        if lay.repeated:
+            wt[:, wt.shape[1] - lay.repeated:] = 0.0  # the repeated slots of even r: weight 0
     if memo:
         _SHIFT_WEIGHTS[weight] = (key, wt)
     return wt
@@ -258,39 +257,48 @@ def _r_of(p: int) -> int:
     return r
 
 
-def _wedge(z: Tensor, w: Tensor, zw: Tensor) -> Tensor:
-    """``q[s-1, i] = z_i w_{i+s} - w_i z_{i+s}`` (module docstring, 3) for ``n`` tokens: ``[S r, n]``.
+def _signed_doubled(z: Tensor, w: Tensor) -> Tensor:
+    """``[z; -z; w; -w]: [4r, n]`` from feature-major ``z, w: [r, n]`` (module docstring, 3)."""
+    zw = torch.cat([z, z, w, w])
+    zw.view(2, 2, *z.shape)[:, 1].neg_()
+    return zw
 
-    Feature-major: ``z, w: [r, n]`` and ``zw = [z; z; w; w]: [4r, n]``, whose windows ``x_{(i+s) mod r}``
-    are views. Returns scratch (valid until the next call).
+
+def _wedge(z: Tensor, w: Tensor, zw: Tensor) -> Tensor:
+    """``q[s-1, i] = σ_si (z_i w_j - w_i z_j)``, ``j = (i + s) mod r`` (module docstring, 3) for ``n``
+    tokens: ``[S r, n]``.
+
+    Feature-major: ``z, w: [r, n]`` and ``zw = [z; -z; w; -w]: [4r, n]`` (`_signed_doubled`), whose
+    windows ``σ_si x_j`` are views. Returns scratch (valid until the next call).
     """
     r, n = z.shape
     S = r // 2
     base = zw.storage_offset()
     q = _SCRATCH.get("q", (S, r, n), z)
-    torch.mul(z, zw.as_strided((S, r, n), (n, n, 1), base + (2 * r + 1) * n), out=q)  # z_i w_{i+s}
-    q.addcmul_(w, zw.as_strided((S, r, n), (n, n, 1), base + n), value=-1.0)  # - w_i z_{i+s}
+    torch.mul(z, zw.as_strided((S, r, n), (n, n, 1), base + (2 * r + 1) * n), out=q)  # z_i σ w_j
+    q.addcmul_(w, zw.as_strided((S, r, n), (n, n, 1), base + n), value=-1.0)  # - w_i σ z_j
     return q.view(S * r, n)
 
 
 def _wedge_adjoint(dq: Tensor, zw: Tensor, out: Tensor) -> Tensor:
-    """``out[0] = R(z)``, ``out[1] = R(w)``, ``R(y)_i = Σ_s dq_si y_{i+s} - Σ_s dq_{s,i-s} y_{i-s}``.
+    """``out[0] = R(z)``, ``out[1] = R(w)``,
+    ``R(y)_i = Σ_s dq_si σ_si y_{i+s} - Σ_s σ_{s,i-s} dq_{s,i-s} y_{i-s}`` (module docstring, 4).
 
-    Feature-major: ``dq: [S, r, n]``, ``zw = [z; z; w; w]: [4r, n]`` (rows y = z, w, each doubled),
-    ``out: [2, r, n]`` (module docstring, 4).
+    Feature-major: ``dq: [S, r, n]``, ``zw = [z; -z; w; -w]: [4r, n]`` (rows y = z, w, each doubled,
+    signed), ``out: [2, r, n]``.
     """
     S, r, n = dq.shape
     base = zw.storage_offset()
     prod = _SCRATCH.get("prod", (2, S, r, n), dq)
-    torch.mul(dq, zw.as_strided((2, S, r, n), (2 * r * n, n, n, 1), base + n), out=prod)  # dq_si y_{i+s}
-    u2 = _SCRATCH.get("skew", (2, S, 2 * r, n), dq)  # [u; u] with u_si = dq_si y_i
+    torch.mul(dq, zw.as_strided((2, S, r, n), (2 * r * n, n, n, 1), base + n), out=prod)  # dq_si σ y_{i+s}
+    u2 = _SCRATCH.get("skew", (2, S, 2 * r, n), dq)  # [-u; u] with u_si = dq_si y_i
     y = zw.as_strided((2, 1, r, n), (2 * r * n, r * n, n, 1), base)
     torch.mul(dq, y, out=u2.narrow(2, r, r))  # u_si = dq_si y_i, the second copy
-    u2.narrow(2, r - S, S).copy_(u2.narrow(2, 2 * r - S, S))  # the skew reads the first copy's last S rows
+    torch.neg(u2.narrow(2, 2 * r - S, S), out=u2.narrow(2, r - S, S))  # -u: the first copy's last S rows
     skew = u2.as_strided((2, S, r, n), (2 * S * r * n, (2 * r - 1) * n, n, 1),
-                         u2.storage_offset() + (r - 1) * n)  # skew[s-1, i] = u_{s,i-s}
-    torch.sum(prod, 1, out=out)  # Σ_s dq_si y_{i+s}
-    return out.sub_(skew.sum(1))  # - Σ_s u_{s,i-s}
+                         u2.storage_offset() + (r - 1) * n)  # skew[s-1, i] = σ_{s,i-s} u_{s,i-s}
+    torch.sum(prod, 1, out=out)  # Σ_s dq_si σ_si y_{i+s}
+    return out.sub_(skew.sum(1))  # - Σ_s σ_{s,i-s} u_{s,i-s}
 
 
 # ================================================================== 2.-4. (G2)-(G4), one node
@@ -349,7 +357,7 @@ def _plucker_forward(
     torch.mul(a_sum.unsqueeze(1), b, out=g)  # (Σ_Δ a^Δ) b_plu
     for lo, hi in _blocks(N):
         zb, wb = _columns(z, lo, hi, N), _columns(w, lo, hi, N)
-        q = _wedge(zb, wb, torch.cat([zb, zb, wb, wb]))  # z ∧ w_⊥ = z ∧ w, shift layout    [S r, n]
+        q = _wedge(zb, wb, _signed_doubled(zb, wb))  # z ∧ w_⊥ = z ∧ w, shift layout        [S r, n]
         g[lo:hi].addmm_(q.t(), wt.t())  # g = W_plu (z ∧ w) + (Σ_Δ a^Δ) b_plu                          (G4)
     return g, (z, v, w, c, wt, a_sum, b, *saved)
 
@@ -369,14 +377,14 @@ def _plucker_backward(
     m, N, S = v.shape[0], B * T, r // 2
     rzw = _SCRATCH.get("rzw", (2, r, N), z)  # R(z), R(w_⊥)                                      [2, r, N]
     d_weight: Optional[Tensor] = None
-    lay = _shift_layout(r, z.device, z.dtype)
+    lay = _shift_layout(r, z.device)
     for lo, hi in _blocks(N):
         zb, wb, dgb = _columns(z, lo, hi, N), _columns(w, lo, hi, N), dg[lo:hi]
-        zw = torch.cat([zb, zb, wb, wb])
-        if need_w:  # dW_plu = dgᵀ q', q' = q's rows in W_plu's column order (signed), recomputed
+        zw = _signed_doubled(zb, wb)
+        if need_w:  # dW_plu = dgᵀ q', q' = q's rows in W_plu's column order, recomputed
             q = _wedge(zb, wb, zw)
             qp = _SCRATCH.get("qp", (lay.slot.shape[0], hi - lo), z)
-            q = torch.mul(q.index_select(0, lay.slot), lay.slot_sign.unsqueeze(1), out=qp)  # q'
+            q = torch.index_select(q, 0, lay.slot, out=qp)  # q'
             if d_weight is None:
                 d_weight = torch.mm(dgb.t(), q.t())
             else:
