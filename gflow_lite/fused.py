@@ -500,7 +500,7 @@ def _gate_forward(hg: Tensor, weight: Tensor, bias: Tensor) -> Tuple[Tensor, Ten
     d = hg.shape[1] // 2
     h, g = hg.split(d, 1)
     alpha = torch.addmm(bias, hg, weight.t()).sigmoid_()  # α = σ(W_gate [h; g] + b_gate)          (G5)
-    return torch.addcmul(g, alpha, h - g), alpha  # h̃ = g + α (h - g) = α h + (1 - α) g                (G6)
+    return torch.lerp(g, h, alpha), alpha  # h̃ = g + α (h - g) = α h + (1 - α) g, one op             (G6)
 
 
 def _gate_backward(dy: Tensor, hg: Tensor, alpha: Tensor, weight: Tensor) -> Tuple[Tensor, ...]:
