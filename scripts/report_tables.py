@@ -125,13 +125,24 @@ def sweep(root: Path) -> Dict[Tuple[str, float], str]:
     return found
 
 
+def stopped(root: Path) -> Dict[Tuple[str, float], List[str]]:
+    """``{(model, peak lr): [run, ...]}`` of the sweep's runs stopped because they did not train (a loss
+    stuck at the unigram level; ``lr-sweep/stopped/``, each with its own config and metrics)."""
+    out: Dict[Tuple[str, float], List[str]] = {}
+    for config in sorted((R.wikitext2_dir(root) / "lr-sweep" / "stopped").glob("*/*/config.json")):
+        cfg = json.loads(config.read_text())
+        out.setdefault((cfg["arch"], float(cfg["lr"])), []).append(f"{config.parent.parent.name}/seed {cfg['seed']}")
+    return out
+
+
 def best_lrs(root: Path) -> Dict[str, Tuple[float, str]]:
-    """Each model's best peak lr in the sweep (lowest seed-0 best validation perplexity) and its folder."""
-    found = sweep(root)
+    """Each model's best *reliable* peak lr in the sweep and its folder: the lowest seed-0 best validation
+    perplexity among the rates at which no seed was stopped for not training (`stopped`)."""
+    found, failed = sweep(root), stopped(root)
     val = {key: _complete(root, f).run(key[0], 0).summary["best_val_ppl"] for key, f in found.items()}
     best: Dict[str, Tuple[float, str]] = {}
     for model in SWEEP:
-        lrs = [lr for m, lr in found if m == model]
+        lrs = [lr for m, lr in found if m == model and (m, lr) not in failed]
         if lrs:
             lr = min(lrs, key=lambda x: val[model, x])
             best[model] = (lr, found[model, lr])
@@ -169,11 +180,19 @@ def geometry_report(root: Path) -> str:
     controls of grassmann-plus (at its best rate and at the preset's) and of the paper's layer."""
     found = sweep(root)
     val = {key: _complete(root, f).run(key[0], 0).summary["best_val_ppl"] for key, f in found.items()}
+    failed = stopped(root)
     sweep_rows = []
     for lr in sorted({lr for _, lr in found}):
         t, g = val.get(("transformer", lr)), val.get(("grassmann", lr))
-        sweep_rows.append([f"{lr:g}", f"{t:.1f}" if t else "not run", f"{g:.1f}" if g else "not run",
-                           f"{g / t:.3f}" if t and g else "–"])
+        cells, trained = [], True
+        for v, model in ((t, "transformer"), (g, "grassmann")):
+            lowest = min(x for (m, _), x in val.items() if m == model)
+            cell = "not run" if v is None else f"{v:.1f}" + (" (did not train)" if v > 3 * lowest else "")
+            trained = trained and v is not None and v <= 3 * lowest
+            if (model, lr) in failed:
+                cell += f" (seed 0); {', '.join(failed[model, lr])}: stopped, did not train"
+            cells.append(cell)
+        sweep_rows.append([f"{lr:g}", *cells, f"{g / t:.3f}" if trained else "–"])
     sweep_table = R.Table(["peak lr (min_lr = lr / 10)", "Transformer best val PPL", "grassmann-plus best val PPL",
                            "grassmann-plus / Transformer"], sweep_rows)
     best = best_lrs(root)
@@ -182,15 +201,17 @@ def geometry_report(root: Path) -> str:
     if len(best) == 2:
         at_best = controls_table(root, [("grassmann-plus", best["grassmann"][1], "grassmann"),
                                         ("Transformer", best["transformer"][1], "transformer")],
-                                 f"at each one's best lr (grassmann-plus {best['grassmann'][0]:g}, "
+                                 f"at each one's best reliable lr (grassmann-plus {best['grassmann'][0]:g}, "
                                  f"Transformer {best['transformer'][0]:g})")
-        parts += ["**Both models at their best learning rate**, every seed:", "", at_best.markdown(), ""]
-        lr = best["grassmann"][0]
+        parts += ["**Both models at their best reliable learning rate**, every seed:", "", at_best.markdown(), ""]
         tuned = [("grassmann-plus (Plücker pairs)", best["grassmann"][1], "grassmann")] + [
-            (label, f"{folder}-lr{lr_tag(lr)}", model) for label, folder, model in PLUS_CONTROLS]
-        parts += [f"**Controls of grassmann-plus at its best learning rate** ({lr:g}; same data, tokenizer, "
-                  "budget and schedule; parameters within 3% of grassmann-plus; `results/wikitext2/controls/`):",
-                  "", controls_table(root, tuned, f"model (cpu-small, peak lr {lr:g})").markdown(), ""]
+            (f"{label}, lr {best[model][0]:g}", f"{folder}-lr{lr_tag(best[model][0])}", model)
+            for label, folder, model in PLUS_CONTROLS]
+        parts += [f"**Controls of grassmann-plus, tuned**: the two pair features at grassmann-plus's best rate "
+                  f"({best['grassmann'][0]:g}), local attention (a Transformer block) at the Transformer's "
+                  f"({best['transformer'][0]:g}); same data, tokenizer, budget and schedule; parameters within "
+                  "3% of grassmann-plus (`results/wikitext2/controls/`):",
+                  "", controls_table(root, tuned, "model (cpu-small, tuned lr)").markdown(), ""]
     preset = [("grassmann-plus (Plücker pairs)", SWEEP["grassmann"][0], "grassmann"), *PLUS_CONTROLS,
               ("Transformer, full attention", SWEEP["transformer"][0], "transformer")]
     parts += [f"**The same controls at the preset's learning rate** ({PRESET_LR:g}):", "",

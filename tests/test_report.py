@@ -432,3 +432,13 @@ def test_the_sweep_picks_each_models_best_rate_and_controls_read_against_the_fir
     assert seed0[1][2] == "0" and seed0[1][5] == f"{101.85 / 97.0:.3f}"
     text = tables.geometry_report(results)
     assert "| 0.002 | 90.0 | 99.0 | 1.100 |" in text and "8e-3" not in text
+    # a rate at which a seed was stopped for not training is not a best rate; one that did not train is marked
+    _run(wt / "lr-sweep" / "stopped" / "transformer-lr2e-3", "transformer", 1, 700.0, 700.0, ["lr=2e-3"],
+         finished=False)
+    assert tables.stopped(results) == {("transformer", 2e-3): ["transformer-lr2e-3/seed 1"]}
+    assert tables.best_lrs(results)["transformer"] == (4e-3, "lr-sweep/transformer-lr4e-3")
+    folder = wt / "lr-sweep" / "grassmann-plus-lr8e-3"
+    _compare(folder, [_run(folder, "grassmann", 0, 400.0, 401.0, ["lr=8e-3", "min_lr=8e-4"])])
+    text = tables.geometry_report(results)
+    assert "| 0.008 | not run | 400.0 (did not train) | – |" in text
+    assert "90.0 (seed 0); transformer-lr2e-3/seed 1: stopped, did not train" in text
