@@ -78,15 +78,12 @@ def wikitext2_report(root: Path) -> str:
     return "\n".join(parts)
 
 
-def lr_tag(lr: float) -> str:
-    """``4e-3`` for 0.004: the suffix of the learning-rate sweep's and the tuned controls' folders."""
-    return f"{lr:.0e}".replace("e-0", "e-")
+lr_tag, stopped, sweep, best_lrs, PRESET_LR, SWEEP = R.lr_tag, R.stopped_runs, R.sweep_runs, R.best_lrs, R.PRESET_LR, R.SWEEP
 
 
-#: The learning-rate sweep (seed 0): each model's folder at the preset's lr (1e-3), and the prefix of its
-#: ``lr-sweep/<prefix>-lr<lr>`` folders at the other rates
-SWEEP = {"transformer": ("cpu-small", "transformer"), "grassmann": ("ablations/grassmann-plus", "grassmann-plus")}
-PRESET_LR = 1e-3
+def _complete(root: Path, folder: str) -> Optional[R.Comparison]:
+    return R.complete_comparison(folder, root)
+
 
 #: grassmann-plus's controls (label, folder without the lr suffix, model); run at the preset's lr and,
 #: with ``-lr<best>`` appended, at grassmann-plus's best lr of the sweep
@@ -103,50 +100,6 @@ PAPER_CONTROLS = (
     ("pair z_t ⊗ z_t-Δ (bilinear), r = 11", "controls/paper-outer", "grassmann"),
     ("Transformer, full attention", "cpu-small", "transformer"),
 )
-
-
-def _complete(root: Path, folder: str) -> Optional[R.Comparison]:
-    c = R.load_comparison(R.wikitext2_dir(root) / folder, folder)
-    return R.check(c, folder) if c is not None and c.complete else None
-
-
-def sweep(root: Path) -> Dict[Tuple[str, float], str]:
-    """``{(model, peak lr): folder}`` of every finished seed-0 run of the learning-rate sweep (the lr read
-    from the run's own config)."""
-    found: Dict[Tuple[str, float], str] = {}
-    for model, (preset_folder, prefix) in SWEEP.items():
-        folders = [preset_folder] + sorted(
-            f"lr-sweep/{p.name}" for p in (R.wikitext2_dir(root) / "lr-sweep").glob(f"{prefix}-lr*"))
-        for folder in folders:
-            c = _complete(root, folder)
-            run = c.run(model, 0) if c else None
-            if run is not None:
-                found[model, float(run.summary["config"]["lr"])] = folder
-    return found
-
-
-def stopped(root: Path) -> Dict[Tuple[str, float], List[str]]:
-    """``{(model, peak lr): [run, ...]}`` of the sweep's runs stopped because they did not train (a loss
-    stuck at the unigram level; ``lr-sweep/stopped/``, each with its own config and metrics)."""
-    out: Dict[Tuple[str, float], List[str]] = {}
-    for config in sorted((R.wikitext2_dir(root) / "lr-sweep" / "stopped").glob("*/*/config.json")):
-        cfg = json.loads(config.read_text())
-        out.setdefault((cfg["arch"], float(cfg["lr"])), []).append(f"{config.parent.parent.name}/seed {cfg['seed']}")
-    return out
-
-
-def best_lrs(root: Path) -> Dict[str, Tuple[float, str]]:
-    """Each model's best *reliable* peak lr in the sweep and its folder: the lowest seed-0 best validation
-    perplexity among the rates at which no seed was stopped for not training (`stopped`)."""
-    found, failed = sweep(root), stopped(root)
-    val = {key: _complete(root, f).run(key[0], 0).summary["best_val_ppl"] for key, f in found.items()}
-    best: Dict[str, Tuple[float, str]] = {}
-    for model in SWEEP:
-        lrs = [lr for m, lr in found if m == model and (m, lr) not in failed]
-        if lrs:
-            lr = min(lrs, key=lambda x: val[model, x])
-            best[model] = (lr, found[model, lr])
-    return best
 
 
 def _stats(c: R.Comparison, model: str, seeds: Optional[Sequence[int]]) -> Tuple[List[float], List[float]]:

@@ -411,15 +411,15 @@ def test_the_sweep_picks_each_models_best_rate_and_controls_read_against_the_fir
     for model, prefix, vals in (("transformer", "transformer", {2e-3: 90.0, 4e-3: 95.0}),
                                 ("grassmann", "grassmann-plus", {2e-3: 99.0, 4e-3: 97.0})):
         for lr, val in vals.items():
-            folder = wt / "lr-sweep" / f"{prefix}-lr{tables.lr_tag(lr)}"
+            folder = wt / "lr-sweep" / f"{prefix}-lr{R.lr_tag(lr)}"
             _compare(folder, [_run(folder, model, 0, val, val + 3, [f"lr={lr}", f"min_lr={lr / 10}"])])
     # an unfinished sweep run is left out, not read as a result
     _run(wt / "lr-sweep" / "transformer-lr8e-3", "transformer", 0, 10.0, 11.0, ["lr=8e-3"], finished=False)
-    best = tables.best_lrs(results)
+    best = R.best_lrs(results)
     assert best == {"transformer": (2e-3, "lr-sweep/transformer-lr2e-3"),
                     "grassmann": (4e-3, "lr-sweep/grassmann-plus-lr4e-3")}
-    assert (("transformer", 8e-3) not in tables.sweep(results)
-            and tables.sweep(results)[("transformer", 3e-3)] == R.MAIN)  # the tiny preset's lr
+    assert (("transformer", 8e-3) not in R.sweep_runs(results)
+            and R.sweep_runs(results)[("transformer", 3e-3)] == R.MAIN)  # the tiny preset's lr
     ctrl = wt / "controls" / "plus-concat-lr4e-3"
     _compare(ctrl, [_run(ctrl, "grassmann", s, v, v + 1, ["pair=concat"]) for s, v in ((0, 101.85), (1, 92.15))])
     spec = [("plus", best["grassmann"][1], "grassmann"), ("concat", "controls/plus-concat-lr4e-3", "grassmann"),
@@ -435,8 +435,8 @@ def test_the_sweep_picks_each_models_best_rate_and_controls_read_against_the_fir
     # a rate at which a seed was stopped for not training is not a best rate; one that did not train is marked
     _run(wt / "lr-sweep" / "stopped" / "transformer-lr2e-3", "transformer", 1, 700.0, 700.0, ["lr=2e-3"],
          finished=False)
-    assert tables.stopped(results) == {("transformer", 2e-3): ["transformer-lr2e-3/seed 1"]}
-    assert tables.best_lrs(results)["transformer"] == (4e-3, "lr-sweep/transformer-lr4e-3")
+    assert R.stopped_runs(results) == {("transformer", 2e-3): ["transformer-lr2e-3/seed 1"]}
+    assert R.best_lrs(results)["transformer"] == (4e-3, "lr-sweep/transformer-lr4e-3")
     folder = wt / "lr-sweep" / "grassmann-plus-lr8e-3"
     _compare(folder, [_run(folder, "grassmann", 0, 400.0, 401.0, ["lr=8e-3", "min_lr=8e-4"])])
     text = tables.geometry_report(results)

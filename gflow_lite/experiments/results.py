@@ -680,6 +680,67 @@ def ablation_table(rows: Sequence[AblationRow]) -> Table:
                           body)
 
 
+
+
+# ------------------------------------------------------------------------------ the learning-rate sweep
+def lr_tag(lr: float) -> str:
+    """``4e-3`` for 0.004: the suffix of the learning-rate sweep's and the tuned controls' folders."""
+    return f"{lr:.0e}".replace("e-0", "e-")
+
+
+#: The learning-rate sweep (seed 0): each model's folder at the preset's lr (1e-3), and the prefix of its
+#: ``lr-sweep/<prefix>-lr<lr>`` folders at the other rates
+SWEEP = {"transformer": (MAIN, "transformer"), "grassmann": ("ablations/grassmann-plus", "grassmann-plus")}
+PRESET_LR = 1e-3
+
+
+def complete_comparison(folder: str, root: Path | str | None = None) -> Optional[Comparison]:
+    """The verified comparison in ``wikitext2/<folder>`` if it is complete, else None (raises if inconsistent)."""
+    c = load_comparison(wikitext2_dir(root) / folder, folder)
+    return check(c, folder) if c is not None and c.complete else None
+
+
+def sweep_runs(root: Path | str | None = None) -> Dict[Tuple[str, float], str]:
+    """``{(model, peak lr): folder}`` of every finished seed-0 run of the learning-rate sweep (the lr read
+    from the run's own config)."""
+    found: Dict[Tuple[str, float], str] = {}
+    for model, (preset_folder, prefix) in SWEEP.items():
+        folders = [preset_folder] + sorted(
+            f"lr-sweep/{p.name}" for p in (wikitext2_dir(root) / "lr-sweep").glob(f"{prefix}-lr*"))
+        for folder in folders:
+            c = complete_comparison(folder, root)
+            run = c.run(model, 0) if c else None
+            if run is not None:
+                found[model, float(run.summary["config"]["lr"])] = folder
+    return found
+
+
+def stopped_runs(root: Path | str | None = None) -> Dict[Tuple[str, float], List[str]]:
+    """``{(model, peak lr): [run, ...]}`` of the sweep's runs stopped because they did not train (a loss
+    stuck at the unigram level; ``lr-sweep/stopped/``, each with its own config and metrics)."""
+    out: Dict[Tuple[str, float], List[str]] = {}
+    for config in sorted((wikitext2_dir(root) / "lr-sweep" / "stopped").glob("*/*/config.json")):
+        cfg = json.loads(config.read_text())
+        run = f"{config.parent.parent.name}/seed {cfg['seed']}"
+        out.setdefault((cfg["arch"], float(cfg["lr"])), []).append(run)
+    return out
+
+
+def best_lrs(root: Path | str | None = None) -> Dict[str, Tuple[float, str]]:
+    """Each model's best *reliable* peak lr in the sweep and its folder: the lowest seed-0 best validation
+    perplexity among the rates at which no seed was stopped for not training (`stopped_runs`)."""
+    found, failed = sweep_runs(root), stopped_runs(root)
+    val = {key: complete_comparison(f, root).run(key[0], 0).summary["best_val_ppl"]
+           for key, f in found.items()}
+    best: Dict[str, Tuple[float, str]] = {}
+    for model in SWEEP:
+        lrs = [lr for m, lr in found if m == model and (m, lr) not in failed]
+        if lrs:
+            lr = min(lrs, key=lambda x: val[model, x])
+            best[model] = (lr, found[model, lr])
+    return best
+
+
 # --------------------------------------------------------------------------------------------- estimates
 def train_flops_per_token(cfg: TrainConfig) -> float:
     """Matmul FLOPs of one training step (forward + backward) per token: mixers, feed-forward, LM head.
