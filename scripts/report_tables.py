@@ -176,19 +176,25 @@ def geometry_report(root: Path) -> str:
     return "\n".join(parts)
 
 
-#: Two sizes (issue 14): (size, model label, folder, model) for cpu-small (the Transformer and grassmann-plus
-#: at their best lr of the sweep, filled in by `size_spec`) and cpu-medium (one seed each)
-MEDIUM = (("cpu-medium", "Transformer", "cpu-medium", "transformer"),
-          ("cpu-medium", "paper's layer", "cpu-medium", "grassmann"),
-          ("cpu-medium", "grassmann-plus", "cpu-medium-plus", "grassmann"))
+#: Two sizes at one budget (issue 14): 800 steps of 16 x 128 tokens (1.64M) for cpu-small (4L, d 128) and
+#: cpu-medium (6L, d 256), one seed each; the Transformer and grassmann-plus at their best reliable rate of
+#: the cpu-small sweep, the paper's layer at the preset's. (size, model label, folder, model)
+SIZES = (("cpu-small", "Transformer", "cpu-small-800", "transformer"),
+         ("cpu-small", "paper's layer", "cpu-small-800", "grassmann"),
+         ("cpu-small", "grassmann-plus", "cpu-small-800-plus", "grassmann"),
+         ("cpu-medium", "Transformer", "cpu-medium", "transformer"),
+         ("cpu-medium", "paper's layer", "cpu-medium", "grassmann"),
+         ("cpu-medium", "grassmann-plus", "cpu-medium-plus", "grassmann"))
 
 
 def size_spec(root: Path) -> List[Tuple[str, str, str, str]]:
+    """`SIZES`, then cpu-small at its full budget (2000 steps; every seed) for context."""
     best = best_lrs(root)
-    small = [("cpu-small", "Transformer", best.get("transformer", (0, "cpu-small"))[1], "transformer"),
-             ("cpu-small", "paper's layer", "cpu-small", "grassmann"),
-             ("cpu-small", "grassmann-plus", best.get("grassmann", (0, "ablations/grassmann-plus"))[1], "grassmann")]
-    return small + list(MEDIUM)
+    full = [("cpu-small, 2000 steps", "Transformer", best.get("transformer", (0, R.MAIN))[1], "transformer"),
+            ("cpu-small, 2000 steps", "paper's layer", R.MAIN, "grassmann"),
+            ("cpu-small, 2000 steps", "grassmann-plus", best.get("grassmann", (0, SWEEP["grassmann"][0]))[1],
+             "grassmann")]
+    return list(SIZES) + full
 
 
 def size_points(root: Path) -> List[Dict[str, Any]]:
@@ -225,7 +231,10 @@ def sizes_report(root: Path) -> str:
                      f"{p['tokens_per_s']:,.0f}", f"{p['wall_min']:.0f}"])
     table = R.Table(["size", "model", "params", "peak lr", "seeds", "best val PPL", "test PPL",
                      "val / Transformer", "tokens/s", "wall time (min)"], rows)
-    return "\n".join(["### Two sizes: cpu-small and cpu-medium", "", table.markdown()])
+    return "\n".join(["### Two sizes: cpu-small and cpu-medium at one budget", "",
+                      "800 steps of 16 × 128 tokens (1.64M) for both sizes, one seed each; cpu-small's full "
+                      "2000-step runs below them for context (`results/wikitext2/cpu-small-800*/`, "
+                      "`cpu-medium*/`):", "", table.markdown()])
 
 
 def size_figure(root: Path, out: Path) -> Path:
@@ -239,13 +248,15 @@ def size_figure(root: Path, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for label, colour in (("Transformer", "tab:orange"), ("paper's layer", "tab:blue"),
                           ("grassmann-plus", "tab:green")):
-        mine = sorted((p for p in points if p["model"] == label), key=lambda p: p["params"])
+        mine = sorted((p for p in points if p["model"] == label and "," not in p["size"]), key=lambda p: p["params"])
         ax.plot([p["params"] / 1e6 for p in mine], [p["val"] for p in mine], "o-", color=colour, label=label)
-        for p in mine:
+        full = [p for p in points if p["model"] == label and "," in p["size"]]
+        ax.plot([p["params"] / 1e6 for p in full], [p["val"] for p in full], "o", mfc="none", color=colour)
+        for p in mine + full:
             ax.annotate(f"{p['val']:.1f}", (p["params"] / 1e6, p["val"]), textcoords="offset points",
                         xytext=(5, 4), fontsize=7)
     ax.set(xscale="log", yscale="log", xlabel="parameters (millions)", ylabel="best validation perplexity",
-           title="WikiText-2, BPE-4096: cpu-small (4L, d 128) and cpu-medium (6L, d 256)")
+           title="WikiText-2, BPE-4096, 1.64M training tokens (hollow: cpu-small, 4.1M)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
