@@ -138,7 +138,7 @@ print(f"the projection is {projection / paper_order:.0%} of the paper-order mixe
 #
 # The library computes the layer in three ways, with the same parameters and the same function
 # (`CausalGrassmannMixing(impl=...)`): `"reference"` in the paper's order; `"fast"` (the default),
-# averaged first, in plain PyTorch; `"fused"`, averaged first too, as two hand-written autograd nodes.
+# averaged first, in plain PyTorch; `"fused"`, averaged first too, as one hand-written autograd node.
 # Section 4.3 counts the last two; here is what they mean for the backward pass.
 #
 # The backward pass of a linear map costs two products of the forward's size (the input's gradient and

@@ -99,8 +99,8 @@ def grassmann_fast_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_flo
 
 
 def grassmann_fused_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_float: int = 4) -> MixerCost:
-    """`CausalGrassmannMixing(impl="fused")`: (G1), then (G2)-(G4) and (G5)-(G6) as the two nodes of
-    `gflow_lite.fused`.
+    """`CausalGrassmannMixing(impl="fused")`: (G1)-(G6) in the one autograd node of
+    `gflow_lite.fused` (same matrix products as (G1) followed by its (G2)-(G4) and (G5)-(G6) nodes).
 
     Matmuls: W_red (d -> r); the projection of the Plücker vector in the shift layout (S r -> d), its
     backward ``dq = dg W_shift`` (S r) and ``dW_plu = dgᵀ q'`` (P columns, q's rows in W_plu's order);

@@ -2,8 +2,8 @@
 
 Same module, same parameters: ``impl="reference"`` (one Plücker vector and one projection per offset,
 equations (G2)-(G4) literally), ``impl="fast"`` (average the partners first, one Plücker product and
-projection per token, plain PyTorch with autograd) and ``impl="fused"`` (the same identity as two
-hand-written autograd nodes, `gflow_lite.fused`). Shapes as in ``scaling``. Also checks, at the smallest
+projection per token, plain PyTorch with autograd) and ``impl="fused"`` (the same identity, the whole
+layer as one hand-written autograd node, `gflow_lite.fused`). Shapes as in ``scaling``. Also checks, at the smallest
 length, that all three give the same output and gradients. The other benchmarks run the Grassmann model
 on whichever of "fast" and "fused" this one finds faster (the summary says which).
 """
