@@ -104,26 +104,25 @@ def grassmann_fused_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_fl
 
     Matmuls: W_red (d -> r); the projection of the Plücker vector in the shift layout (S r -> d), its
     backward ``dq = dg W_shift`` (S r) and ``dW_plu = dgᵀ q'`` (P columns, q's rows in W_plu's order);
-    the bias gradient of W_plu summed over the valid positions, a matrix-vector product (2 N d; position
-    0 never has an offset); the gate (2d -> d; backward ``δ W_gate`` and ``δᵀ [h | g]``). Saved: the
+    the bias gradient of W_plu, ``db_plu = Σ_t (Σ_Δ a^Δ) dg``, a matrix-vector product (2 N d); the gate (2d -> d; backward ``δ W_gate`` and ``δᵀ [h | g]``). Saved: the
     input h, z, the partners' parts orthogonal to z (m r), w, five [N, m] coefficients, |z|^2 and β,
-    g and α (2 d), the shift-layout weight (d S r, independent of L) and the validity mask (N bytes).
+    g and α (2 d), the shift-layout weight (d S r, independent of L) and Σ_Δ a^Δ (N).
     """
     N, P, Q = B * L, n_plucker(r), shift_slots(r)
     red, gate = _linear(N, d, r), _linear(N, 2 * d, d)
     plu = {"forward": 2 * N * Q * d, "backward": 2 * N * Q * d + 2 * N * P * d}
-    chain = 2 * N * d  # the bias gradient summed over valid positions (a matrix-vector product)
+    chain = 2 * N * d  # the bias gradient Σ_t (Σ_Δ a^Δ) dg (a matrix-vector product)
     terms = {
         "reduction": red["forward"] + red["backward"],
         "projection": plu["forward"] + plu["backward"],
         "gate": gate["forward"] + gate["backward"],
         "bias_gradient": chain,
     }
-    floats = N * (3 * d + 2 * r + m * r + 5 * m + 2) + d * Q
+    floats = N * (3 * d + 2 * r + m * r + 5 * m + 3) + d * Q
     return MixerCost(
         forward_flops=red["forward"] + plu["forward"] + gate["forward"],
         backward_flops=red["backward"] + plu["backward"] + gate["backward"] + chain,
-        saved_bytes=bytes_per_float * floats + N,
+        saved_bytes=bytes_per_float * floats,
         terms=terms,
     )
 

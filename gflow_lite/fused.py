@@ -45,7 +45,7 @@ so that ``q_si = +p_{min(i,j), max(i,j)}``: every pair ``i < j`` appears once, e
 the slots ``s = r/2, i >= r/2`` repeat ``i < r/2`` and get weight 0 (``S r = P + r/2`` slots, 3% more
 than P). W_plu's columns are permuted once to match (``W_shift``; memoised when there is no autograd).
 The windows ``σ_si x_j`` are one strided view of the signed doubled row ``[x, -x]``; ``z`` and ``w``
-share one buffer ``[z, -z, w, -w]``. So ``g = q W_shiftᵀ + (Σ_Δ a^Δ) b`` is one ``addmm_`` onto the
+share one buffer ``[z, -z, w, -w]``. So ``g = q W_shiftᵀ + (Σ_Δ a^Δ) b`` is one ``addmm`` onto the
 bias term; no [N, P] tensor is kept for the backward (q is recomputed there, two ops).
 
 **4. The backward of (G2)-(G4) by hand.** Given ``dg = dL/dg``::
@@ -92,13 +92,13 @@ and with ``dh̃ = dL/dh̃``, ``δ = dL/d(pre-activation) = dh̃ (h - g) α (1 - 
 
     dh = α dh̃ + δ W_h,   dg = (1 - α) dh̃ + δ W_g,   dW_gate = δᵀ [h, g],   db_gate = Σ_t δ
 
-(dh and dg each one ``addmm_`` onto its first term, so both are contiguous: dg feeds (4), and in the
+(dh and dg each one ``addmm`` (``out=``: in place, and counted by `torch.utils.flop_counter`) onto its first term, so both are contiguous: dg feeds (4), and in the
 layer's node (G1) adds onto dh in place.) Saved: [h, g] and α (no 1 - α, no h - g).
 
 **6. The whole layer, (G1)-(G6), in one node** (`fused_grassmann_layer`, what the layer calls)::
 
     z = W_red h + b_red,   then (1)-(5)                                                  (G1)
-    dh = α dh̃ + δ W_h + dz W_red   (dz W_red added onto (5)'s dh by one addmm_)
+    dh = α dh̃ + δ W_h + dz W_red   (dz W_red added onto (5)'s dh by one in-place addmm)
     dW_red = dzᵀ h,   db_red = Σ_t dz
 
 with dz from (4), given (5)'s dg. One node instead of three (the Linear of (G1),
@@ -358,7 +358,8 @@ def _plucker_forward(
     for lo, hi in _blocks(N):
         zb, wb = _columns(z, lo, hi, N), _columns(w, lo, hi, N)
         q = _wedge(zb, wb, _signed_doubled(zb, wb))  # z ∧ w_⊥ = z ∧ w, shift layout        [S r, n]
-        g[lo:hi].addmm_(q.t(), wt.t())  # g = W_plu (z ∧ w) + (Σ_Δ a^Δ) b_plu                          (G4)
+        gb = g[lo:hi]
+        torch.addmm(gb, q.t(), wt.t(), out=gb)  # g = W_plu (z ∧ w) + (Σ_Δ a^Δ) b_plu                          (G4)
     return g, (z, v, w, c, wt, a_sum, b, *saved)
 
 
@@ -414,7 +415,7 @@ def _plucker_backward(
         dp = None
     d_bias = None
     if need_b:  # db_plu = Σ_t (Σ_Δ a^Δ) dg
-        d_bias = torch.mv(dg.t(), a_sum)
+        d_bias = torch.mm(a_sum.unsqueeze(0), dg).view(-1)  # one [1, N] x [N, d] product
     return dz, dp, da, d_weight, d_bias
 
 
@@ -510,8 +511,8 @@ def _gate_backward(dy: Tensor, hg: Tensor, alpha: Tensor, weight: Tensor) -> Tup
     delta = torch.ops.aten.sigmoid_backward(dy * (h - g), alpha)  # δ = dh̃ (h - g) α (1 - α)
     dh = torch.mul(alpha, dy)  # α dh̃
     dg = torch.sub(dy, dh)  # (1 - α) dh̃
-    dh.addmm_(delta, w_h)  # dh = α dh̃ + δ W_h
-    dg.addmm_(delta, w_g)  # dg = (1 - α) dh̃ + δ W_g
+    torch.addmm(dh, delta, w_h, out=dh)  # dh = α dh̃ + δ W_h
+    torch.addmm(dg, delta, w_g, out=dg)  # dg = (1 - α) dh̃ + δ W_g
     return dh, dg, torch.mm(delta.t(), hg), delta.sum(0)  # dW_gate = δᵀ [h, g],  db_gate = Σ_t δ
 
 
@@ -632,7 +633,7 @@ class _GrassmannLayer(torch.autograd.Function):
                                                         w_gate)  # (G5)-(G6)
             dz, _, da, d_w_plu, d_b_plu = _plucker_backward(dg, saved, (B, T, w_red.shape[0]), offsets,
                                                             need[2], need[5], need[6])  # (G2)-(G4)
-            dh.addmm_(dz.t(), w_red)  # dh = α dh̃ + δ W_h + W_redᵀ dz                              (G1)
+            torch.addmm(dh, dz.t(), w_red, out=dh)  # dh = α dh̃ + δ W_h + W_redᵀ dz                              (G1)
             d_w_red = torch.mm(dz, hg.narrow(1, 0, d)) if need[3] else None  # dW_red = dz hᵀ
             d_b_red = dz.sum(1) if need[4] else None  # db_red = Σ_t dz
             if need[2]:  # summed over the batch
