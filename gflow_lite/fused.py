@@ -81,19 +81,20 @@ Written with v (not p = v + (s/|z|^2) z) no term cancels for nearly parallel pai
 ``O(1/sin θ)``, the conditioning of p̂ itself. Saved: z, v, w_⊥, c, Σ_Δ a^Δ, b_plu and six [m, N] or
 [N] factors (1/max(n, eps), c where the floor is off, c/n^2, s, |z|^2, β).
 
-**5. (G5)-(G6), the gate and blend** (`fused_gate_blend`), on one buffer ``[h, g]: [N, 2d]`` (in the
-layer's node (G4) writes g straight into its right half), so that the gate's forward and its weight
-gradient are one product each, with K = 2d columns (fewer, larger matrix products run faster)::
+**5. (G5)-(G6), the gate and blend** (`fused_gate_blend`). With ``W_gate = [W_h | W_g]`` (the
+columns that read h and those that read g; no ``cat``, so no copy of h is kept)::
 
-    α = σ(W_gate [h; g] + b_gate),        h̃ = α h + (1 - α) g = g + α (h - g)
+    α = σ(W_h h + W_g g + b_gate),        h̃ = α h + (1 - α) g = g + α (h - g)
 
-and with ``dh̃ = dL/dh̃``, ``δ = dL/d(pre-activation) = dh̃ (h - g) α (1 - α)`` (σ' = σ (1 - σ)) and
-``W_gate = [W_h | W_g]`` (the columns that read h and those that read g)::
+and with ``dh̃ = dL/dh̃``, ``δ = dL/d(pre-activation) = dh̃ (h - g) α (1 - α)`` (σ' = σ (1 - σ))::
 
-    dh = α dh̃ + δ W_h,   dg = (1 - α) dh̃ + δ W_g,   dW_gate = δᵀ [h, g],   db_gate = Σ_t δ
+    dh = α dh̃ + δ W_h,   dg = (1 - α) dh̃ + δ W_g,   dW_gate = [δᵀ h | δᵀ g],   db_gate = Σ_t δ
 
-(dh and dg each one ``addmm`` (``out=``: in place, and counted by `torch.utils.flop_counter`) onto its first term, so both are contiguous: dg feeds (4), and in the
-layer's node (G1) adds onto dh in place.) Saved: [h, g] and α (no 1 - α, no h - g).
+(dh and dg each one ``addmm`` onto its first term, ``out=`` so in place and counted by
+`torch.utils.flop_counter`; both are contiguous: dg feeds (4), and in the layer's node (G1) adds onto
+dh in place.) Saved: h (the input itself when it is in the compute dtype), g and α (no 1 - α, no h - g).
+A single K = 2d product on a ``[h, g]`` buffer is a few percent faster but keeps a copy of h: 12% more
+peak memory for the block at L = 8192, so the two products it is.
 
 **6. The whole layer, (G1)-(G6), in one node** (`fused_grassmann_layer`, what the layer calls)::
 
@@ -496,24 +497,28 @@ def _plucker_mix(z, past, p, a, weight, bias, offsets, normalize, eps):
 
 
 # ========================================================================= 5. (G5)-(G6), one node
-def _gate_forward(hg: Tensor, weight: Tensor, bias: Tensor) -> Tuple[Tensor, Tensor]:
-    """``(h̃, α)`` from ``hg = [h, g]: [N, 2d]`` (module docstring, 5). Autocast must be off."""
-    d = hg.shape[1] // 2
-    h, g = hg.split(d, 1)
-    alpha = torch.addmm(bias, hg, weight.t()).sigmoid_()  # α = σ(W_gate [h; g] + b_gate)          (G5)
+def _gate_forward(h: Tensor, g: Tensor, weight: Tensor, bias: Tensor) -> Tuple[Tensor, Tensor]:
+    """``(h̃, α)`` from ``h, g: [N, d]`` (module docstring, 5). Autocast must be off."""
+    d = h.shape[1]
+    w_h, w_g = weight.split(d, 1)
+    alpha = torch.addmm(bias, h, w_h.t())  # W_h h + b_gate                                      [N, d]
+    torch.addmm(alpha, g, w_g.t(), out=alpha).sigmoid_()  # α = σ(W_h h + W_g g + b_gate)               (G5)
     return torch.lerp(g, h, alpha), alpha  # h̃ = g + α (h - g) = α h + (1 - α) g, one op             (G6)
 
 
-def _gate_backward(dy: Tensor, hg: Tensor, alpha: Tensor, weight: Tensor) -> Tuple[Tensor, ...]:
+def _gate_backward(dy: Tensor, h: Tensor, g: Tensor, alpha: Tensor, weight: Tensor) -> Tuple[Tensor, ...]:
     """``(dh, dg, dW_gate, db_gate)`` from ``dy = dL/dh̃ [N, d]`` (module docstring, 5); dh, dg contiguous."""
     d = dy.shape[1]
-    (h, g), (w_h, w_g) = hg.split(d, 1), weight.split(d, 1)
+    w_h, w_g = weight.split(d, 1)
     delta = torch.ops.aten.sigmoid_backward(dy * (h - g), alpha)  # δ = dh̃ (h - g) α (1 - α)
     dh = torch.mul(alpha, dy)  # α dh̃
     dg = torch.sub(dy, dh)  # (1 - α) dh̃
     torch.addmm(dh, delta, w_h, out=dh)  # dh = α dh̃ + δ W_h
     torch.addmm(dg, delta, w_g, out=dg)  # dg = (1 - α) dh̃ + δ W_g
-    return dh, dg, torch.mm(delta.t(), hg), delta.sum(0)  # dW_gate = δᵀ [h, g],  db_gate = Σ_t δ
+    d_weight = torch.empty_like(weight)
+    torch.mm(delta.t(), h, out=d_weight[:, :d])  # dW_h = δᵀ h
+    torch.mm(delta.t(), g, out=d_weight[:, d:])  # dW_g = δᵀ g
+    return dh, dg, d_weight, delta.sum(0)  # db_gate = Σ_t δ
 
 
 def _gate_dtype(h: Tensor, g: Tensor, weight: Tensor) -> torch.dtype:
@@ -521,36 +526,27 @@ def _gate_dtype(h: Tensor, g: Tensor, weight: Tensor) -> torch.dtype:
                                torch.promote_types(g.dtype, weight.dtype))
 
 
-def _cat_hg(h: Tensor, g: Tensor, dtype: torch.dtype) -> Tensor:
-    """``[h, g]: [N, 2d]`` in ``dtype`` from ``h, g: [..., d]`` (one buffer, the cast in the copy)."""
-    d = h.shape[-1]
-    hg = torch.empty(h.numel() // d, 2 * d, dtype=dtype, device=h.device)
-    hg[:, :d].copy_(h.reshape(-1, d))
-    hg[:, d:].copy_(g.reshape(-1, d))
-    return hg
-
-
 class _GateBlend(torch.autograd.Function):
     """``h̃ = α h + (1 - α) g``, ``α = σ(W_gate [h; g] + b_gate)``: (G5)-(G6) in one node (module doc, 5)."""
 
     @staticmethod
     def forward(ctx, h, g, weight, bias):  # type: ignore[override]
-        dtype = _gate_dtype(h, g, weight)
+        dtype, d = _gate_dtype(h, g, weight), h.shape[-1]
         ctx.meta = (h.shape, h.dtype, g.dtype, weight.dtype, bias.dtype)
         with _no_autocast(h):
-            hg, w = _cat_hg(h, g, dtype), _as(weight, dtype)
-            out, alpha = _gate_forward(hg, w, _as(bias, dtype))
-        ctx.save_for_backward(hg, alpha, w)
+            h2, g2, w = _as(h.reshape(-1, d), dtype), _as(g.reshape(-1, d), dtype), _as(weight, dtype)
+            out, alpha = _gate_forward(h2, g2, w, _as(bias, dtype))
+        ctx.save_for_backward(h2, g2, alpha, w)
         return _as(out.view(h.shape), h.dtype)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, dy):  # type: ignore[override]
-        hg, alpha, weight = ctx.saved_tensors
+        h, g, alpha, weight = ctx.saved_tensors
         shape, h_dtype, g_dtype, w_dtype, b_dtype = ctx.meta
         d = alpha.shape[1]
-        with _no_autocast(hg):
-            dh, dg, d_weight, d_bias = _gate_backward(_as(dy.reshape(-1, d), hg.dtype), hg, alpha, weight)
+        with _no_autocast(h):
+            dh, dg, d_weight, d_bias = _gate_backward(_as(dy.reshape(-1, d), h.dtype), h, g, alpha, weight)
         return (_as(dh.view(shape), h_dtype), _as(dg.view(shape), g_dtype), _as(d_weight, w_dtype),
                 _as(d_bias, b_dtype))
 
@@ -564,9 +560,10 @@ def fused_gate_blend(h: Tensor, g: Tensor, weight: Tensor, bias: Tensor) -> Tens
     if torch.is_grad_enabled() and (h.requires_grad or g.requires_grad or weight.requires_grad
                                     or bias.requires_grad):
         return _GateBlend.apply(h, g, weight, bias)
-    dtype = _gate_dtype(h, g, weight)
+    dtype, d = _gate_dtype(h, g, weight), h.shape[-1]
     with _no_autocast(h):
-        out, _ = _gate_forward(_cat_hg(h, g, dtype), _as(weight, dtype), _as(bias, dtype))
+        out, _ = _gate_forward(_as(h.reshape(-1, d), dtype), _as(g.reshape(-1, d), dtype), _as(weight, dtype),
+                               _as(bias, dtype))
     return _as(out.view(h.shape), h.dtype)
 
 
@@ -584,20 +581,19 @@ def _layer_dtype(h: Tensor, *weights: Tensor) -> torch.dtype:
 
 def _layer_forward(h, past, a, w_red, b_red, w_plu, b_plu, w_gate, b_gate, offsets, normalize, eps,
                    for_backward):
-    """``(h̃ [N, d], z [N, r], hg, α, saved)``: (G1)-(G6) on ``h [B, T, d]``, weights in
+    """``(h̃ [N, d], z [N, r], h, g, α, saved)``: (G1)-(G6) on ``h [B, T, d]``, weights in
     the compute dtype (module docstring, 6). Autocast must be off."""
     B, T, d = h.shape
-    hg = torch.empty(B * T, 2 * d, dtype=w_gate.dtype, device=h.device)  # [h, g]               [N, 2d]
-    h2, g = hg.split(d, 1)
-    h2.copy_(h.reshape(-1, d))  # h in the compute dtype
+    h2 = _as(h.reshape(-1, d), w_gate.dtype)  # h in the compute dtype (no copy when it is already)  [N, d]
+    g = torch.empty(B * T, d, dtype=w_gate.dtype, device=h.device)  # (G4) writes g here
     z_tok = torch.addmm(b_red, h2, w_red.t())  # z = W_red h + b_red                        [N, r]   (G1)
     z = z_tok.t().contiguous()  # feature-major                                                [r, N]
     p = _partners_by_shift(z.view(-1, B, T), past, offsets)  # z_{t-Δ}                     [m, r, N]
     af = _as(a, z.dtype).t()  # a^Δ per token                                                  [m, T]
     af = af if B == 1 else af.repeat(1, B)
     _, saved = _plucker_forward(z, p, af, w_plu, b_plu, normalize, eps, for_backward, out=g)  # (G2)-(G4)
-    out, alpha = _gate_forward(hg, w_gate, b_gate)  # (G5)-(G6)
-    return out, z_tok, hg, alpha, saved
+    out, alpha = _gate_forward(h2, g, w_gate, b_gate)  # (G5)-(G6)
+    return out, z_tok, h2, g, alpha, saved
 
 
 class _GrassmannLayer(torch.autograd.Function):
@@ -612,9 +608,9 @@ class _GrassmannLayer(torch.autograd.Function):
                     *(x.dtype for x in (w_red, b_red, w_plu, b_plu, w_gate, b_gate)))
         with _no_autocast(h):
             weights = [_as(x, dtype) for x in (w_red, b_red, w_plu, b_plu, w_gate, b_gate)]
-            out, z, hg, alpha, saved = _layer_forward(h, past, a, *weights, offsets, normalize, eps, True)
+            out, z, h2, g, alpha, saved = _layer_forward(h, past, a, *weights, offsets, normalize, eps, True)
         ctx.set_materialize_grads(False)  # z carries no gradient: no zeros for it in the backward
-        ctx.save_for_backward(hg, alpha, weights[0], weights[4], *saved)
+        ctx.save_for_backward(h2, g, alpha, weights[0], weights[4], *saved)
         B, T, d = h.shape
         z_out = z.view(B, T, -1)
         ctx.mark_non_differentiable(z_out)
@@ -625,16 +621,16 @@ class _GrassmannLayer(torch.autograd.Function):
     def backward(ctx, dy, _dz_out):  # type: ignore[override]
         if dy is None:  # h̃ was not used
             return (None,) * 12
-        hg, alpha, w_red, w_gate, *saved = ctx.saved_tensors
+        h, g, alpha, w_red, w_gate, *saved = ctx.saved_tensors
         (B, T, d), offsets, h_dtype, a_dtype, *dtypes = ctx.meta
         need = ctx.needs_input_grad
-        with _no_autocast(hg):
-            dh, dg, d_w_gate, d_b_gate = _gate_backward(_as(dy.reshape(-1, d), hg.dtype), hg, alpha,
+        with _no_autocast(h):
+            dh, dg, d_w_gate, d_b_gate = _gate_backward(_as(dy.reshape(-1, d), h.dtype), h, g, alpha,
                                                         w_gate)  # (G5)-(G6)
             dz, _, da, d_w_plu, d_b_plu = _plucker_backward(dg, saved, (B, T, w_red.shape[0]), offsets,
                                                             need[2], need[5], need[6])  # (G2)-(G4)
             torch.addmm(dh, dz.t(), w_red, out=dh)  # dh = α dh̃ + δ W_h + W_redᵀ dz                              (G1)
-            d_w_red = torch.mm(dz, hg.narrow(1, 0, d)) if need[3] else None  # dW_red = dz hᵀ
+            d_w_red = torch.mm(dz, h) if need[3] else None  # dW_red = dz hᵀ
             d_b_red = dz.sum(1) if need[4] else None  # db_red = Σ_t dz
             if need[2]:  # summed over the batch
                 da = (da if B == 1 else da.view(-1, B, T).sum(1)).t()
