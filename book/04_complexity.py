@@ -273,12 +273,12 @@ print(f"paper order / averaged first: {ref.total_flops / fast.total_flops:.2f}x 
 #   product the four gathered coordinate vectors and $z_t \wedge w_t$ itself, the projection's input
 #   ($5P$); the same gate tensors ($5d$); per position $a_t$ ($m$) and $\sum_\Delta a_t^\Delta$, which
 #   multiplies the bias (1);
-# * **fused kernel**: its (G2)–(G4) node keeps $z_t$ and $w_\perp$ ($2r$), the orthogonal parts $v^\Delta$
-#   ($mr$), five numbers per offset ($1/\max(n, \epsilon)$, $c$, $c$ where the floor is off, $c/n^2$,
-#   $\langle z_t, z_{t-\Delta} \rangle$) ($5m$), $|z_t|^2$ and $\beta$ (2), a one-byte validity mask,
-#   and **no** $[$tokens $\times P]$ tensor: it recomputes $q$ in the backward pass; its (G5)–(G6) node
-#   keeps $h$, $g$ and $\alpha$ ($3d$; $1 - \alpha$ and $[h; g]$ are not needed for a hand-written
-#   gradient);
+# * **fused kernel**: its one node for the whole layer keeps, for (G2)–(G4), $z_t$ and $w_\perp$ ($2r$),
+#   the orthogonal parts $v^\Delta$ ($mr$), five numbers per offset ($1/\max(n, \epsilon)$, $c$, $c$
+#   where the floor is off, $c/n^2$, $\langle z_t, z_{t-\Delta} \rangle$) ($5m$), $|z_t|^2$, $\beta$
+#   and $\sum_\Delta a_t^\Delta$, which multiplies the bias (3), and **no** $[$tokens $\times P]$ tensor:
+#   it recomputes $q$ in the backward pass; for (G5)–(G6) the buffer $[h, g]$ that the gate reads in one
+#   product, and $\alpha$ ($3d$; $1 - \alpha$ is not needed for a hand-written gradient);
 # * **attention** on the fused kernel: the input, $Q$, $K$, $V$ and the output ($5d$), and one
 #   log-sum-exp per head ($H$); never the $L \times L$ scores.
 #
@@ -294,11 +294,10 @@ saved_floats = {  # what each path keeps for backward, per token (floats), from 
                        "six per offset": 6 * m, "4 gathered, z ^ w": 5 * P,
                        "gate: [h; g], alpha, 1 - alpha, g": 5 * d, "a_t, sum of a_t (per position)": m + 1},
     "fused kernel": {"z, w_perp": 2 * r, "orthogonal parts": m * r, "five per offset": 5 * m,
-                     "|z|^2, beta": 2, "gate node: h, g, alpha": 3 * d},
+                     "|z|^2, beta, sum of a_t": 3, "gate: [h, g], alpha": 3 * d},
     "attention (fused kernel)": {"input, Q, K, V, output": 5 * d, "log-sum-exp per head": H},
 }
-extra_bytes = {"paper order": 0, "averaged first": 0, "fused kernel": 1, "attention (fused kernel)": 0}
-per_token_saved = {name: 4 * sum(parts.values()) + extra_bytes[name] for name, parts in saved_floats.items()}
+per_token_saved = {name: 4 * sum(parts.values()) for name, parts in saved_floats.items()}
 L1, L2 = 1024, 2048  # the growth between two lengths is the per-token cost: constants cancel
 for name, kind in (("paper order", "reference"), ("averaged first", "fast"), ("fused kernel", "fused"),
                    ("attention (fused kernel)", "attention")):
@@ -606,13 +605,15 @@ plt.show()
 # length; the fused kernel is faster than the plain fast path at every length and its peak memory is
 # smaller still, as section 4.3's count predicts. The scaling run pits the fused block against attention:
 # its advantage grows with $L$ and its time grows more slowly (a log-log slope near or below 1, against
-# attention's well above 1); their peak memories stay within 25% of each other at every length, the fused
-# Grassmann block's the smaller from $L = 1024$ on, as section 4.3 predicts for a fused attention kernel.
+# attention's well above 1); their peak memories stay within 40% of each other at every length, the fused
+# Grassmann block's the smaller from $L = 1024$ on, as section 4.3 predicts for a fused attention kernel
+# (below that a fixed cost, the permuted weight $W_\text{shift}$ and the kernel's scratch, still shows).
 #
 # The benchmark also records its own targets. Two are met (3× attention's speed at $L = 4096$, 6× at
-# 8192). The target at the paper's training length, **1.3× at $L = 256$, was not met**: in the committed
-# measurement the fused Grassmann block took about 1.2 times attention's time (a ratio of 0.83), on a
-# heavily loaded machine (a load average above 5 on 2 cores). At the lengths the paper trains on,
+# 8192). The target at the paper's training length, **1.3× at $L = 256$, was not met**. The committed
+# run was made on a loaded machine (two training runs on its 2 cores), where one step's time varies by
+# almost as much as the step takes: its wall-clock ratio came out at 1.22, its ratio of process CPU time
+# (less disturbed by the load) below 1. Neither reaches 1.3; at the lengths the paper trains on,
 # attention is not the slower mixer here.
 #
 # In generation (`decode.json`, on the fast path), the Grassmann model's time per token hardly depends on
@@ -622,7 +623,7 @@ plt.show()
 # %%
 assert speedup[max(speedup)] > speedup[min(speedup)] and all(s > 1 for n, s in speedup.items() if n >= 512)
 assert slope["grassmann"] < 1.1 < slope["attention"]
-assert all(0.8 <= x <= 1.25 for x in peak_ratio.values())
+assert all(0.8 <= x <= 1.4 for x in peak_ratio.values())
 assert all(x < 1 for n, x in peak_ratio.items() if n >= 1024)
 for quick in ("fast", "fused"):
     assert min(kernel_time["reference", quick].values()) > 3  # several times slower
@@ -630,9 +631,10 @@ for quick in ("fast", "fused"):
 assert min(kernel_time["fast", "fused"].values()) > 1 and min(kernel_peak["fast", "fused"].values()) > 1
 targets = scaling["summary"]["targets"]
 assert targets["1.3x_at_256"]["met"] is False and abs(targets["1.3x_at_256"]["ratio"] - speedup[256]) < 1e-3
-assert speedup[256] < 1 and scaling["load_average_start"][0] > 2 * scaling["hardware"]["logical_cores"]
+cpu_256 = scaling["summary"]["speedup_attention_over_grassmann_cpu_time"]["256"]
+assert speedup[256] < 1.3 and cpu_256 < 1 and scaling["load_average_start"][0] > scaling["hardware"]["logical_cores"]
 assert targets["3x_at_4096"]["met"] and targets["6x_at_8192"]["met"]
-print(f"target 1.3x at L = 256: measured {speedup[256]:.2f}x (not met), load average "
+print(f"target 1.3x at L = 256: measured {speedup[256]:.2f}x wall clock, {cpu_256:.2f}x CPU time (not met), load average "
       f"{scaling['load_average_start'][0]} on {scaling['hardware']['logical_cores']} cores")
 d_ns, d_g = series(decode, "model", "grassmann", x="context")
 _, d_t = series(decode, "model", "transformer", x="context")
@@ -729,7 +731,7 @@ plt.show()
 # $[$tokens $\times P]$ tensor, a quarter of the plain path's activation bytes. Every formula here equals
 # PyTorch's FLOP counter and autograd's saved bytes exactly, on all three paths. Measured, the fused block
 # scales about linearly in time and beats attention from $L = 512$ on, but not at $L = 256$ (the 1.3×
-# target there was missed); its training memory is linear, within 25% of a fused attention kernel's. Its
+# target there was missed); its training memory is linear, within 40% of a fused attention kernel's. Its
 # clear memory advantage is in generation: a cache of constant size against a KV cache that grows with
 # every token.
 #
