@@ -493,23 +493,89 @@ print(f"GPU rate from {tp.source}: {tp.tokens_per_s:,.0f} tokens/s on {tp.device
 # %% [markdown]
 # ## 5.6 Is it the geometry?
 #
-# grassmann-plus comes within a few percent of the Transformer, yet each of its tokens meets only three
-# fixed earlier positions per layer. Is it the Plücker geometry that does the work, or would any mixer
-# with the same reach do as well? No public reproduction asked; we ran three **controls** against
-# grassmann-plus, each with the same data, tokenizer, budget, schedule and learning rate (the preset's,
-# 1e-3), two seeds, and a parameter count within 3% of grassmann-plus:
+# grassmann-plus comes within a few percent of the Transformer at the preset's learning rate, yet each
+# of its tokens meets only three fixed earlier positions per layer. Is it the Plücker geometry that does
+# the work, or would any mixer with the same reach do as well? No public reproduction asked. Two things
+# come first: a baseline tuned as fairly as the variant; then **controls**, each with the same data,
+# tokenizer, budget and schedule, and a parameter count within 3% of the model it controls for.
 #
-# 1. **local attention with the same reach**: the Transformer baseline (post-LN, its better block) with
-#    attention restricted to the token itself and the $w = 4$ before it (`attn_window=4`), the largest
-#    offset of grassmann-plus;
-# 2. **the same layer without the geometry**: everything of grassmann-plus kept (reduction, offsets,
-#    normalisation, projection, mean over offsets, gate, blend, block), only the pair feature
-#    $z_t \wedge z_{t-\Delta}$ replaced (`LMConfig.pair`), with $r$ chosen to match the parameters:
-#    (a) **no interaction**, the concatenation $[z_t; z_{t-\Delta}]$ ($r = 100$); (b) **bilinear without
-#    antisymmetry**, the full outer product $z_t \otimes z_{t-\Delta}$ ($r^2$ features, $r = 17$).
+# Every number below is read from `results/wikitext2/` and verified first (`report.check`, section 5.3).
+
+# %%
+def runs_of(folder: str, model: str, seeds=None) -> dict:
+    """``{seed: summary}`` of the finished, verified runs of ``model`` in ``results/wikitext2/<folder>``."""
+    c = report.complete_comparison(folder)
+    if c is None:
+        return {}
+    return {r.seed: r.summary for r in c.finished_runs if r.model == model and (seeds is None or r.seed in seeds)}
+
+
+def val_of(runs: dict) -> list:
+    return [s["best_val_ppl"] for _, s in sorted(runs.items())]
+
+
+def per_seed(values) -> str:
+    return f"{statistics.mean(values):.1f} ({' / '.join(f'{v:.1f}' for v in values)})"
+
+
+# %% [markdown]
+# ### A fairly tuned baseline
 #
-# The controls are tested like the two models (`tests/test_controls.py`: causality by perturbation and
-# Jacobian, the fast path equal to the paper-order reference, parameters within 3%).
+# The preset's peak learning rate, 1e-3, was tuned for neither model. We swept it for the Transformer
+# and for grassmann-plus at seed 0 (the schedule's floor moves with it, `min_lr = lr / 10`), doubling
+# it while the best value sat at the top of the range. `report.sweep_runs` finds the runs by the rate
+# their own configuration records:
+
+# %%
+swept = {key: runs_of(folder, key[0])[0]["best_val_ppl"] for key, folder in report.sweep_runs().items()}
+lrs = sorted({lr for _, lr in swept})
+display(report.Table(["peak lr", "Transformer best val PPL (seed 0)", "grassmann-plus best val PPL (seed 0)"],
+                     [[f"{lr:g}", *(f"{swept[m, lr]:.1f}" if (m, lr) in swept else "–"
+                                    for m in ("transformer", "grassmann"))] for lr in lrs]))
+stopped = report.stopped_runs()
+print("stopped, did not train:", stopped)
+
+# %% [markdown]
+# Both models train much better above the preset's rate. At seed 0 both are best at 4e-3, with a worse
+# value on each side: at 8e-3 grassmann-plus is clearly worse and the post-LN Transformer **does not
+# train** (its loss stalls at the level of a unigram model, perplexity near 680). Then the Transformer's
+# second seed at 4e-3 stalled in the same way, from its first hundred steps (stopped at step 713; its
+# files are in `lr-sweep/stopped/`). A rate at which one seed of two does not train is not a rate to
+# recommend, so we take each model's best **reliable** rate (`report.best_lrs`): the best seed-0 value
+# among the rates at which no seed failed. For grassmann-plus (pre-LN) that is 4e-3, for the post-LN
+# Transformer 2e-3, 3% behind its lucky seed at 4e-3. At those rates we trained a second seed of each:
+
+# %%
+best = report.best_lrs()
+assert swept["transformer", 8e-3] > 5 * swept["transformer", 4e-3]  # 8e-3: does not train
+assert ("transformer", 4e-3) in stopped and not any(m == "grassmann" for m, _ in stopped)
+assert {m: lr for m, (lr, _) in best.items()} == {"transformer": 2e-3, "grassmann": 4e-3}
+assert all(swept[m, lr] > swept[m, best[m][0]] for m, lr in swept if lr != best[m][0] and (m, lr) not in stopped)
+assert swept["transformer", 2e-3] / swept["transformer", 4e-3] < 1.04  # "3% behind its lucky seed"
+at = {"preset": {"transformer": runs_of(report.MAIN, "transformer"),
+                 "grassmann": runs_of("ablations/grassmann-plus", "grassmann")},
+      "best": {m: runs_of(folder, m) for m, (_, folder) in best.items()}}
+ratio = {k: statistics.mean(val_of(r["grassmann"])) / statistics.mean(val_of(r["transformer"])) for k, r in at.items()}
+display(report.Table(
+    ["learning rate", "Transformer val PPL (per seed)", "grassmann-plus val PPL (per seed)", "grassmann-plus / Transformer"],
+    [["the preset's, 1e-3", per_seed(val_of(at["preset"]["transformer"])), per_seed(val_of(at["preset"]["grassmann"])),
+      f"{ratio['preset']:.3f}"],
+     [f"each one's best reliable (Transformer {best['transformer'][0]:g}, grassmann-plus {best['grassmann'][0]:g})",
+      per_seed(val_of(at["best"]["transformer"])), per_seed(val_of(at["best"]["grassmann"])), f"{ratio['best']:.3f}"]]))
+
+# %% [markdown]
+# **What the sweep says.** Tuning moves both models a long way: at its best reliable rate the
+# Transformer's validation perplexity is about a sixth lower than at the preset's, grassmann-plus's about
+# an eighth. The Transformer gains more, so the gap that looked like 2% at the preset's rate is **about
+# 8%** when each model has its own best rate (two seeds each; the seeds agree within half a percent).
+# The headline ratio of section 5.4, 1.024 at 1e-3, therefore overstates how close grassmann-plus comes.
+
+# %%
+assert all(len(r) == 2 for r in at["best"].values()), "two seeds of each model at its best rate"
+assert 1.01 < ratio["preset"] < 1.04 and 1.06 < ratio["best"] < 1.10  # "2%", "about 8%"
+gain = {m: statistics.mean(val_of(at["preset"][m])) / statistics.mean(val_of(at["best"][m])) for m in best}
+assert 1.15 < gain["transformer"] < 1.25 and 1.10 < gain["grassmann"] < 1.18  # "a sixth", "an eighth"
+assert all(max(v) / min(v) < 1.005 for v in (val_of(r) for r in at["best"].values()))  # "within half a percent"
 
 # %%
 CONTROLS = {  # label -> (folder under results/wikitext2, the model it holds)
@@ -599,52 +665,6 @@ concat = statistics.mean(val["pair [z_t; z_t-Δ] (no interaction)"]) / statistic
     val["grassmann-plus (Plücker pairs)"])
 assert 0.92 < local < 0.96 and 1.01 < concat < 1.03  # "about 6% lower", "about 1.6% worse"
 assert statistics.mean(val["local attention, w = 4"]) < statistics.mean(val["Transformer (full attention)"])
-
-# %% [markdown]
-# **A fairly tuned baseline.** Every number above uses the preset's peak learning rate, 1e-3, tuned for
-# neither model. We swept it for the Transformer and for grassmann-plus (seed 0; the schedule's floor
-# moves with it, `min_lr = lr / 10`):
-
-# %%
-SWEEP = {  # (model, peak lr) -> folder; 1e-3 is the preset's, already run above
-    ("transformer", 1e-3): "cpu-small", ("grassmann", 1e-3): "ablations/grassmann-plus",
-    **{("transformer", lr): f"lr-sweep/transformer-lr{lr:.0e}".replace("e-0", "e-") for lr in (2e-3, 4e-3)},
-    **{("grassmann", lr): f"lr-sweep/grassmann-plus-lr{lr:.0e}".replace("e-0", "e-") for lr in (2e-3, 4e-3)},
-}
-swept = {}
-for (model, lr), folder in SWEEP.items():
-    c = report.load_comparison(report.wikitext2_dir() / folder)
-    if c is None or not c.complete:
-        continue
-    run = report.check(c, folder).run(model, 0)
-    assert math.isclose(run.summary["config"]["lr"], lr)  # the run used the learning rate it is filed under
-    swept[model, lr] = run.summary["best_val_ppl"]
-lrs = sorted({lr for _, lr in swept})
-cells = [[f"{swept[m, lr]:.1f}" if (m, lr) in swept else "–" for m in ("transformer", "grassmann")]
-         for lr in lrs]
-display(report.Table(["peak lr", "Transformer best val PPL", "grassmann-plus best val PPL"],
-                     [[f"{lr:g}", *row] for lr, row in zip(lrs, cells)]))
-best = {m: min((v, lr) for (mm, lr), v in swept.items() if mm == m) for m in ("transformer", "grassmann")}
-ratio_best = best["grassmann"][0] / best["transformer"][0]
-ratio_preset = swept["grassmann", 1e-3] / swept["transformer", 1e-3]
-print(f"best lr: transformer {best['transformer'][1]:g}, grassmann-plus {best['grassmann'][1]:g}; "
-      f"grassmann-plus / Transformer at each one's best: {ratio_best:.3f} (at the preset's 1e-3: "
-      f"{ratio_preset:.3f}, seed 0)")
-
-# %% [markdown]
-# **What the sweep says.** Both models train much better with a larger learning rate than the preset's:
-# the Transformer's best validation perplexity drops by about a fifth from 1e-3 to 4e-3, grassmann-plus's
-# by about an eighth. So the Transformer gains more, and at each model's best learning rate the gap is
-# **about 11%**, not the 2–3% of the preset's learning rate: the "within 10%" that grassmann-plus
-# reached at 1e-3 does not survive tuning the baseline. Two caveats, both asserted below: both models are
-# still best at the **largest** rate we tried, so the sweep is not finished (a rate above 4e-3 may help
-# either model further), and it is one seed.
-
-# %%
-assert best["transformer"][1] == best["grassmann"][1] == max(lrs)  # both best at the top: unfinished
-assert swept["transformer", 1e-3] / best["transformer"][0] > 1.15  # the baseline gains about a fifth
-assert swept["grassmann", 1e-3] / best["grassmann"][0] > 1.10
-assert ratio_preset < 1.05 and 1.08 < ratio_best < 1.14  # about 3% at 1e-3, about 11% at the best
 
 # %% [markdown]
 # **Summary.** The comparison holds everything but the mixer equal, reports the test perplexity at the
