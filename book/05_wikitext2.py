@@ -577,94 +577,145 @@ gain = {m: statistics.mean(val_of(at["preset"][m])) / statistics.mean(val_of(at[
 assert 1.15 < gain["transformer"] < 1.25 and 1.10 < gain["grassmann"] < 1.18  # "a sixth", "an eighth"
 assert all(max(v) / min(v) < 1.005 for v in (val_of(r) for r in at["best"].values()))  # "within half a percent"
 
+# %% [markdown]
+# ### The controls
+#
+# Three controls with the reach of grassmann-plus:
+#
+# 1. **local attention with the same reach**: the Transformer baseline (post-LN, its better block) with
+#    attention restricted to the token itself and the $w = 4$ before it (`attn_window=4`), the largest
+#    offset of grassmann-plus;
+# 2. **the same layer without the geometry**: everything of grassmann-plus kept (reduction, offsets,
+#    normalisation, projection, mean over offsets, gate, blend, block), only the pair feature
+#    $z_t \wedge z_{t-\Delta}$ replaced (`LMConfig.pair`), with $r$ chosen to match the parameters:
+#    (a) **no interaction**, the concatenation $[z_t; z_{t-\Delta}]$ ($r = 100$); (b) **bilinear without
+#    antisymmetry**, the full outer product $z_t \otimes z_{t-\Delta}$ ($r^2$ features, $r = 17$).
+#
+# The controls are tested like the two models (`tests/test_controls.py`: causality by perturbation and
+# Jacobian, the fast path equal to the paper-order reference, parameters within 3%). Each runs at the
+# tuned rate of its family: the two pair features at grassmann-plus's 4e-3, local attention (a
+# Transformer block, which does not train reliably at 4e-3) at the Transformer's 2e-3.
+
 # %%
-CONTROLS = {  # label -> (folder under results/wikitext2, the model it holds)
-    "grassmann-plus (Plücker pairs)": ("ablations/grassmann-plus", "grassmann"),
-    "local attention, w = 4": ("controls/plus-local-attention-w4", "transformer"),
-    "pair [z_t; z_t-Δ] (no interaction)": ("controls/plus-concat", "grassmann"),
-    "pair z_t ⊗ z_t-Δ (bilinear)": ("controls/plus-outer", "grassmann"),
-    "Transformer (full attention)": ("cpu-small", "transformer"),
+def table_of(spec: dict, seeds=None) -> dict:
+    """Display params, seeds, val PPL per seed and test PPL of each ``label: (folder, model)``; return
+    ``{label: [val PPL per seed]}``."""
+    rows, values = [], {}
+    for label, (folder, model) in spec.items():
+        runs = runs_of(folder, model, seeds)
+        assert runs, f"missing: results/wikitext2/{folder} ({model})"
+        values[label] = val_of(runs)
+        rows.append([label, f"{runs[min(runs)]['params']:,}", ", ".join(map(str, sorted(runs))),
+                     per_seed(values[label]), f"{statistics.mean(s['test_ppl'] for s in runs.values()):.1f}"])
+    display(report.Table(["model", "params", "seeds", "best val PPL (per seed)", "test PPL"], rows))
+    return values
+
+
+def verdict(base: list, other: list) -> str:
+    """How the base model compares with ``other``: 'better', 'worse', or 'within the seed spread'. A
+    difference counts only if it is larger than the larger seed range of the two (of grassmann-plus's
+    two seeds, where the other model has one)."""
+    spread = max(max(base) - min(base), max(other) - min(other))
+    diff = statistics.mean(other) - statistics.mean(base)
+    return "better" if diff > spread else "worse" if diff < -spread else "within the seed spread"
+
+
+PLUS = "grassmann-plus (Plücker pairs)"
+lr_t, lr_g = (report.lr_tag(best[m][0]) for m in ("transformer", "grassmann"))
+TUNED = {
+    PLUS: (best["grassmann"][1], "grassmann"),
+    "local attention, w = 4": (f"controls/plus-local-attention-w4-lr{lr_t}", "transformer"),
+    "pair [z_t; z_t-Δ] (no interaction)": (f"controls/plus-concat-lr{lr_g}", "grassmann"),
+    "pair z_t ⊗ z_t-Δ (bilinear)": (f"controls/plus-outer-lr{lr_g}", "grassmann"),
+    "Transformer (full attention)": (best["transformer"][1], "transformer"),
 }
-found = {label: report.load_comparison(report.wikitext2_dir() / folder) for label, (folder, _) in CONTROLS.items()}
-ctrl = {label: report.check(c, CONTROLS[label][0]) for label, c in found.items() if c is not None and c.complete}
-plus = ctrl["grassmann-plus (Plücker pairs)"]
-n_plus = plus.data["models"]["grassmann"]["params"]
-rows, val = [], {}
-for label, c in ctrl.items():
-    model = CONTROLS[label][1]
-    stats = c.data["models"][model]
-    val[label] = list(c.values(model, "best_val_ppl").values())
-    if label != "Transformer (full attention)":
-        assert abs(stats["params"] / n_plus - 1) <= 0.03, label  # matched parameters
-    rows.append([label, f"{stats['params']:,}", ", ".join(map(str, stats["seeds"])),
-                 f"{stats['best_val_ppl']['mean']:.1f} ({min(val[label]):.1f}–{max(val[label]):.1f})",
-                 f"{stats['test_ppl']['mean']:.1f}"])
-display(report.Table(["model", "params", "seeds", "best val PPL (seed range)", "test PPL"], rows))
+tuned = table_of(TUNED)
+n_plus = runs_of(*TUNED[PLUS])[0]["params"]
+for label, spec in TUNED.items():
+    if "Transformer" not in label:  # matched parameters
+        assert abs(runs_of(*spec)[0]["params"] / n_plus - 1) <= 0.03, label
 
 # %% [markdown]
 # The learning curves (validation perplexity at each evaluation, every seed):
 
 # %%
 fig, ax = plt.subplots(figsize=(7.5, 4.2))
-for (label, c), colour in zip(ctrl.items(), ("tab:blue", "tab:red", "tab:green", "tab:purple", "tab:orange")):
-    for i, run in enumerate(r for r in c.finished_runs if r.model == CONTROLS[label][1]):
+for (label, (folder, model)), colour in zip(TUNED.items(), ("tab:blue", "tab:red", "tab:green", "tab:purple",
+                                                             "tab:orange")):
+    c = report.complete_comparison(folder)
+    for i, run in enumerate(r for r in c.finished_runs if r.model == model):
         points = [(e["step"], e["val_ppl"]) for e in run.metrics() if "val_ppl" in e]
         ax.plot(*zip(*points), "o-", ms=3, color=colour, alpha=0.85, label=label if i == 0 else None)
 ax.set(xlabel="optimizer step", ylabel="validation perplexity", yscale="log",
-       title="cpu-small: grassmann-plus and its controls")
+       title="cpu-small, tuned rates: grassmann-plus and its controls")
 ax.legend(fontsize=7)
 fig.tight_layout()
 plt.show()
 
-# %% [markdown]
-# **The answer**, read against the spread between seeds: a difference counts only if it is larger than
-# the larger of the two models' seed ranges.
-
 # %%
-def verdict(label: str) -> str:
-    """How grassmann-plus compares with ``label``: 'better', 'worse', or 'within the seed spread'."""
-    a, b = val["grassmann-plus (Plücker pairs)"], val[label]
-    spread = max(max(a) - min(a), max(b) - min(b))
-    diff = statistics.mean(b) - statistics.mean(a)
-    return "better" if diff > spread else "worse" if diff < -spread else "within the seed spread"
-
-
-verdicts = {label: verdict(label) for label in ctrl if label != "grassmann-plus (Plücker pairs)"}
+verdicts = {label: verdict(tuned[PLUS], v) for label, v in tuned.items() if label != PLUS}
+rel = {label: statistics.mean(v) / statistics.mean(tuned[PLUS]) for label, v in tuned.items()}
 for label, v in verdicts.items():
-    ratio = statistics.mean(val[label]) / statistics.mean(val["grassmann-plus (Plücker pairs)"])
-    print(f"against {label:36s} grassmann-plus is {v:24s} (val PPL {ratio:.3f}x grassmann-plus's)")
+    print(f"against {label:36s} grassmann-plus is {v:24s} (val PPL {rel[label]:.3f}x grassmann-plus's)")
 
 # %% [markdown]
-# **What the numbers say**, control by control (two seeds each, the preset's learning rate):
+# **The answer, at tuned rates**, control by control:
 #
-# 1. **Local attention with the same reach wins clearly.** Attention over the same four earlier tokens
-#    reaches a validation perplexity about 6% *lower* than grassmann-plus, far outside the seeds'
-#    spread (and lower than full attention's at this budget, too). Whatever grassmann-plus does with its
-#    three fixed partners, content-based weights over the same window do better.
-# 2. **Without the geometry, a little is lost, not much.** With no interaction between the two tokens
-#    (the concatenation) the layer is about 1.6% worse than with Plücker pairs: more than the spread
-#    between seeds, but small. A general bilinear feature without antisymmetry (the outer product, with
-#    more features per pair than $z_t \wedge z_{t-\Delta}$ at the same parameter count) is within the seed
-#    spread of the Plücker layer. So what helps is a multiplicative interaction of the pair; that the
-#    interaction is the antisymmetric one, a point of Gr(2, r), is not what makes the difference here.
+# 1. **Local attention with the same reach wins clearly.** Attention over the same four earlier tokens,
+#    at its own tuned rate, reaches a validation perplexity about 9% lower than tuned grassmann-plus, far
+#    outside the seeds' spread, and lower even than full attention's at this budget (as at 1e-3).
+# 2. **Without the geometry, nothing measurable is lost once both are tuned.** The concatenation, with no
+#    interaction between the two tokens at all, is within the seed spread of the Plücker layer. The general
+#    bilinear feature (the outer product, with more features per pair than $z_t \wedge z_{t-\Delta}$ at the
+#    same parameter count) ends about 0.5% behind it: just beyond grassmann-plus's own seed range, a small
+#    difference.
 #
-# One small model, one budget, the preset's learning rate and two seeds: a trend to test at other
-# sizes, not a law. The assert below checks that each sentence matches the verdict computed above.
+# So on cpu-small, with every model at a tuned rate, what grassmann-plus does with its three fixed
+# partners is matched by a linear map of the concatenated pair and beaten by attention over the same
+# window. The Plücker coordinates are not what makes the layer work here. One small model, one budget,
+# one or two seeds per control (the table says which): a finding to test at other sizes, not a law.
 
 # %%
 STATED = {  # what the list above says about grassmann-plus against each model
     "local attention, w = 4": "worse",
-    "pair [z_t; z_t-Δ] (no interaction)": "better",
-    "pair z_t ⊗ z_t-Δ (bilinear)": "within the seed spread",
+    "pair [z_t; z_t-Δ] (no interaction)": "within the seed spread",
+    "pair z_t ⊗ z_t-Δ (bilinear)": "better",
     "Transformer (full attention)": "worse",
 }
-assert len(ctrl) == len(CONTROLS) and all(len(v) == 2 for v in val.values()), "every model, two seeds"
 assert verdicts == STATED, verdicts
-local = statistics.mean(val["local attention, w = 4"]) / statistics.mean(val["grassmann-plus (Plücker pairs)"])
-concat = statistics.mean(val["pair [z_t; z_t-Δ] (no interaction)"]) / statistics.mean(
-    val["grassmann-plus (Plücker pairs)"])
-assert 0.92 < local < 0.96 and 1.01 < concat < 1.03  # "about 6% lower", "about 1.6% worse"
-assert statistics.mean(val["local attention, w = 4"]) < statistics.mean(val["Transformer (full attention)"])
+assert 0.89 < rel["local attention, w = 4"] < 0.93  # "about 9% lower"
+assert statistics.mean(tuned["local attention, w = 4"]) < statistics.mean(tuned["Transformer (full attention)"])
+assert 1.0 < rel["pair z_t ⊗ z_t-Δ (bilinear)"] < 1.01  # "about 0.5% behind"
+
+# %% [markdown]
+# **At the preset's rate.** Before the sweep we ran the same three controls at 1e-3 (two seeds each, all
+# five models at 1e-3):
+
+# %%
+PRESET = {
+    PLUS: ("ablations/grassmann-plus", "grassmann"),
+    "local attention, w = 4": ("controls/plus-local-attention-w4", "transformer"),
+    "pair [z_t; z_t-Δ] (no interaction)": ("controls/plus-concat", "grassmann"),
+    "pair z_t ⊗ z_t-Δ (bilinear)": ("controls/plus-outer", "grassmann"),
+    "Transformer (full attention)": (report.MAIN, "transformer"),
+}
+at_preset = table_of(PRESET)
+verdicts_preset = {label: verdict(at_preset[PLUS], v) for label, v in at_preset.items() if label != PLUS}
+rel_preset = {label: statistics.mean(v) / statistics.mean(at_preset[PLUS]) for label, v in at_preset.items()}
+print({label: f"{v} ({rel_preset[label]:.3f}x)" for label, v in verdicts_preset.items()})
+
+# %% [markdown]
+# There, local attention was about 6% better than grassmann-plus, the concatenation about 1.6% worse
+# (beyond the seed spread) and the outer product within the spread of the Plücker layer.
+# Tuning changed the second answer: the concatenation's 1.6% at 1e-3 was a learning rate it had not
+# been given, not a feature it lacked.
+
+# %%
+assert verdicts_preset == {"local attention, w = 4": "worse", "pair [z_t; z_t-Δ] (no interaction)": "better",
+                           "pair z_t ⊗ z_t-Δ (bilinear)": "within the seed spread",
+                           "Transformer (full attention)": "worse"}, verdicts_preset
+assert 0.92 < rel_preset["local attention, w = 4"] < 0.96
+assert 1.01 < rel_preset["pair [z_t; z_t-Δ] (no interaction)"] < 1.03
 
 # %% [markdown]
 # ## 5.7 A second size: does the gap shrink?
