@@ -86,11 +86,10 @@ CPU_SMALL = TrainConfig(
 )
 
 #: The paper's width and depth (d 256, d_ff 1024, 6 layers, r 32, 4 heads, its six offsets) on cpu-small's data
-#: and BPE-4096 vocabulary: the second size of issue 14. Measured 1.26k-1.34k tokens/s per core (torch 2.13,
-#: three processes sharing 2 cores), against 3.9k for cpu-small's Transformer, so 800 steps of 16 x 128
-#: tokens (1.64M tokens, 0.54 epochs) take about 25 minutes on one core: three runs fit beside the cpu-small
-#: controls on a 2-core machine in one afternoon. With this vocabulary the paper's layer at r = 32 has the
-#: Transformer's parameter count (+0.4%).
+#: and BPE-4096 vocabulary: the second size of issue 14. 800 steps of 16 x 128 tokens (1.64M tokens, 0.54
+#: epochs): the committed runs (results/wikitext2/cpu-medium*/summary.json) trained at 1.1k-1.3k tokens/s on
+#: one core of a shared 2-core machine, 23-28 minutes each. With this vocabulary the paper's layer at r = 32
+#: has the Transformer's parameter count (+0.4%).
 CPU_MEDIUM = CPU_SMALL.replace(
     preset="cpu-medium",
     max_steps=800,
