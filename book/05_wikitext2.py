@@ -527,7 +527,7 @@ def per_seed(values) -> str:
 # their own configuration records:
 
 # %%
-swept = {key: runs_of(folder, key[0])[0]["best_val_ppl"] for key, folder in report.sweep_runs().items()}
+swept = {key: val for key, (_, val) in report.sweep_runs().items()}  # (model, lr): seed 0's best val PPL
 lrs = sorted({lr for _, lr in swept})
 display(report.Table(["peak lr", "Transformer best val PPL (seed 0)", "grassmann-plus best val PPL (seed 0)"],
                      [[f"{lr:g}", *(f"{swept[m, lr]:.1f}" if (m, lr) in swept else "–"

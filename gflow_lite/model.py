@@ -234,7 +234,6 @@ class CausalGrassmannMixing(nn.Module):
         self.W_gate = nn.Linear(2 * d_model, d_model)  # (G5)
         self.out_proj = nn.Linear(d_model, d_model) if out_proj else None
         self.offset_logits = nn.Parameter(torch.zeros(len(self.offsets))) if aggregate == "learned" else None
-        self._offset_memo: Optional[Tuple[tuple, Tensor]] = None  # the fused path's last "mean" weights
 
     def offset_weights(self, t: Tensor, dtype: torch.dtype = torch.float32) -> Tuple[Tensor, Tensor]:
         """(G4)'s weights ``a_t^Δ`` at absolute positions ``t: [T]`` -> ``(a [T, m], any_valid [T])``.
@@ -250,18 +249,6 @@ class CausalGrassmannMixing(nn.Module):
             s = e.sum(-1, keepdim=True)
             a = torch.where(s > 0, e / torch.where(s > 0, s, torch.ones_like(s)), torch.zeros_like(e))
         return a, valid.any(-1)
-
-    def _fused_offset_weights(self, start: int, T: int, device: torch.device) -> Tensor:
-        """`offset_weights` at positions ``start .. start + T - 1`` for the fused path, in ``>= float32``;
-        the "mean" weights (no parameters) memoised for the last (start, T, dtype, device)."""
-        dtype = torch.promote_types(self.W_red.weight.dtype, torch.float32)
-        key = (start, T, dtype, device)
-        if self.offset_logits is None and self._offset_memo is not None and self._offset_memo[0] == key:
-            return self._offset_memo[1]
-        a, _ = self.offset_weights(torch.arange(start, start + T, device=device), dtype)
-        if self.offset_logits is None:
-            self._offset_memo = (key, a)
-        return a
 
     def g_reference(self, z: Tensor, partners: List[Tensor], a: Tensor) -> Tensor:
         """(G2)-(G4) in the paper's order: per offset a pair feature, its normalisation, a projection."""
@@ -301,35 +288,26 @@ class CausalGrassmannMixing(nn.Module):
 
     def forward(self, h: Tensor, cache=None) -> Tensor:
         """``h: [B, T, d] -> h̃: [B, T, d]``; with a `generate.MixCache`, ``h`` continues its stream."""
+        start, past, T = (0, None, h.shape[1]) if cache is None else (cache.pos, cache.z, h.shape[1])
+        dtype = torch.promote_types(self.W_red.weight.dtype, torch.float32)  # the geometry in >= float32
+        a, _ = self.offset_weights(torch.arange(start, start + T, device=h.device), dtype)  # (G4)'s a_t^Δ
         if self.impl == "fused":  # (G1)-(G6) in one hand-written autograd node (gflow_lite.fused)
             from .fused import fused_grassmann_layer
 
-            start, T = (0 if cache is None else cache.pos), h.shape[1]
-            past = None if cache is None else cache.z  # cached states before this call (no gradient)
-            a = self._fused_offset_weights(start, T, h.device)
             h_mix, z = fused_grassmann_layer(h, past, self.offsets, a, self.W_red.weight, self.W_red.bias,
                                              self.W_plu.weight, self.W_plu.bias, self.W_gate.weight,
                                              self.W_gate.bias, self.normalize, self.eps)
-            if cache is not None:  # keep the last max(offsets) reduced states: a constant-size cache
-                z_ctx = z if past is None else torch.cat([past.to(z.dtype), z], dim=1)
-                cache.z, cache.pos = z_ctx[:, -max(self.offsets):].detach(), start + T
-            return h_mix if self.out_proj is None else self.out_proj(h_mix)
-        z = self.W_red(h)  # (G1)
-        z = z.to(torch.promote_types(z.dtype, torch.float32))  # the geometry in >= float32
-        start = 0 if cache is None else cache.pos
-        z_ctx = z if cache is None or cache.z is None else torch.cat([cache.z.to(z.dtype), z], dim=1)
-        if cache is not None:  # keep the last max(offsets) reduced states: a constant-size cache
-            cache.z, cache.pos = z_ctx[:, -max(self.offsets):].detach(), start + z.shape[1]
-        T = z.shape[1]
-        a, _ = self.offset_weights(torch.arange(start, start + T, device=h.device), z.dtype)
-        partners = [shift_back(z_ctx, delta)[:, -T:] for delta in self.offsets]  # z_{t-Δ}
-        if self.impl == "reference":
-            g = self.g_reference(z, partners, a)
         else:
-            g = self.g_fast(z, partners, a)
-        g = g.to(h.dtype)
-        alpha = torch.sigmoid(self.W_gate(torch.cat([h, g], dim=-1)))  # (G5)
-        h_mix = alpha * h + (1 - alpha) * g  # (G6)
+            z = self.W_red(h).to(dtype)  # (G1)
+            z_ctx = z if past is None else torch.cat([past.to(dtype), z], dim=1)  # the cache's states first
+            partners = [shift_back(z_ctx, delta)[:, -T:] for delta in self.offsets]  # z_{t-Δ}
+            g_of = self.g_reference if self.impl == "reference" else self.g_fast
+            g = g_of(z, partners, a).to(h.dtype)  # (G2)-(G4)
+            alpha = torch.sigmoid(self.W_gate(torch.cat([h, g], dim=-1)))  # (G5)
+            h_mix = alpha * h + (1 - alpha) * g  # (G6)
+        if cache is not None:  # keep the last max(offsets) reduced states: a constant-size cache
+            z_ctx = z if past is None else torch.cat([past.to(z.dtype), z], dim=1)
+            cache.z, cache.pos = z_ctx[:, -max(self.offsets):].detach(), start + T
         return h_mix if self.out_proj is None else self.out_proj(h_mix)
 
 

@@ -78,13 +78,6 @@ def wikitext2_report(root: Path) -> str:
     return "\n".join(parts)
 
 
-lr_tag, stopped, sweep, best_lrs, PRESET_LR, SWEEP = R.lr_tag, R.stopped_runs, R.sweep_runs, R.best_lrs, R.PRESET_LR, R.SWEEP
-
-
-def _complete(root: Path, folder: str) -> Optional[R.Comparison]:
-    return R.complete_comparison(folder, root)
-
-
 #: grassmann-plus's controls (label, folder without the lr suffix, model); run at the preset's lr and,
 #: with ``-lr<best>`` appended, at grassmann-plus's best lr of the sweep
 PLUS_CONTROLS = (
@@ -113,7 +106,7 @@ def controls_table(root: Path, spec: Sequence[Tuple[str, str, str]], title: str,
     best validation perplexity per seed, test perplexity, both as ratios to the base's means."""
     rows, base = [], None
     for label, folder, model in spec:
-        c = _complete(root, folder)
+        c = R.complete_comparison(folder, root)
         val, test = _stats(c, model, seeds) if c else ([], [])
         if not val:
             rows.append([label, "not finished", "", "", "", "", ""])
@@ -131,9 +124,8 @@ def controls_table(root: Path, spec: Sequence[Tuple[str, str, str]], title: str,
 def geometry_report(root: Path) -> str:
     """Tables of "Is it the geometry?": the learning-rate sweep, both models at their best rate, and the
     controls of grassmann-plus (at its best rate and at the preset's) and of the paper's layer."""
-    found = sweep(root)
-    val = {key: _complete(root, f).run(key[0], 0).summary["best_val_ppl"] for key, f in found.items()}
-    failed = stopped(root)
+    found, failed = R.sweep_runs(root), R.stopped_runs(root)
+    val = {key: v for key, (_, v) in found.items()}
     sweep_rows = []
     for lr in sorted({lr for _, lr in found}):
         t, g = val.get(("transformer", lr)), val.get(("grassmann", lr))
@@ -148,7 +140,7 @@ def geometry_report(root: Path) -> str:
         sweep_rows.append([f"{lr:g}", *cells, f"{g / t:.3f}" if trained else "–"])
     sweep_table = R.Table(["peak lr (min_lr = lr / 10)", "Transformer best val PPL", "grassmann-plus best val PPL",
                            "grassmann-plus / Transformer"], sweep_rows)
-    best = best_lrs(root)
+    best = R.best_lrs(root, found)
     parts = ["### Is it the geometry? A tuned baseline, and controls with the same reach (cpu-small)", "",
              "**The learning-rate sweep** (seed 0; `results/wikitext2/lr-sweep/`):", "", sweep_table.markdown(), ""]
     if len(best) == 2:
@@ -158,17 +150,17 @@ def geometry_report(root: Path) -> str:
                                  f"Transformer {best['transformer'][0]:g})")
         parts += ["**Both models at their best reliable learning rate**, every seed:", "", at_best.markdown(), ""]
         tuned = [("grassmann-plus (Plücker pairs)", best["grassmann"][1], "grassmann")] + [
-            (f"{label}, lr {best[model][0]:g}", f"{folder}-lr{lr_tag(best[model][0])}", model)
+            (f"{label}, lr {best[model][0]:g}", f"{folder}-lr{R.lr_tag(best[model][0])}", model)
             for label, folder, model in PLUS_CONTROLS]
         parts += [f"**Controls of grassmann-plus, tuned**: the two pair features at grassmann-plus's best rate "
                   f"({best['grassmann'][0]:g}), local attention (a Transformer block) at the Transformer's "
                   f"({best['transformer'][0]:g}); same data, tokenizer, budget and schedule; parameters within "
                   "3% of grassmann-plus (`results/wikitext2/controls/`):",
                   "", controls_table(root, tuned, "model (cpu-small, tuned lr)").markdown(), ""]
-    preset = [("grassmann-plus (Plücker pairs)", SWEEP["grassmann"][0], "grassmann"), *PLUS_CONTROLS,
-              ("Transformer, full attention", SWEEP["transformer"][0], "transformer")]
-    parts += [f"**The same controls at the preset's learning rate** ({PRESET_LR:g}):", "",
-              controls_table(root, preset, f"model (cpu-small, peak lr {PRESET_LR:g})").markdown(), "",
+    preset = [("grassmann-plus (Plücker pairs)", R.SWEEP["grassmann"][0], "grassmann"), *PLUS_CONTROLS,
+              ("Transformer, full attention", R.SWEEP["transformer"][0], "transformer")]
+    parts += [f"**The same controls at the preset's learning rate** ({R.PRESET_LR:g}):", "",
+              controls_table(root, preset, f"model (cpu-small, peak lr {R.PRESET_LR:g})").markdown(), "",
               "**Controls of the paper's layer** (seed 0, the preset's learning rate; local attention and the "
               "Transformer have 4.9% more parameters than the paper's layer, the two pair features are matched "
               "within 1%):", "",
@@ -189,10 +181,10 @@ SIZES = (("cpu-small", "Transformer", "cpu-small-800", "transformer"),
 
 def size_spec(root: Path) -> List[Tuple[str, str, str, str]]:
     """`SIZES`, then cpu-small at its full budget (2000 steps; every seed) for context."""
-    best = best_lrs(root)
+    best = R.best_lrs(root)
     full = [("cpu-small, 2000 steps", "Transformer", best.get("transformer", (0, R.MAIN))[1], "transformer"),
             ("cpu-small, 2000 steps", "paper's layer", R.MAIN, "grassmann"),
-            ("cpu-small, 2000 steps", "grassmann-plus", best.get("grassmann", (0, SWEEP["grassmann"][0]))[1],
+            ("cpu-small, 2000 steps", "grassmann-plus", best.get("grassmann", (0, R.SWEEP["grassmann"][0]))[1],
              "grassmann")]
     return list(SIZES) + full
 
@@ -202,7 +194,7 @@ def size_points(root: Path) -> List[Dict[str, Any]]:
     validation and test perplexity, tokens/s and wall time (means over the runs)."""
     points = []
     for size, label, folder, model in size_spec(root):
-        c = _complete(root, folder)
+        c = R.complete_comparison(folder, root)
         runs = [r.summary for r in c.finished_runs if r.model == model] if c else []
         if not runs:
             points.append(dict(size=size, model=label, folder=folder, finished=False))
@@ -270,7 +262,7 @@ def paper_estimate_report(root: Path) -> str:
     from gflow_lite.data import load_wikitext2
     from gflow_lite.training.presets import resolve
 
-    basis = _complete(root, "cpu-medium") or _complete(root, R.MAIN)
+    basis = R.complete_comparison("cpu-medium", root) or R.complete_comparison(R.MAIN, root)
     n_train = len(load_wikitext2("train", "wordpiece"))
     rows = []
     for preset in ("paper-6l", "paper-12l"):

@@ -7,7 +7,6 @@ within 3% at the cpu-small size, and local attention equal to full attention wit
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from gflow_lite.model import CausalGrassmannMixing, CausalSelfAttention, GrassmannLM, LMConfig, TransformerLM, \
     build_model

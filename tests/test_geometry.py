@@ -1,6 +1,5 @@
 """Plücker geometry: antisymmetry, Lagrange identity, Grassmann–Plücker relations, basis invariance."""
 
-import itertools
 import math
 
 import pytest

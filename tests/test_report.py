@@ -419,7 +419,7 @@ def test_the_sweep_picks_each_models_best_rate_and_controls_read_against_the_fir
     assert best == {"transformer": (2e-3, "lr-sweep/transformer-lr2e-3"),
                     "grassmann": (4e-3, "lr-sweep/grassmann-plus-lr4e-3")}
     assert (("transformer", 8e-3) not in R.sweep_runs(results)
-            and R.sweep_runs(results)[("transformer", 3e-3)] == R.MAIN)  # the tiny preset's lr
+            and R.sweep_runs(results)[("transformer", 3e-3)][0] == R.MAIN)  # the tiny preset's lr
     ctrl = wt / "controls" / "plus-concat-lr4e-3"
     _compare(ctrl, [_run(ctrl, "grassmann", s, v, v + 1, ["pair=concat"]) for s, v in ((0, 101.85), (1, 92.15))])
     spec = [("plus", best["grassmann"][1], "grassmann"), ("concat", "controls/plus-concat-lr4e-3", "grassmann"),

@@ -700,10 +700,10 @@ def complete_comparison(folder: str, root: Path | str | None = None) -> Optional
     return check(c, folder) if c is not None and c.complete else None
 
 
-def sweep_runs(root: Path | str | None = None) -> Dict[Tuple[str, float], str]:
-    """``{(model, peak lr): folder}`` of every finished seed-0 run of the learning-rate sweep (the lr read
-    from the run's own config)."""
-    found: Dict[Tuple[str, float], str] = {}
+def sweep_runs(root: Path | str | None = None) -> Dict[Tuple[str, float], Tuple[str, float]]:
+    """``{(model, peak lr): (folder, seed 0's best validation perplexity)}`` of every finished seed-0 run
+    of the learning-rate sweep (the lr read from the run's own config)."""
+    found: Dict[Tuple[str, float], Tuple[str, float]] = {}
     for model, (preset_folder, prefix) in SWEEP.items():
         folders = [preset_folder] + sorted(
             f"lr-sweep/{p.name}" for p in (wikitext2_dir(root) / "lr-sweep").glob(f"{prefix}-lr*"))
@@ -711,7 +711,7 @@ def sweep_runs(root: Path | str | None = None) -> Dict[Tuple[str, float], str]:
             c = complete_comparison(folder, root)
             run = c.run(model, 0) if c else None
             if run is not None:
-                found[model, float(run.summary["config"]["lr"])] = folder
+                found[model, float(run.summary["config"]["lr"])] = (folder, float(run.summary["best_val_ppl"]))
     return found
 
 
@@ -726,18 +726,18 @@ def stopped_runs(root: Path | str | None = None) -> Dict[Tuple[str, float], List
     return out
 
 
-def best_lrs(root: Path | str | None = None) -> Dict[str, Tuple[float, str]]:
+def best_lrs(root: Path | str | None = None,
+             found: Optional[Dict[Tuple[str, float], Tuple[str, float]]] = None) -> Dict[str, Tuple[float, str]]:
     """Each model's best *reliable* peak lr in the sweep and its folder: the lowest seed-0 best validation
-    perplexity among the rates at which no seed was stopped for not training (`stopped_runs`)."""
-    found, failed = sweep_runs(root), stopped_runs(root)
-    val = {key: complete_comparison(f, root).run(key[0], 0).summary["best_val_ppl"]
-           for key, f in found.items()}
+    perplexity among the rates at which no seed was stopped for not training (`stopped_runs`). ``found``:
+    `sweep_runs`'s answer when the caller already has it."""
+    found, failed = sweep_runs(root) if found is None else found, stopped_runs(root)
     best: Dict[str, Tuple[float, str]] = {}
     for model in SWEEP:
         lrs = [lr for m, lr in found if m == model and (m, lr) not in failed]
         if lrs:
-            lr = min(lrs, key=lambda x: val[model, x])
-            best[model] = (lr, found[model, lr])
+            lr = min(lrs, key=lambda x: found[model, x][1])
+            best[model] = (lr, found[model, lr][0])
     return best
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Dict, Mapping, Optional
 
-from ..model import PAPER_OFFSETS, PAPER_SCHEDULE_12, LMConfig
+from ..model import PAPER_SCHEDULE_12, LMConfig
 from ..options import ConfigError, parse_assignments
 from .config import ARCHITECTURES, TrainConfig, apply_overrides, valid_keys
 
@@ -32,57 +32,18 @@ __all__ = [
 parse_set_args = parse_assignments
 
 #: The paper's 6-layer setting (paper notes §2.1): WordPiece 30,522, d 256, d_ff 1024, r 32, L = 128, batch 32,
-#: 30 epochs.
-PAPER_6L = TrainConfig(
-    preset="paper-6l",
-    tokenizer="wordpiece",
-    batch_size=32,
-    epochs=30.0,
-    max_steps=None,
-    eval_interval=500,
-    model=LMConfig(
-        vocab_size=30522,
-        block_size=128,
-        d_model=256,
-        n_layers=6,
-        d_ff=1024,
-        r=32,
-        n_heads=4,
-        offsets=PAPER_OFFSETS,
-        offset_mode="all",
-        norm="post",
-        dropout=0.1,
-    ),
-)
+#: 30 epochs. `LMConfig`'s defaults are this model (6 layers, 4 heads, the paper's offsets in every layer,
+#: post-LN, dropout 0.1).
+PAPER_6L = TrainConfig(preset="paper-6l", tokenizer="wordpiece", batch_size=32, epochs=30.0, max_steps=None,
+                       eval_interval=500, model=LMConfig())
 
 #: A meaningful WikiText-2 comparison on 2 CPU cores (about 15 minutes per model): BPE-4096 (3.06M train
-#: tokens), 2000 steps of 16 x 128 tokens (1.3 epochs). Measured CPU time on one core (torch 2.13):
-#: 0.30 s/step Grassmann, 0.37 s/step Transformer, about 15 s per full validation pass.
+#: tokens), 2000 steps of 16 x 128 tokens (1.3 epochs), d 128, 4 layers, r 16. Measured CPU time on one core
+#: (torch 2.13): 0.30 s/step Grassmann, 0.37 s/step Transformer, about 15 s per full validation pass.
 CPU_SMALL = TrainConfig(
-    preset="cpu-small",
-    tokenizer="bpe",
-    bpe_vocab_size=4096,
-    batch_size=16,
-    lr=1e-3,
-    min_lr=1e-4,
-    warmup_steps=100,
-    max_steps=2000,
-    epochs=None,
-    eval_interval=400,
-    log_interval=25,
-    model=LMConfig(
-        vocab_size=4096,
-        block_size=128,
-        d_model=128,
-        n_layers=4,
-        d_ff=512,
-        r=16,
-        n_heads=4,
-        offsets=PAPER_OFFSETS,
-        offset_mode="all",
-        norm="post",
-        dropout=0.1,
-    ),
+    preset="cpu-small", tokenizer="bpe", bpe_vocab_size=4096, batch_size=16, lr=1e-3, min_lr=1e-4,
+    warmup_steps=100, max_steps=2000, epochs=None, eval_interval=400, log_interval=25,
+    model=LMConfig(vocab_size=4096, d_model=128, n_layers=4, d_ff=512, r=16),
 )
 
 #: The paper's width and depth (d 256, d_ff 1024, 6 layers, r 32, 4 heads, its six offsets) on cpu-small's data
@@ -99,33 +60,11 @@ CPU_MEDIUM = CPU_SMALL.replace(
 PRESETS: Dict[str, TrainConfig] = {
     # Seconds on a laptop: for tests and smoke runs. BPE-512 (trained on the whole train split), then only
     # the first 40k train tokens and the first 4k valid/test tokens are used.
-    "tiny": TrainConfig(
-        preset="tiny",
-        tokenizer="bpe",
-        bpe_vocab_size=512,
-        train_tokens=40_000,
-        eval_tokens=4_000,
-        batch_size=8,
-        lr=3e-3,
-        min_lr=3e-4,
-        warmup_steps=5,
-        max_steps=40,
-        epochs=None,
-        eval_interval=20,
-        log_interval=10,
-        seed=1337,
-        model=LMConfig(
-            vocab_size=512,
-            block_size=32,
-            d_model=32,
-            n_layers=2,
-            d_ff=128,
-            r=8,
-            n_heads=2,
-            offsets=(1, 2, 4),
-            offset_mode="all",
-            dropout=0.0,
-        ),
+    "tiny": CPU_SMALL.replace(
+        preset="tiny", bpe_vocab_size=512, train_tokens=40_000, eval_tokens=4_000, batch_size=8, lr=3e-3,
+        min_lr=3e-4, warmup_steps=5, max_steps=40, eval_interval=20, log_interval=10, seed=1337,
+        model=LMConfig(vocab_size=512, block_size=32, d_model=32, n_layers=2, d_ff=128, r=8, n_heads=2,
+                       offsets=(1, 2, 4), dropout=0.0),
     ),
     "cpu-small": CPU_SMALL,
     "cpu-medium": CPU_MEDIUM,
