@@ -132,7 +132,7 @@ def test_ablated_weights_learned_is_the_softmax_without_the_offset():
     assert torch.all(b[:, 2] == 0)
 
 
-@pytest.mark.parametrize("impl", ["fast", "reference"])
+@pytest.mark.parametrize("impl", ["fast", "reference", "fused"])
 def test_ablate_offset_equals_a_layer_without_that_offset(impl):
     torch.manual_seed(0)
     layer = CausalGrassmannMixing(8, 4, (1, 2, 4), impl=impl).double().eval()
@@ -142,8 +142,11 @@ def test_ablate_offset_equals_a_layer_without_that_offset(impl):
         reduced.load_state_dict(layer.state_dict())
         with torch.no_grad(), ablate_offset(layer, k):
             assert_close(layer(h), reduced(h), rtol=1e-12, atol=1e-12)
+            assert_close(layer(h), reduced(h), rtol=1e-12, atol=1e-12)  # twice: nothing memoised
             assert_close(layer_diagnostics(layer, h)["g"], layer_diagnostics(reduced, h)["g"])
         assert "offset_weights" not in layer.__dict__  # restored
+        with torch.no_grad():  # and the full layer is back, whatever its implementation remembers
+            assert not torch.allclose(layer(h), reduced(h))
     # nested: two offsets removed
     only_4 = CausalGrassmannMixing(8, 4, (4,), impl=impl).double().eval()
     only_4.load_state_dict(layer.state_dict())
