@@ -52,7 +52,7 @@ from torch.testing import assert_close
 from gflow_lite import build_model
 from gflow_lite.data import load_wikitext2
 from gflow_lite.experiments import CompareSpec, published, run_compare
-from gflow_lite.experiments import results as report
+from gflow_book import results as report
 from gflow_lite.experiments.compare import format_compare
 from gflow_book.sizing import by_mode, describe_mode
 from gflow_lite.training import presets
@@ -315,7 +315,7 @@ print(f"best checkpoint at the last step (still improving when training stopped)
 # %% [markdown]
 # ### Beside the paper and the reproductions
 #
-# `gflow_lite.experiments.published` holds the paper's Table 1 and every public reproduction's
+# `gflow_book.published_runs` holds the paper's Table 1 and every public reproduction's
 # WikiText-2 numbers, each entry with its model, depth, block, parameters, perplexities, tokenizer,
 # recipe and source. A **matched gap** pairs a Grassmann run with the Transformer that the same source
 # trained alike; the table below lists each source's gap for the paper's layer. Perplexities differ

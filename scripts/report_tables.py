@@ -10,7 +10,7 @@
                                                                # exit 1 unless the README files show them
 
 The folder's name says what it holds (``wikitext2``, ``bench`` or ``snli``). Every number comes from a
-results file or from ``data/published.csv``; one writer (`gflow_lite.experiments.results.Table`) makes
+results file or from ``data/published.csv``; one writer (`gflow_book.results.Table`) makes
 every table. ``--readme`` checks each rendered table row by row against the given files, so a table
 edited by hand, or results changed without the README, is caught.
 """
@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gflow_lite.bench.registry import BENCHMARKS
-from gflow_lite.experiments import results as R
 from gflow_lite.published import published
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book"))  # the book's support package
+from gflow_book import results as R  # noqa: E402  (reads and verifies results/, shared with chapter 5)
 
 # ------------------------------------------------------------------------------------------- WikiText-2
 

@@ -1,5 +1,5 @@
-"""Results and published numbers: `gflow_lite.experiments.results` (loading and verifying results),
-`gflow_lite.published` and `gflow_lite.experiments.published` (``data/published.csv`` and the gaps it
+"""Results and published numbers: `gflow_book.results` (loading and verifying results),
+`gflow_lite.published` and `gflow_book.published_runs` (``data/published.csv`` and the gaps it
 implies), and ``scripts/report_tables.py`` (the README's tables).
 
 Most tests build small, synthetic but self-consistent results folders (the layout `compare` writes) and
@@ -23,8 +23,8 @@ import pytest
 from gflow_lite import audit
 from gflow_lite import published as data
 from gflow_lite.data import checksums
-from gflow_lite.experiments import published
-from gflow_lite.experiments import results as R
+from gflow_book import published_runs as published
+from gflow_book import results as R
 from gflow_lite.experiments.compare import CompareSpec, aggregate, run_compare
 from gflow_lite.nli import report as nli_report
 from gflow_lite.training.presets import resolve

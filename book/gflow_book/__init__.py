@@ -5,7 +5,9 @@
 * `exercises`: the ``@exercise`` decorator of a chapter, its reference solutions (``book/solutions``,
   beside this package) and the chapter's summary line;
 * `checks`: one self-check per exercise;
-* `counterexamples`: what the library must never be (the leaky, future-pairing layer).
+* `counterexamples`: what the library must never be (the leaky, future-pairing layer);
+* `results` and `published_runs`: our committed results (``results/``) read and verified, and the published
+  runs they are set beside (``data/published.csv``); chapter 5 and ``scripts/report_tables.py`` use them.
 
 Chapters run with the book's folder as the current directory, so ``import gflow_book`` finds this
 package; nothing in ``gflow_lite`` imports it.

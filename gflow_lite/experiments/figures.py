@@ -6,7 +6,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from .results import read_metrics
+from ..training.metrics import read_metrics
 
 COLOURS = {"grassmann": "tab:blue", "transformer": "tab:orange"}
 

@@ -14,6 +14,20 @@ import torch
 from ..data.atomic import atomic_write_text
 
 
+def read_metrics(run_dir: Path | str) -> List[Dict[str, Any]]:
+    """The records of ``run_dir/metrics.jsonl`` (``[]`` if absent; a line cut by a kill is skipped)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
 class MetricsLog:
     """Append-only JSON-lines log; `truncate_after` drops records past a resumed checkpoint's step."""
 

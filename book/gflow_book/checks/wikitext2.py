@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from gflow_lite.model import LMConfig
 from gflow_lite.data.batching import eval_blocks
-from gflow_lite.experiments.results import ratio_and_spread
+from ..results import ratio_and_spread
 from gflow_lite.model import GrassmannLM
 from gflow_lite.training.evaluate import evaluate
 from gflow_lite.training.presets import ARCHITECTURES, PRESETS, TrainConfig, resolve
@@ -19,7 +19,7 @@ __all__ = ["check_ratio_and_spread", "check_split_perplexity", "check_training_b
 
 
 def check_ratio_and_spread(fn: Callable[[Sequence[float], Sequence[float]], Tuple[float, ...]]) -> bool:
-    """``fn(grassmann_ppl, transformer_ppl)`` must equal `gflow_lite.experiments.results.ratio_and_spread`."""
+    """``fn(grassmann_ppl, transformer_ppl)`` must equal `gflow_book.results.ratio_and_spread`."""
 
     def case(n_seeds: int, seed: int):
         def run(f):

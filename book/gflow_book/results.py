@@ -1,4 +1,5 @@
-"""Read and verify the WikiText-2 results, and set them beside the published runs.
+"""Read and verify the WikiText-2 results, and set them beside the published runs (book support: the
+repository's ``results/`` folder is not part of the installed package, so neither is its reader).
 
 Our results live in ``<results root>/wikitext2`` (the root is `gflow_lite.data.paths.results_dir`:
 ``$GFLOW_RESULTS_DIR`` or the committed ``results/`` folder), laid out as ``scripts/cpu_experiments.sh``
@@ -39,12 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ..data.paths import RESULTS_DIR_ENV, results_dir
-from ..model import LMConfig
-from ..flops import attention_cost, grassmann_fast_cost, grassmann_reference_cost
-from ..training.presets import TrainConfig
-from . import published
-from .compare import aggregate
+from gflow_lite.data.paths import RESULTS_DIR_ENV, results_dir
+from gflow_lite.experiments.compare import aggregate
+from gflow_lite.flops import attention_cost, grassmann_fast_cost, grassmann_reference_cost
+from gflow_lite.model import LMConfig
+from gflow_lite.training.metrics import read_metrics
+from gflow_lite.training.presets import TrainConfig
+
+from . import published_runs as published
 
 __all__ = [
     "RESULTS_ENV",
@@ -123,20 +126,6 @@ def wikitext2_dir(root: Path | str | None = None) -> Path:
 
 
 # ----------------------------------------------------------------------------------------------- loading
-def read_metrics(run_dir: Path | str) -> List[Dict[str, Any]]:
-    """The records of ``run_dir/metrics.jsonl`` (``[]`` if absent; a line cut by a kill is skipped)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
-
-
 @dataclass(frozen=True)
 class RunRecord:
     """One (model, seed) run: its summary when finished, its progress (step, total steps) while not."""

@@ -16,7 +16,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..published import PAPER_SILENT, Published, published
+from gflow_lite.published import PAPER_SILENT, Published, published
 
 __all__ = ["LMResult", "NLIResult", "MatchedGap", "Throughput", "PAPER_SILENT", "lm_results",
            "matched_gaps", "headline_gaps", "ablation_evidence"]
