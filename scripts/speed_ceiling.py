@@ -10,9 +10,10 @@ machine count less than in wall-clock time):
 * ``compiled`` (with ``--compile``): the plain ``fast`` layer under ``torch.compile`` (inductor);
 * ``matmuls``: only the matrix products of the fused kernel's forward and backward, at its shapes
   (``gflow_lite.fused``: (G1) ``W_red h``, (G4) ``q W_shiftᵀ`` over the ``S r`` shift slots, (G5) the two
-  gate products, and in the backward the eight products of the weight and input gradients). Any
-  implementation that keeps these products as float32 matrix products needs at least this time, so
-  ``attention / matmuls`` is a ceiling on the speed-up reachable at this length.
+  gate products, and in the backward the nine products of the weight, bias and input gradients: the same
+  FLOPs as the layer's forward+backward, tests/test_bench.py). Any implementation that keeps these
+  products as float32 matrix products needs at least this time, so ``attention / matmuls`` is a ceiling
+  on the speed-up reachable at this length.
 
 Each forward+backward starts from the same input and output gradient. Writes ``--json`` with the config,
 the seed, the git commit, the hardware, the load average and the wall time.
@@ -38,16 +39,18 @@ from gflow_lite.model import PAPER_OFFSETS, CausalGrassmannMixing, CausalSelfAtt
 
 def matmuls_of_the_fused_kernel(N: int, d: int, r: int, gen: torch.Generator):
     """A closure running the fused kernel's forward and backward matrix products on random operands."""
-    slots = (r // 2) * r  # S r Plücker slots of the shift layout (gflow_lite.fused, step 3)
+    slots, P = (r // 2) * r, r * (r - 1) // 2  # S r slots of the shift layout (gflow_lite.fused, 3); pairs
     x = {name: torch.randn(*shape, generator=gen) for name, shape in {
         "h": (N, d), "W_red": (r, d), "q": (N, slots), "W_shift": (d, slots), "W_h": (d, d), "W_g": (d, d),
-        "g": (N, d), "dh_mix": (N, d), "dz": (N, r)}.items()}
+        "g": (N, d), "dh_mix": (N, d), "dz": (N, r), "a_sum": (1, N)}.items()}
+    q_pairs = x["q"][:, :P]  # q' (the slots of the P pairs, in W_plu's column order)
 
     def step() -> None:
         h, q, g, dy, dz = x["h"], x["q"], x["g"], x["dh_mix"], x["dz"]
         h @ x["W_red"].T, q @ x["W_shift"].T, h @ x["W_h"].T, g @ x["W_g"].T  # (G1), (G4), (G5) x 2
-        dy.T @ q, dy @ x["W_shift"], dy @ x["W_h"], dy @ x["W_g"]  # dW_plu, dq, dh and dg through the gate
-        dy.T @ h, dy.T @ g, dz.T @ h, dz @ x["W_red"]  # dW_gate (two halves), dW_red, dh through (G1)
+        dy.T @ q_pairs, dy @ x["W_shift"], x["a_sum"] @ dy  # dW_plu, dq, db_plu
+        dy @ x["W_h"], dy @ x["W_g"], dy.T @ h, dy.T @ g  # dh, dg through the gate; dW_gate (two halves)
+        dz.T @ h, dz @ x["W_red"]  # dW_red, dh through (G1)
 
     return step
 

@@ -155,3 +155,35 @@ def test_results_record_the_grassmann_impl(tmp_path):
     assert run_cli("decode", tmp_path)["config"]["lm"]["impl"] == "fast"
     train = run_cli("train", tmp_path)
     assert train["config"]["impl"] == "fused"
+
+
+def test_speed_ceiling_times_exactly_the_fused_layers_matrix_products(tmp_path):
+    """scripts/speed_ceiling.py's "matmuls" case does the FLOPs of the layer's forward+backward (counted by
+    torch's flop counter on the fused layer itself), and the script writes its results file."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from gflow_lite.model import CausalGrassmannMixing
+
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    sys.path.insert(0, str(scripts))
+    try:
+        from speed_ceiling import matmuls_of_the_fused_kernel
+    finally:
+        sys.path.remove(str(scripts))
+    L, d, r, offsets = 40, 24, 8, (1, 2, 4)  # even r: S r slots > P pairs
+    with FlopCounterMode(display=False) as floor:
+        matmuls_of_the_fused_kernel(L, d, r, torch.Generator().manual_seed(0))()
+    layer = CausalGrassmannMixing(d, r, offsets, impl="fused")
+    with FlopCounterMode(display=False) as real:
+        layer(torch.randn(1, L, d, requires_grad=True)).backward(torch.randn(1, L, d))
+    assert floor.get_total_flops() == real.get_total_flops() > 0
+    out = tmp_path / "ceiling.json"
+    subprocess.run([sys.executable, str(scripts / "speed_ceiling.py"), "--lengths", "16", "--rounds", "2",
+                    "--json", str(out)], check=True, capture_output=True)
+    data = json.loads(out.read_text())
+    assert {"git_commit", "hardware", "config", "wall_time_s"} <= set(data)
+    assert set(data["records"][0]["cpu_ms"]) == {"attention", "fused", "fast", "matmuls"}
