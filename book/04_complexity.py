@@ -610,11 +610,10 @@ plt.show()
 # (below that a fixed cost, the permuted weight $W_\text{shift}$ and the kernel's scratch, still shows).
 #
 # The benchmark also records its own targets. Two are met (3× attention's speed at $L = 4096$, 6× at
-# 8192). The target at the paper's training length, **1.3× at $L = 256$, was not met**. The committed
-# run was made on a loaded machine (two training runs on its 2 cores), where one step's time varies by
-# almost as much as the step takes: its wall-clock ratio came out at 1.22, its ratio of process CPU time
-# (less disturbed by the load) below 1. Neither reaches 1.3; at the lengths the paper trains on,
-# attention is not the slower mixer here.
+# 8192). The target at the paper's training length, **1.3× at $L = 256$, was not met**: on a quiet
+# machine (load average below the number of cores) the fused block is *slower* than attention there, by
+# wall clock and by CPU time. At the lengths the paper trains on, attention is not the slower mixer here;
+# from $L = 512$ on it is. Why, is measured after the asserts.
 #
 # In generation (`decode.json`, on the fast path), the Grassmann model's time per token hardly depends on
 # how much it has generated, while the Transformer's grows with its KV cache; at short contexts the
@@ -632,7 +631,7 @@ assert min(kernel_time["fast", "fused"].values()) > 1 and min(kernel_peak["fast"
 targets = scaling["summary"]["targets"]
 assert targets["1.3x_at_256"]["met"] is False and abs(targets["1.3x_at_256"]["ratio"] - speedup[256]) < 1e-3
 cpu_256 = scaling["summary"]["speedup_attention_over_grassmann_cpu_time"]["256"]
-assert speedup[256] < 1.3 and cpu_256 < 1 and scaling["load_average_start"][0] > scaling["hardware"]["logical_cores"]
+assert speedup[256] < 1 and cpu_256 < 1 and scaling["load_average_start"][0] < scaling["hardware"]["logical_cores"]
 assert targets["3x_at_4096"]["met"] and targets["6x_at_8192"]["met"]
 print(f"target 1.3x at L = 256: measured {speedup[256]:.2f}x wall clock, {cpu_256:.2f}x CPU time (not met), load average "
       f"{scaling['load_average_start'][0]} on {scaling['hardware']['logical_cores']} cores")
@@ -644,6 +643,28 @@ assert g_growth < 1.3 < t_growth
 assert d_t[0]["ms_per_token"] < d_g[0]["ms_per_token"] and d_t[-1]["ms_per_token"] > d_g[-1]["ms_per_token"]
 print(f"time per token, context {d_ns[-1]} / context {d_ns[0]}: Grassmann {g_growth:.2f}x, "
       f"Transformer {t_growth:.2f}x")
+
+# %% [markdown]
+# **Why not at $L = 256$?** `scripts/speed_ceiling.py` (`results/bench/ceiling.json`) times, side by side,
+# the attention block, the fused and fast Grassmann blocks, the fast one under `torch.compile`, and the
+# fused kernel's matrix products alone: the same FLOPs as the layer's forward and backward
+# (`tests/test_bench.py` counts both with torch's flop counter). The products alone take about half of
+# attention's time, so the arithmetic leaves room for almost 2×. The fused kernel spends more than half
+# of its time elsewhere: the elementwise Plücker, norm and gate work, and the fixed cost of a few hundred
+# small PyTorch operations that a fused attention kernel does not pay. `torch.compile`, which fuses some
+# of that work, gets the plain path just past parity. What 1.3× needs is a compiled kernel for the
+# elementwise part, not another arrangement of PyTorch operations.
+
+# %%
+ceiling = json.loads((results_dir / "ceiling.json").read_text())
+at = {rec["seq_len"]: rec for rec in ceiling["records"]}
+ms, over = at[256]["cpu_ms"], at[256]["attention_over"]
+print(f"L = 256, median CPU ms: " + ", ".join(f"{k} {v:.2f}" for k, v in ms.items()))
+print(f"attention / x: " + ", ".join(f"{k} {v:.2f}" for k, v in over.items()))
+assert 1.7 < over["matmuls"] < 2.3  # "about half of attention's time", "almost 2x"
+assert over["fused"] < 1 and (ms["fused"] - ms["matmuls"]) / ms["fused"] > 0.5  # "more than half elsewhere"
+assert 1 < over["compiled"] < 1.3  # "just past parity"
+assert at[512]["attention_over"]["fused"] > 1
 
 # %% [markdown]
 # ## 4.7 Generation with a cache of constant size

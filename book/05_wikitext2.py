@@ -51,12 +51,13 @@ from torch.testing import assert_close
 
 from gflow_lite import build_model
 from gflow_lite.data import load_wikitext2
-from gflow_lite.experiments import CompareSpec, published, run_compare
-from gflow_book import results as report
+from gflow_lite.experiments import CompareSpec, run_compare
 from gflow_lite.experiments.compare import format_compare
-from gflow_book.sizing import by_mode, describe_mode
 from gflow_lite.training import presets
 from gflow_lite.training.presets import ARCHITECTURES, resolve
+from gflow_book import published_runs as published
+from gflow_book import results as report
+from gflow_book.sizing import by_mode, describe_mode
 
 print(describe_mode())
 plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
