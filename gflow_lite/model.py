@@ -297,6 +297,7 @@ class CausalGrassmannMixing(nn.Module):
             h_mix, z = fused_grassmann_layer(h, past, self.offsets, a, self.W_red.weight, self.W_red.bias,
                                              self.W_plu.weight, self.W_plu.bias, self.W_gate.weight,
                                              self.W_gate.bias, self.normalize, self.eps)
+            z_ctx = z if past is None else torch.cat([past.to(z.dtype), z], dim=1)  # for the cache
         else:
             z = self.W_red(h).to(dtype)  # (G1)
             z_ctx = z if past is None else torch.cat([past.to(dtype), z], dim=1)  # the cache's states first
@@ -306,7 +307,6 @@ class CausalGrassmannMixing(nn.Module):
             alpha = torch.sigmoid(self.W_gate(torch.cat([h, g], dim=-1)))  # (G5)
             h_mix = alpha * h + (1 - alpha) * g  # (G6)
         if cache is not None:  # keep the last max(offsets) reduced states: a constant-size cache
-            z_ctx = z if past is None else torch.cat([past.to(z.dtype), z], dim=1)
             cache.z, cache.pos = z_ctx[:, -max(self.offsets):].detach(), start + T
         return h_mix if self.out_proj is None else self.out_proj(h_mix)
 

@@ -123,6 +123,23 @@ def controls_table(root: Path, spec: Sequence[Tuple[str, str, str]], title: str,
                     "test / first row"], rows)
 
 
+def param_gaps(root: Path, spec: Sequence[Tuple[str, str, str]]) -> Dict[str, float]:
+    """``{label: params / the first row's params - 1}`` for the finished models of ``spec``."""
+    params = {}
+    for label, folder, model in spec:
+        c = R.complete_comparison(folder, root)
+        if c is not None and model in c.data.get("models", {}):
+            params[label] = c.data["models"][model]["params"]
+    base = params.get(spec[0][0])
+    return {label: n / base - 1 for label, n in params.items() if base and label != spec[0][0]}
+
+
+def _within(gaps: Mapping[str, float], labels: Sequence[str]) -> str:
+    """The largest parameter gap among ``labels`` (those finished), as "x.y%"."""
+    found = [abs(gaps[label]) for label in labels if label in gaps]
+    return f"{max(found):.1%}" if found else "not yet known"
+
+
 def geometry_report(root: Path) -> str:
     """Tables of "Is it the geometry?": the learning-rate sweep, both models at their best rate, and the
     controls of grassmann-plus (at its best rate and at the preset's) and of the paper's layer."""
@@ -154,18 +171,22 @@ def geometry_report(root: Path) -> str:
         tuned = [("grassmann-plus (Plücker pairs)", best["grassmann"][1], "grassmann")] + [
             (f"{label}, lr {best[model][0]:g}", f"{folder}-lr{R.lr_tag(best[model][0])}", model)
             for label, folder, model in PLUS_CONTROLS]
+        gaps = param_gaps(root, tuned)
         parts += [f"**Controls of grassmann-plus, tuned**: the two pair features at grassmann-plus's best rate "
                   f"({best['grassmann'][0]:g}), local attention (a Transformer block) at the Transformer's "
                   f"({best['transformer'][0]:g}); same data, tokenizer, budget and schedule; parameters within "
-                  "3% of grassmann-plus (`results/wikitext2/controls/`):",
+                  f"{_within(gaps, [label for label, _, _ in tuned[1:]])} of grassmann-plus "
+                  "(`results/wikitext2/controls/`):",
                   "", controls_table(root, tuned, "model (cpu-small, tuned lr)").markdown(), ""]
+    paper_gaps = param_gaps(root, PAPER_CONTROLS)
     preset = [("grassmann-plus (Plücker pairs)", R.SWEEP["grassmann"][0], "grassmann"), *PLUS_CONTROLS,
               ("Transformer, full attention", R.SWEEP["transformer"][0], "transformer")]
     parts += [f"**The same controls at the preset's learning rate** ({R.PRESET_LR:g}):", "",
               controls_table(root, preset, f"model (cpu-small, peak lr {R.PRESET_LR:g})").markdown(), "",
-              "**Controls of the paper's layer** (seed 0, the preset's learning rate; local attention and the "
-              "Transformer have 4.9% more parameters than the paper's layer, the two pair features are matched "
-              "within 1%):", "",
+              f"**Controls of the paper's layer** (seed 0, the preset's learning rate; local attention and the "
+              f"Transformer have {_within(paper_gaps, [c[0] for c in PAPER_CONTROLS if c[2] == 'transformer'])} more "
+              f"parameters than the paper's layer, the two pair features are matched within "
+              f"{_within(paper_gaps, [c[0] for c in PAPER_CONTROLS[1:] if c[2] == 'grassmann'])}):", "",
               controls_table(root, PAPER_CONTROLS, "model (cpu-small, seed 0)", seeds=(0,)).markdown()]
     return "\n".join(parts)
 
@@ -354,7 +375,22 @@ def bench_report(folder: Path) -> str:
     targets = [[name, key.replace("_", " "), t.get("ratio", t.get("slope")), t.get("need"), t.get("met")]
                for name, res in found.items() for key, t in res.get("summary", {}).get("targets", {}).items()]
     parts = [_table(["benchmark", "target", "measured", "need", "met"], targets)]
-    return "\n\n".join(parts + [_bench_file(res) for res in found.values()]) + "\n"
+    parts += [_bench_file(res) for res in found.values()]
+    if (folder / "ceiling.json").exists():
+        parts.append(_ceiling_file(json.loads((folder / "ceiling.json").read_text(encoding="utf-8"))))
+    return "\n\n".join(parts) + "\n"
+
+
+def _ceiling_file(res: Mapping[str, Any]) -> str:
+    """``scripts/speed_ceiling.py``'s results: median CPU ms of each case and attention's time over each."""
+    cases = list(res["records"][0]["cpu_ms"])
+    head = (f"**speed ceiling** (`scripts/speed_ceiling.py`) — torch {res['torch']}, {res['device']}, "
+            f"{res['config']['threads']} thread(s), {res['hardware'].get('cpu')}, load "
+            f"{res.get('load_average_start')}, commit `{str(res.get('git_commit'))[:12]}`, {res['wall_time_s']} s")
+    rows = [[r["seq_len"], *(r["cpu_ms"][c] for c in cases), *(r["attention_over"][c] for c in cases[1:])]
+            for r in res["records"]]
+    return head + "\n\n" + _table(["seq_len", *(f"{c} CPU ms" for c in cases),
+                                     *(f"attention / {c}" for c in cases[1:])], rows)
 
 
 # ------------------------------------------------------------------------------------------------- SNLI

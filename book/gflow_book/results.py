@@ -669,8 +669,6 @@ def ablation_table(rows: Sequence[AblationRow]) -> Table:
                           body)
 
 
-
-
 # ------------------------------------------------------------------------------ the learning-rate sweep
 def lr_tag(lr: float) -> str:
     """``4e-3`` for 0.004: the suffix of the learning-rate sweep's and the tuned controls' folders."""
