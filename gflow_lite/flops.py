@@ -32,6 +32,7 @@ __all__ = [
     "MixerCost",
     "grassmann_fast_cost",
     "grassmann_fused_cost",
+    "grassmann_native_cost",
     "grassmann_reference_cost",
     "attention_cost",
     "mixer_cost",
@@ -127,6 +128,34 @@ def grassmann_fused_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_fl
     )
 
 
+def grassmann_native_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_float: int = 4) -> MixerCost:
+    """`CausalGrassmannMixing(impl="native")`: the node of `gflow_lite.native`, the fused kernel with its
+    elementwise work in C++ and the Plücker vector in W_plu's own P columns (no shift layout).
+
+    Matmuls: W_red (d -> r); the projection (P -> d), its backward ``dq = dg W_plu`` and
+    ``dW_plu = dgᵀ q`` (P columns each); ``db_plu = Σ_t (Σ_Δ a^Δ) dg`` (2 N d); the gate (2d -> d).
+    Saved: the input h, z, w_⊥ (r each), g and α (d each), s and n (m each), |z|^2 and Σ_Δ a^Δ per
+    token, and the offset weights a (L m, shared by the batch).
+    """
+    N, P = B * L, n_plucker(r)
+    red, gate = _linear(N, d, r), _linear(N, 2 * d, d)
+    plu = {"forward": 2 * N * P * d, "backward": 4 * N * P * d}
+    chain = 2 * N * d  # the bias gradient Σ_t (Σ_Δ a^Δ) dg (a [1, N] x [N, d] product)
+    terms = {
+        "reduction": red["forward"] + red["backward"],
+        "projection": plu["forward"] + plu["backward"],
+        "gate": gate["forward"] + gate["backward"],
+        "bias_gradient": chain,
+    }
+    floats = N * (3 * d + 2 * r + 2 * m + 2) + L * m
+    return MixerCost(
+        forward_flops=red["forward"] + plu["forward"] + gate["forward"],
+        backward_flops=red["backward"] + plu["backward"] + gate["backward"] + chain,
+        saved_bytes=bytes_per_float * floats,
+        terms=terms,
+    )
+
+
 def grassmann_reference_cost(
     B: int, L: int, d: int, r: int, m: int, *, bytes_per_float: int = 4
 ) -> MixerCost:
@@ -184,13 +213,15 @@ def attention_cost(
 def mixer_cost(
     kind: str, B: int, L: int, d: int, r: int = 32, m: int = 6, H: int = 4, *, causal: bool = False
 ) -> MixerCost:
-    """Dispatch by name: ``"fast"``/``"grassmann"``, ``"fused"``, ``"reference"``, ``"attention"``."""
+    """Dispatch by name: ``"fast"``/``"grassmann"``, ``"fused"``, ``"native"``, ``"reference"``, ``"attention"``."""
     if kind in ("fast", "grassmann"):
         return grassmann_fast_cost(B, L, d, r, m)
     if kind == "fused":
         return grassmann_fused_cost(B, L, d, r, m)
+    if kind == "native":
+        return grassmann_native_cost(B, L, d, r, m)
     if kind == "reference":
         return grassmann_reference_cost(B, L, d, r, m)
     if kind == "attention":
         return attention_cost(B, L, d, H, causal=causal)
-    raise ValueError(f"unknown mixer {kind!r}; choose 'fast', 'fused', 'reference' or 'attention'")
+    raise ValueError(f"unknown mixer {kind!r}; choose 'fast', 'fused', 'native', 'reference' or 'attention'")

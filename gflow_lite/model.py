@@ -24,8 +24,9 @@ Two plain-PyTorch paths compute (G2)-(G4) from the same parameters, side by side
   The norms ``n^Δ = ||z_t ∧ z_{t-Δ}||`` come from `geometry.plucker_norm` in O(r), never from the
   Lagrange identity (it cancels catastrophically in float32 for nearly parallel pairs).
 
-``impl="fused"`` selects the hand-written kernel of `gflow_lite.fused` (faster on the CPU, same function,
-opt-in). Streaming caches and sampling live in `gflow_lite.generate`.
+``impl="fused"`` selects the hand-written kernel of `gflow_lite.fused` (same function, opt-in; any device)
+and ``impl="native"`` the same node with its elementwise work in C++ (`gflow_lite.native`; the CPU, the
+fastest there). Streaming caches and sampling live in `gflow_lite.generate`.
 
 Two controls for the question "is it the geometry?" replace only the pair feature of (G2)
 (``LMConfig.pair``): "concat" ``[z_t; z_{t-Δ}]`` (no interaction) and "outer" ``z_t ⊗ z_{t-Δ}`` (bilinear
@@ -37,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -64,7 +65,7 @@ CHOICES = {
     "norm": ("post", "pre"),
     "aggregate": ("mean", "learned"),
     "pos_emb": ("learned", "none"),
-    "impl": ("fast", "reference", "fused"),
+    "impl": ("fast", "reference", "fused", "native"),
     "pair": ("plucker", "concat", "outer"),
 }
 
@@ -138,8 +139,8 @@ class LMConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"LMConfig.{name}={getattr(self, name)!r} is not allowed; choose one of "
                                  f"{allowed}")
-        if self.impl == "fused" and self.pair != "plucker":
-            raise ValueError(f"LMConfig.impl='fused' computes Plücker pairs only, but pair={self.pair!r}; "
+        if self.impl in ("fused", "native") and self.pair != "plucker":
+            raise ValueError(f"LMConfig.impl={self.impl!r} computes Plücker pairs only, but pair={self.pair!r}; "
                              f"use impl='fast' or 'reference' for the controls")
         if self.offset_mode == "per_layer" and len(self.offsets) != self.n_layers:
             raise ValueError(f"LMConfig.offsets has {len(self.offsets)} entries but offset_mode='per_layer' "
@@ -217,8 +218,8 @@ def pair_feature_norm(pair: str, z: Tensor, zp: Tensor) -> Tensor:
 class CausalGrassmannMixing(nn.Module):
     """Causal Grassmann mixing, equations (G1)-(G6) of the module docstring: ``h [B, T, d] -> h̃``.
 
-    ``impl`` chooses how (G2)-(G4) are computed ("fast", "reference", "fused"; same parameters, same
-    function); ``pair`` the pair feature (the paper's "plucker", or a control).
+    ``impl`` chooses how (G2)-(G4) are computed ("fast", "reference", "fused", "native"; same parameters,
+    same function); ``pair`` the pair feature (the paper's "plucker", or a control).
     """
 
     def __init__(self, d_model: int, r: int, offsets: Sequence[int], *, normalize: bool = True,
@@ -234,6 +235,7 @@ class CausalGrassmannMixing(nn.Module):
         self.W_gate = nn.Linear(2 * d_model, d_model)  # (G5)
         self.out_proj = nn.Linear(d_model, d_model) if out_proj else None
         self.offset_logits = nn.Parameter(torch.zeros(len(self.offsets))) if aggregate == "learned" else None
+        self._mean_tables: Dict[Tuple[torch.device, torch.dtype], Tuple[Tensor, Tensor]] = {}  # offset_weights
 
     def offset_weights(self, t: Tensor, dtype: torch.dtype = torch.float32) -> Tuple[Tensor, Tensor]:
         """(G4)'s weights ``a_t^Δ`` at absolute positions ``t: [T]`` -> ``(a [T, m], any_valid [T])``.
@@ -241,13 +243,20 @@ class CausalGrassmannMixing(nn.Module):
         Rows with no valid offset are exactly 0 (a ``where``, never a division by a clamped 0: that gave
         NaN gradients in a public reproduction, paper notes §5.3).
         """
+        D = max(self.offsets)
+        if self.offset_logits is None:  # the mean depends on min(t, D) only: rows of a table built once
+            key = (t.device, dtype)
+            if key not in self._mean_tables:
+                valid = torch.arange(D + 1, device=t.device)[:, None] >= torch.tensor(self.offsets, device=t.device)
+                a = valid.to(dtype) / valid.sum(-1, keepdim=True).clamp_min(1).to(dtype)  # 1/#valid, or 0
+                self._mean_tables[key] = (a, valid.any(-1))
+            a, any_valid = self._mean_tables[key]
+            row = t.clamp_max(D)  # positions past the largest offset see every offset
+            return a[row], any_valid[row]
         valid = t[:, None] >= torch.tensor(self.offsets, device=t.device)[None, :]
-        if self.offset_logits is None:
-            a = valid.to(dtype) / valid.sum(-1, keepdim=True).clamp_min(1).to(dtype)
-        else:
-            e = torch.softmax(self.offset_logits.to(dtype), -1)[None, :] * valid
-            s = e.sum(-1, keepdim=True)
-            a = torch.where(s > 0, e / torch.where(s > 0, s, torch.ones_like(s)), torch.zeros_like(e))
+        e = torch.softmax(self.offset_logits.to(dtype), -1)[None, :] * valid
+        s = e.sum(-1, keepdim=True)
+        a = torch.where(s > 0, e / torch.where(s > 0, s, torch.ones_like(s)), torch.zeros_like(e))
         return a, valid.any(-1)
 
     def g_reference(self, z: Tensor, partners: List[Tensor], a: Tensor) -> Tensor:
@@ -291,12 +300,13 @@ class CausalGrassmannMixing(nn.Module):
         start, past, T = (0, None, h.shape[1]) if cache is None else (cache.pos, cache.z, h.shape[1])
         dtype = torch.promote_types(self.W_red.weight.dtype, torch.float32)  # the geometry in >= float32
         a, _ = self.offset_weights(torch.arange(start, start + T, device=h.device), dtype)  # (G4)'s a_t^Δ
-        if self.impl == "fused":  # (G1)-(G6) in one hand-written autograd node (gflow_lite.fused)
-            from .fused import fused_grassmann_layer
+        if self.impl in ("fused", "native"):  # (G1)-(G6) in one hand-written autograd node
+            from .fused import fused_grassmann_layer  # ATen ops, any device
+            from .native import native_grassmann_layer  # C++ loops between the products, CPU
 
-            h_mix, z = fused_grassmann_layer(h, past, self.offsets, a, self.W_red.weight, self.W_red.bias,
-                                             self.W_plu.weight, self.W_plu.bias, self.W_gate.weight,
-                                             self.W_gate.bias, self.normalize, self.eps)
+            layer = native_grassmann_layer if self.impl == "native" else fused_grassmann_layer
+            h_mix, z = layer(h, past, self.offsets, a, self.W_red.weight, self.W_red.bias, self.W_plu.weight,
+                             self.W_plu.bias, self.W_gate.weight, self.W_gate.bias, self.normalize, self.eps)
             z_ctx = z if past is None else torch.cat([past.to(z.dtype), z], dim=1)  # for the cache
         else:
             z = self.W_red(h).to(dtype)  # (G1)
@@ -503,7 +513,7 @@ class GrassmannLM(_LM):
         return Block(cfg, mixer, residual_mix=False)
 
     def set_impl(self, impl: str) -> "GrassmannLM":
-        """Switch every layer to ``impl`` ("fast", "reference" or "fused"; same parameters)."""
+        """Switch every layer to ``impl`` ("fast", "reference", "fused" or "native"; same parameters)."""
         LMConfig(impl=impl, pair=self.config.pair)  # validates
         for block in self.blocks:
             block.mix.impl = impl

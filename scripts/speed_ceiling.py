@@ -6,14 +6,15 @@ to run at >= 1.3x the speed of the attention block. This script measures, side b
 machine count less than in wall-clock time):
 
 * ``attention``: `CausalSelfAttention` (QKV, SDPA with ``is_causal=True``, output projection);
-* ``fused`` and ``fast``: `CausalGrassmannMixing` with each implementation;
+* ``native``, ``fused`` and ``fast``: `CausalGrassmannMixing` with each implementation;
 * ``compiled`` (with ``--compile``): the plain ``fast`` layer under ``torch.compile`` (inductor);
-* ``matmuls``: only the matrix products of the fused kernel's forward and backward, at its shapes
-  (``gflow_lite.fused``: (G1) ``W_red h``, (G4) ``q W_shiftᵀ`` over the ``S r`` shift slots, (G5) the two
-  gate products, and in the backward the nine products of the weight, bias and input gradients: the same
-  FLOPs as the layer's forward+backward, tests/test_bench.py). Any implementation that keeps these
+* ``matmuls``: only the matrix products of the native kernel's forward and backward, at its shapes
+  (``gflow_lite.native``: (G1) ``W_red h``, (G4) ``q W_pluᵀ`` over the P = r (r - 1) / 2 pairs, (G5) the
+  two gate products, and in the backward the nine products of the weight, bias and input gradients: the
+  same FLOPs as the layer's forward+backward, tests/test_bench.py). Any implementation that keeps these
   products as float32 matrix products needs at least this time, so ``attention / matmuls`` is a ceiling
-  on the speed-up reachable at this length.
+  on the speed-up reachable at this length, and ``x - matmuls`` is what an implementation spends on
+  everything else.
 
 Each forward+backward starts from the same input and output gradient. Writes ``--json`` with the config,
 the seed, the git commit, the hardware, the load average and the wall time.
@@ -37,18 +38,17 @@ from gflow_lite.bench.timing import interleaved
 from gflow_lite.model import PAPER_OFFSETS, CausalGrassmannMixing, CausalSelfAttention
 
 
-def matmuls_of_the_fused_kernel(N: int, d: int, r: int, gen: torch.Generator):
-    """A closure running the fused kernel's forward and backward matrix products on random operands."""
-    slots, P = (r // 2) * r, r * (r - 1) // 2  # S r slots of the shift layout (gflow_lite.fused, 3); pairs
+def matmuls_of_the_kernel(N: int, d: int, r: int, gen: torch.Generator):
+    """A closure running the native kernel's forward and backward matrix products on random operands."""
+    P = r * (r - 1) // 2  # the Plücker pairs, in W_plu's order (gflow_lite.native)
     x = {name: torch.randn(*shape, generator=gen) for name, shape in {
-        "h": (N, d), "W_red": (r, d), "q": (N, slots), "W_shift": (d, slots), "W_h": (d, d), "W_g": (d, d),
+        "h": (N, d), "W_red": (r, d), "q": (N, P), "W_plu": (d, P), "W_h": (d, d), "W_g": (d, d),
         "g": (N, d), "dh_mix": (N, d), "dz": (N, r), "a_sum": (1, N)}.items()}
-    q_pairs = x["q"][:, :P]  # q' (the slots of the P pairs, in W_plu's column order)
 
     def step() -> None:
         h, q, g, dy, dz = x["h"], x["q"], x["g"], x["dh_mix"], x["dz"]
-        h @ x["W_red"].T, q @ x["W_shift"].T, h @ x["W_h"].T, g @ x["W_g"].T  # (G1), (G4), (G5) x 2
-        dy.T @ q_pairs, dy @ x["W_shift"], x["a_sum"] @ dy  # dW_plu, dq, db_plu
+        h @ x["W_red"].T, q @ x["W_plu"].T, h @ x["W_h"].T, g @ x["W_g"].T  # (G1), (G4), (G5) x 2
+        dy.T @ q, dy @ x["W_plu"], x["a_sum"] @ dy  # dW_plu, dq, db_plu
         dy @ x["W_h"], dy @ x["W_g"], dy.T @ h, dy.T @ g  # dh, dg through the gate; dW_gate (two halves)
         dz.T @ h, dz @ x["W_red"]  # dW_red, dh through (G1)
 
@@ -68,8 +68,9 @@ def main() -> int:
     d, r, seed, batch = 256, 32, 0, 1
     device = torch.device("cpu")
     torch.manual_seed(seed)
-    layers = {impl: CausalGrassmannMixing(d, r, PAPER_OFFSETS, impl=impl) for impl in ("fused", "fast")}
-    layers["fast"].load_state_dict(layers["fused"].state_dict())
+    layers = {impl: CausalGrassmannMixing(d, r, PAPER_OFFSETS, impl=impl) for impl in ("native", "fused", "fast")}
+    for impl in ("fused", "fast"):
+        layers[impl].load_state_dict(layers["native"].state_dict())
     modules = {"attention": CausalSelfAttention(d, 4), **layers}
     if args.compile:
         modules["compiled"] = torch.compile(layers["fast"])
@@ -80,7 +81,7 @@ def main() -> int:
         h = torch.randn(batch, L, d, generator=gen).requires_grad_(True)
         grad_out = torch.randn(batch, L, d, generator=gen)
         cases = {name: block_step(m, h, grad_out) for name, m in modules.items()}
-        cases["matmuls"] = matmuls_of_the_fused_kernel(batch * L, d, r, gen)
+        cases["matmuls"] = matmuls_of_the_kernel(batch * L, d, r, gen)
         timings = interleaved(cases, rounds=args.rounds, warmup=3, device=device)
         cpu_ms = {name: statistics.median(t.cpu) * 1e3 for name, t in timings.items()}
         wall_ms = {name: statistics.median(t.wall) * 1e3 for name, t in timings.items()}

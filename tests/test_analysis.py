@@ -132,7 +132,7 @@ def test_ablated_weights_learned_is_the_softmax_without_the_offset():
     assert torch.all(b[:, 2] == 0)
 
 
-@pytest.mark.parametrize("impl", ["fast", "reference", "fused"])
+@pytest.mark.parametrize("impl", ["fast", "reference", "fused", "native"])
 def test_ablate_offset_equals_a_layer_without_that_offset(impl):
     torch.manual_seed(0)
     layer = CausalGrassmannMixing(8, 4, (1, 2, 4), impl=impl).double().eval()

@@ -80,9 +80,9 @@ def test_decode_grassmann_cache_does_not_grow(tmp_path):
 def test_kernel_benchmark_implementations_agree(tmp_path):
     result = run_cli("kernel", tmp_path)
     diffs = result["summary"]["max_abs_diff"]
-    assert set(diffs) == {"fast", "fused"} and max(max(d.values()) for d in diffs.values()) < 1e-4
-    assert {r["impl"] for r in result["records"]} == {"reference", "fast", "fused"}
-    assert result["summary"]["selected"] in ("fast", "fused") and result["config"]
+    assert set(diffs) == {"fast", "fused", "native"} and max(max(d.values()) for d in diffs.values()) < 1e-4
+    assert {r["impl"] for r in result["records"]} == {"reference", "fast", "fused", "native"}
+    assert result["summary"]["selected"] in ("fast", "fused", "native") and result["config"]
 
 
 def test_register_adds_the_bench_subcommand():
@@ -150,16 +150,16 @@ def test_markdown_tables_come_from_the_results_files(tmp_path):
 
 
 def test_results_record_the_grassmann_impl(tmp_path):
-    """The benchmarks run the faster path and say which: fused for blocks and training, fast for decoding."""
-    assert run_cli("scaling", tmp_path)["config"]["impl"] == "fused"
+    """The benchmarks run the faster path and say which: native for blocks and training, fast for decoding."""
+    assert run_cli("scaling", tmp_path)["config"]["impl"] == "native"
     assert run_cli("decode", tmp_path)["config"]["lm"]["impl"] == "fast"
     train = run_cli("train", tmp_path)
-    assert train["config"]["impl"] == "fused"
+    assert train["config"]["impl"] == "native"
 
 
-def test_speed_ceiling_times_exactly_the_fused_layers_matrix_products(tmp_path):
+def test_speed_ceiling_times_exactly_the_native_layers_matrix_products(tmp_path):
     """scripts/speed_ceiling.py's "matmuls" case does the FLOPs of the layer's forward+backward (counted by
-    torch's flop counter on the fused layer itself), and the script writes its results file."""
+    torch's flop counter on the native layer itself), and the script writes its results file."""
     import subprocess
     import sys
     from pathlib import Path
@@ -171,13 +171,13 @@ def test_speed_ceiling_times_exactly_the_fused_layers_matrix_products(tmp_path):
     scripts = Path(__file__).resolve().parents[1] / "scripts"
     sys.path.insert(0, str(scripts))
     try:
-        from speed_ceiling import matmuls_of_the_fused_kernel
+        from speed_ceiling import matmuls_of_the_kernel
     finally:
         sys.path.remove(str(scripts))
-    L, d, r, offsets = 40, 24, 8, (1, 2, 4)  # even r: S r slots > P pairs
+    L, d, r, offsets = 40, 24, 8, (1, 2, 4)
     with FlopCounterMode(display=False) as floor:
-        matmuls_of_the_fused_kernel(L, d, r, torch.Generator().manual_seed(0))()
-    layer = CausalGrassmannMixing(d, r, offsets, impl="fused")
+        matmuls_of_the_kernel(L, d, r, torch.Generator().manual_seed(0))()
+    layer = CausalGrassmannMixing(d, r, offsets, impl="native")
     with FlopCounterMode(display=False) as real:
         layer(torch.randn(1, L, d, requires_grad=True)).backward(torch.randn(1, L, d))
     assert floor.get_total_flops() == real.get_total_flops() > 0
@@ -186,4 +186,4 @@ def test_speed_ceiling_times_exactly_the_fused_layers_matrix_products(tmp_path):
                     "--json", str(out)], check=True, capture_output=True)
     data = json.loads(out.read_text())
     assert {"git_commit", "hardware", "config", "wall_time_s"} <= set(data)
-    assert set(data["records"][0]["cpu_ms"]) == {"attention", "fused", "fast", "matmuls"}
+    assert set(data["records"][0]["cpu_ms"]) == {"attention", "native", "fused", "fast", "matmuls"}

@@ -120,6 +120,8 @@ def test_controls_match_parameters_within_3_percent(target, control, arch):
 def test_fused_refuses_the_controls():
     with pytest.raises(ValueError, match="impl='fused' computes Plücker pairs only"):
         LMConfig(impl="fused", pair="outer")
+    with pytest.raises(ValueError, match="impl='native' computes Plücker pairs only"):
+        LMConfig(impl="native", pair="concat")
     with pytest.raises(ValueError, match="pair='wedge' is not allowed"):
         LMConfig(pair="wedge")
     with pytest.raises(ValueError, match="attn_window=-1 must be an integer >= 0"):

@@ -40,7 +40,7 @@ def counted(module, h):
     return forward, counter.get_total_flops() - forward
 
 
-@pytest.mark.parametrize("kind", ["fast", "fused", "reference", "attention"])
+@pytest.mark.parametrize("kind", ["fast", "fused", "native", "reference", "attention"])
 @pytest.mark.parametrize("B,L,d,r,offsets,heads", SHAPES)
 def test_flop_formula_matches_flop_counter_exactly(kind, B, L, d, r, offsets, heads):
     module = build(kind, d, r, offsets, heads)
@@ -51,7 +51,7 @@ def test_flop_formula_matches_flop_counter_exactly(kind, B, L, d, r, offsets, he
     assert sum(cost.terms.values()) == cost.total_flops
 
 
-@pytest.mark.parametrize("kind", ["fast", "fused", "reference", "attention"])
+@pytest.mark.parametrize("kind", ["fast", "fused", "native", "reference", "attention"])
 @pytest.mark.parametrize("B,L,d,r,offsets,heads", SHAPES)
 def test_saved_bytes_formula_matches_saved_tensors_exactly(kind, B, L, d, r, offsets, heads):
     module = build(kind, d, r, offsets, heads)

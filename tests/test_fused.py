@@ -1,7 +1,8 @@
 """The fused layer (``impl="fused"``, gflow_lite/fused.py) against the paper-order reference: outputs and
 gradients of every parameter and of the input, in float64 (tight) and float32, for both aggregates, with
-and without (G3), in one or several token blocks, streaming through a cache, under bf16 autocast, and
-gradcheck of the three autograd nodes (the layer's, and the Plücker and gate nodes it is equal to)."""
+and without (G3), in one or several token blocks, streaming through a cache (also ``impl="native"``),
+under bf16 autocast, and gradcheck of the three autograd nodes (the layer's, and the Plücker and gate
+nodes it is equal to)."""
 
 import pytest
 import torch
@@ -12,13 +13,13 @@ from gflow_lite.model import CausalGrassmannMixing
 OFFSETS = (1, 2, 4, 7)
 
 
-def pair(aggregate="mean", normalize=True, r=6, d=12, dtype=torch.float64, seed=0):
-    """A reference layer and a fused one with the same (randomised, non-zero-bias) parameters."""
+def pair(aggregate="mean", normalize=True, r=6, d=12, dtype=torch.float64, seed=0, impl="fused"):
+    """A reference layer and a fused one (or ``impl``) with the same (randomised, non-zero-bias) parameters."""
     torch.manual_seed(seed)
     ref = CausalGrassmannMixing(d, r, OFFSETS, impl="reference", aggregate=aggregate, normalize=normalize)
     for p in ref.parameters():
         torch.nn.init.normal_(p, std=0.3)
-    fu = CausalGrassmannMixing(d, r, OFFSETS, impl="fused", aggregate=aggregate, normalize=normalize)
+    fu = CausalGrassmannMixing(d, r, OFFSETS, impl=impl, aggregate=aggregate, normalize=normalize)
     fu.load_state_dict(ref.state_dict())
     return ref.to(dtype), fu.to(dtype)
 
@@ -154,12 +155,14 @@ def test_layer_node_equals_the_two_nodes(dtype, tol, with_past):
     torch.testing.assert_close(z3, z1, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("chunks", [[13], [1] * 13, [3, 1, 6, 3], [8, 5]])
-def test_streaming_with_a_cache_equals_the_whole_sequence(chunks):
+@pytest.mark.parametrize("impl", ["fused", "native"])
+@pytest.mark.parametrize("chunks", [[13], [1] * 13, [3, 1, 6, 3], [8, 5], [70], [1] * 20 + [50], [64, 6]])
+def test_streaming_with_a_cache_equals_the_whole_sequence(impl, chunks):
+    """(64 tokens: one block of the native kernel's loops.)"""
     from gflow_lite.generate import MixCache
 
-    ref, fu = pair()
-    h = torch.randn(2, 13, 12, dtype=torch.float64)
+    ref, fu = pair(impl=impl)
+    h = torch.randn(2, sum(chunks), 12, dtype=torch.float64)
     with torch.no_grad():
         whole = ref(h)
         cache, out, t = MixCache(), [], 0
@@ -169,10 +172,11 @@ def test_streaming_with_a_cache_equals_the_whole_sequence(chunks):
     torch.testing.assert_close(torch.cat(out, 1), whole, rtol=1e-10, atol=1e-10)
 
 
-def test_streaming_gradient_flows_to_the_new_tokens_only():
+@pytest.mark.parametrize("impl", ["fused", "native"])
+def test_streaming_gradient_flows_to_the_new_tokens_only(impl):
     from gflow_lite.generate import MixCache
 
-    ref, fu = pair()
+    ref, fu = pair(impl=impl)
     h = torch.randn(1, 10, 12, dtype=torch.float64, requires_grad=True)
     w = torch.randn(1, 4, 12, dtype=torch.float64)
     grads = []
@@ -200,8 +204,9 @@ def test_bf16_autocast_is_finite_and_close():
     torch.testing.assert_close(y, want, rtol=0.05, atol=0.05)
 
 
-def test_no_grad_forward_matches_and_scratch_is_released():
-    _, fu = pair(dtype=torch.float32)
+@pytest.mark.parametrize("impl", ["fused", "native"])
+def test_no_grad_forward_matches_and_scratch_is_released(impl):
+    _, fu = pair(dtype=torch.float32, impl=impl)
     h = torch.randn(2, 9, 12, requires_grad=True)
     with torch.no_grad():
         a = fu(h)

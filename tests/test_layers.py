@@ -36,14 +36,14 @@ def naive_loop(layer: CausalGrassmannMixing, h: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("normalize", [True, False])
-@pytest.mark.parametrize("impl", ["fast", "reference", "fused"])
+@pytest.mark.parametrize("impl", ["fast", "reference", "fused", "native"])
 def test_matches_position_loop(impl, normalize):
     layer = make(impl=impl, normalize=normalize).double()
     h = torch.randn(2, 11, 12, dtype=torch.float64)
     torch.testing.assert_close(layer(h), naive_loop(layer, h), rtol=1e-9, atol=1e-10)
 
 
-@pytest.mark.parametrize("impl", ["fast", "fused"])
+@pytest.mark.parametrize("impl", ["fast", "fused", "native"])
 @pytest.mark.parametrize("aggregate", ["mean", "learned"])
 @pytest.mark.parametrize("normalize", [True, False])
 def test_reference_and_fast_agree_outputs_and_gradients(impl, aggregate, normalize):
@@ -60,14 +60,14 @@ def test_reference_and_fast_agree_outputs_and_gradients(impl, aggregate, normali
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("impl", ["fast", "reference", "fused"])
+@pytest.mark.parametrize("impl", ["fast", "reference", "fused", "native"])
 def test_gradcheck_float64(impl):
     layer = make(impl=impl, d=6, r=4, offsets=(1, 3), aggregate="learned").double()
     h = torch.randn(1, 6, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x: layer(x), (h,), eps=1e-6, atol=1e-5)
 
 
-@pytest.mark.parametrize("impl", ["fast", "reference", "fused"])
+@pytest.mark.parametrize("impl", ["fast", "reference", "fused", "native"])
 def test_causal_by_perturbation_and_jacobian(impl):
     layer = make(impl=impl, offsets=(1, 2, 5))
     h = torch.randn(2, 14, 12)
@@ -90,7 +90,7 @@ def test_first_positions_have_no_partner_and_g_is_zero():
     assert d["valid"][5:].all()
 
 
-@pytest.mark.parametrize("impl", ["fast", "reference", "fused"])
+@pytest.mark.parametrize("impl", ["fast", "reference", "fused", "native"])
 @pytest.mark.parametrize("autocast", [False, True])
 def test_degenerate_pairs_are_finite(impl, autocast):
     layer = make(impl=impl, offsets=(1, 2))
@@ -115,7 +115,7 @@ def test_gate_is_convex_blend():
     assert ((d["alpha"] > 0) & (d["alpha"] < 1)).all()
 
 
-@pytest.mark.parametrize("impl", ["fast", "reference", "fused"])
+@pytest.mark.parametrize("impl", ["fast", "reference", "fused", "native"])
 def test_streaming_equals_full_forward(impl):
     layer = make(impl=impl, offsets=(1, 2, 4)).eval()
     h = torch.randn(2, 15, 12)

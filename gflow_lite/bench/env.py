@@ -123,4 +123,14 @@ def environment(device: torch.device) -> Dict[str, Any]:
         "git_commit": git_commit(),  # one definition: gflow_lite.training.metrics
         "hardware": hardware(device),
         "load_average_start": load_average(),
+        "native_kernels": _native_status(device),
     }
+
+
+def _native_status(device: torch.device) -> str:
+    """Whether ``impl="native"`` runs its C++ kernels here, or why it runs the fused ATen kernels."""
+    from .. import native
+
+    if device.type != "cpu":
+        return f"not used on {device.type} (impl='native' runs gflow_lite.fused there)"
+    return "built" if native.available() else f"unavailable, impl='native' ran gflow_lite.fused: {native.build_error()}"

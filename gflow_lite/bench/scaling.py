@@ -1,7 +1,8 @@
 """``bench scaling``: one Grassmann mixing block against one causal-attention block.
 
-The Grassmann block runs ``impl="fused"`` (`gflow_lite.fused`; faster than the plain ``"fast"`` path
-on the CPU, see ``bench kernel``; ``--set impl=fast`` to compare). Same width d, batch 1, r = 32 and the
+The Grassmann block runs ``impl="native"`` (`gflow_lite.native`, the fused node with its elementwise work
+in C++; the fastest path on the CPU, see ``bench kernel``; ``--set impl=fused`` or ``impl=fast`` to
+compare). Same width d, batch 1, r = 32 and the
 paper's six offsets for Grassmann, 4 heads for attention through
 ``F.scaled_dot_product_attention`` (PyTorch's fused kernel: flash attention on the CPU). For each
 length L: median forward+backward time over interleaved rounds, peak and saved memory (`blocks`), and
@@ -20,7 +21,8 @@ from typing import Any, Dict, List, Tuple
 import torch
 
 from ..model import PAPER_OFFSETS
-from ..flops import attention_cost, grassmann_fast_cost, grassmann_fused_cost, grassmann_reference_cost
+from ..flops import (attention_cost, grassmann_fast_cost, grassmann_fused_cost, grassmann_native_cost,
+                     grassmann_reference_cost)
 from ..model import CausalGrassmannMixing, CausalSelfAttention
 from .blocks import block_options, measure_blocks, memory_methods, split_lengths
 from .options import config_dict
@@ -47,7 +49,7 @@ class ScalingConfig:
     r: int = 32
     offsets: Tuple[int, ...] = PAPER_OFFSETS
     n_heads: int = 4
-    impl: str = "fused"  # the Grassmann layer's path: "fused", "fast" or "reference"
+    impl: str = "native"  # the Grassmann layer's path: "native", "fused", "fast" or "reference"
     batch: int = 1
     lengths: Tuple[int, ...] = (256, 512, 1024, 2048, 4096, 8192)
     rounds: int = 15
@@ -56,7 +58,7 @@ class ScalingConfig:
     seed: int = 0
 
 
-GRASSMANN_COST = {"fast": grassmann_fast_cost, "fused": grassmann_fused_cost,
+GRASSMANN_COST = {"fast": grassmann_fast_cost, "fused": grassmann_fused_cost, "native": grassmann_native_cost,
                   "reference": grassmann_reference_cost}
 
 QUICK = dict(lengths=(256, 1024, 4096), rounds=5, budget_s=5.0)
