@@ -1,5 +1,6 @@
 r"""The fused Grassmann layer (opt-in, ``impl="fused"``): (G1)-(G6) of `gflow_lite.model` as one autograd
-node (built from the kernels of two smaller nodes, (G2)-(G4) and (G5)-(G6), also public).
+node (built from the kernels of two smaller nodes, (G2)-(G4) and (G5)-(G6), also public). On the CPU,
+``impl="native"`` (`gflow_lite.native`) runs the same node with the elementwise work below in C++.
 
 Same function and parameters as `CausalGrassmannMixing` with ``impl="fast"``; tested equal to the
 paper-order reference, outputs and gradients (tests/test_fused.py). The plain paths leave the backward
