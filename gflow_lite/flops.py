@@ -110,22 +110,9 @@ def grassmann_fused_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_fl
     g and α (2 d), the shift-layout weight (d S r, independent of L) and Σ_Δ a^Δ (N).
     """
     N, P, Q = B * L, n_plucker(r), shift_slots(r)
-    red, gate = _linear(N, d, r), _linear(N, 2 * d, d)
     plu = {"forward": 2 * N * Q * d, "backward": 2 * N * Q * d + 2 * N * P * d}
-    chain = 2 * N * d  # the bias gradient Σ_t (Σ_Δ a^Δ) dg (a matrix-vector product)
-    terms = {
-        "reduction": red["forward"] + red["backward"],
-        "projection": plu["forward"] + plu["backward"],
-        "gate": gate["forward"] + gate["backward"],
-        "bias_gradient": chain,
-    }
     floats = N * (3 * d + 2 * r + m * r + 5 * m + 3) + d * Q
-    return MixerCost(
-        forward_flops=red["forward"] + plu["forward"] + gate["forward"],
-        backward_flops=red["backward"] + plu["backward"] + gate["backward"] + chain,
-        saved_bytes=bytes_per_float * floats,
-        terms=terms,
-    )
+    return _one_node_cost(N, d, r, plu, bytes_per_float * floats)
 
 
 def grassmann_native_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_float: int = 4) -> MixerCost:
@@ -138,20 +125,26 @@ def grassmann_native_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_f
     token, and the offset weights a (L m, shared by the batch).
     """
     N, P = B * L, n_plucker(r)
-    red, gate = _linear(N, d, r), _linear(N, 2 * d, d)
     plu = {"forward": 2 * N * P * d, "backward": 4 * N * P * d}
-    chain = 2 * N * d  # the bias gradient Σ_t (Σ_Δ a^Δ) dg (a [1, N] x [N, d] product)
+    floats = N * (3 * d + 2 * r + 2 * m + 2) + L * m
+    return _one_node_cost(N, d, r, plu, bytes_per_float * floats)
+
+
+def _one_node_cost(N: int, d: int, r: int, plu: Dict[str, int], saved_bytes: int) -> MixerCost:
+    """The fused and native nodes: (G1), the projection's products ``plu``, the gate, and the bias
+    gradient ``db_plu = Σ_t (Σ_Δ a^Δ) dg`` as a [1, N] x [N, d] product (2 N d)."""
+    red, gate = _linear(N, d, r), _linear(N, 2 * d, d)
+    chain = 2 * N * d
     terms = {
         "reduction": red["forward"] + red["backward"],
         "projection": plu["forward"] + plu["backward"],
         "gate": gate["forward"] + gate["backward"],
         "bias_gradient": chain,
     }
-    floats = N * (3 * d + 2 * r + 2 * m + 2) + L * m
     return MixerCost(
         forward_flops=red["forward"] + plu["forward"] + gate["forward"],
         backward_flops=red["backward"] + plu["backward"] + gate["backward"] + chain,
-        saved_bytes=bytes_per_float * floats,
+        saved_bytes=saved_bytes,
         terms=terms,
     )
 

@@ -1,7 +1,7 @@
 r"""The fused Grassmann layer with its elementwise work in C++ (CPU, opt-in: ``impl="native"``).
 
 `gflow_lite.fused` writes (G1)-(G6) as one autograd node of ATen ops: matrix products, and between them
-some 300 small elementwise ops per forward+backward at L = 256, each a dispatch and a pass over memory,
+about 200 small ops per forward+backward (counted in chapter 4 §4.6), each a dispatch and a pass over memory,
 that cost more than the products (scripts/speed_ceiling.py measures both). This module keeps the
 function and the matrix products (ATen's, the same FLOPs) and does everything else in the loops of
 ``csrc/grassmann_cpu.cpp``, which states the formulas it implements at its top (fused.py derives them).
@@ -25,7 +25,7 @@ the backward: h, z, w_⊥, g, α, s, n, |z|^2, Σ_Δ a^Δ and the offset weights
 counts them exactly); temporaries live in per-thread buffers reused from call to call (`release_scratch`).
 
 **Building.** The C++ file is compiled the first time it is needed (`torch.utils.cpp_extension.load`,
-with the `ninja` package and the machine's C++ compiler; about 40 s) into torch's extension cache
+with the `ninja` package and the machine's C++ compiler; under a minute here) into torch's extension cache
 (``~/.cache/torch_extensions``, or ``TORCH_EXTENSIONS_DIR``), under a name that includes a digest of the
 source, the torch version and this CPU's instruction-set flags (it is built with ``-march=native``), so
 later processes load it in well under a second. Where it cannot be built (no compiler, say), or on
@@ -99,7 +99,7 @@ def _module():
             lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
             first = next((ln for ln in lines if "error:" in ln), lines[0] if lines else type(exc).__name__)
             warnings.warn(f"gflow_lite.native: the C++ kernels could not be built ({first[:300]}; "
-                          f"gflow_lite.native.build_error() has the whole message); impl='fused' runs "
+                          f"gflow_lite.native.build_error() has the whole message); impl='native' runs "
                           f"the ATen kernels of gflow_lite.fused instead (same results, slower on the CPU). "
                           f"Install a C++ compiler and `pip install ninja` to build them.", RuntimeWarning,
                           stacklevel=3)

@@ -114,10 +114,9 @@ def summarize(records: List[Dict[str, Any]], max_abs_diff: Dict[str, Dict[str, f
     mem = {f"{a}_over_{b}": over(a, b, "peak_mb") for a, b in (("reference", "fast"), ("reference", "fused"),
                                                                ("reference", "native"))}
 
-    def fastest_everywhere(impl: str) -> bool:
-        others = [v for key, ratios in speed.items() if key.endswith(f"_over_{impl}")
-                  and not key.startswith("reference") for v in ratios.values() if v is not None]
-        return bool(others) and min(others) > 1.0
+    def fastest_everywhere(impl: str) -> bool:  # faster than each of the other quick paths at every length
+        return bool(by[impl]) and all(by[impl][L]["ms"] < by[other][L]["ms"] for L in by[impl]
+                                      for other in ("fast", "fused", "native") if other != impl)
     targets = {}
     ref_fused, mem_fused = speed["reference_over_fused"].get("1024"), mem["reference_over_fused"].get("1024")
     if ref_fused is not None:

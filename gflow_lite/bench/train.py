@@ -5,8 +5,8 @@ A step is `gflow_lite.training.loop.train_step`, the step every training runs: f
 backward, gradient clipping (1.0) and AdamW (``training.schedule.make_optimizer``), on a random batch
 of ``batch_size`` x ``block_size`` tokens, models in train mode (dropout on). The configuration is the
 ``cpu-small`` preset of `gflow_lite.training.presets`, the Grassmann model with ``impl="native"`` (the
-fastest path on the CPU, ``bench kernel``; ``--set impl=fused`` or ``impl=fast`` to compare). The peak is a square fp32 matmul timed in the same interleaved rounds as the
-steps, so it sees the same contention. FLOPs per step come from `torch.utils.flop_counter.FlopCounterMode` over
+fastest path on the CPU, ``bench kernel``; ``--set impl=fused`` or ``impl=fast`` to compare). The peak is
+a square fp32 matmul timed in the same interleaved rounds as the steps, so it sees the same contention. FLOPs per step come from `torch.utils.flop_counter.FlopCounterMode` over
 one forward+backward, with attention run through the MATH backend so that its score and value products
 are counted (FlopCounterMode counts them in full, L x L, and does not see the CPU flash kernel).
 """

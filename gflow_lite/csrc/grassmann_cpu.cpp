@@ -1,7 +1,8 @@
-// The elementwise work of the fused Grassmann layer on the CPU, in three loops (gflow_lite/native.py).
+// The fused Grassmann layer on the CPU as one C++ autograd node, its elementwise work in loops over blocks
+// of tokens (impl="native"; gflow_lite/native.py builds and calls it).
 //
 // gflow_lite/fused.py derives (G1)-(G6) as one autograd node built from ATen ops; its matrix products stay
-// ATen's here too. What this file replaces is everything between them: at L = 256 some 300 small ATen
+// ATen's here too. What this file replaces is everything between them: about 200 small ATen
 // ops per forward+backward, each a dispatch and a pass over memory, costing more than the products.
 // The formulas are fused.py's, summed in the same order over the offsets (notation of its docstring):
 //
@@ -76,6 +77,22 @@ inline const T* zrow(const T* zpad, const Shape& sh, int64_t i, int64_t b, int64
   return zpad + (i * sh.B + b) * sh.row() + sh.D + t0;
 }
 
+// q = z ∧ w_⊥ (= z ∧ w) for one block: pairs i < j in W_plu's column order.                          (G4)
+template <typename T>
+void wedge_block(const T* zpad, const T* w, const Shape& sh, int64_t b, int64_t t0, int64_t len, T* q) {
+  const int64_t N = sh.N(), n0 = b * sh.T + t0;
+  int64_t pair = 0;
+  for (int64_t i = 0; i < sh.r; ++i) {
+    const T *z_i = zrow(zpad, sh, i, b, t0), *w_i = w + i * N + n0;
+    for (int64_t j = i + 1; j < sh.r; ++j, ++pair) {
+      const T *z_j = zrow(zpad, sh, j, b, t0), *w_j = w + j * N + n0;
+      T* q_ij = q + pair * N + n0;
+#pragma omp simd
+      for (int64_t u = 0; u < len; ++u) q_ij[u] = z_i[u] * w_j[u] - z_j[u] * w_i[u];
+    }
+  }
+}
+
 template <typename T>
 void forward_block(const T* zpad, const T* a, const int64_t* offs, const Shape& sh, bool normalize, T eps,
                    int64_t b, int64_t t0, int64_t len, T* q, T* w, T* s, T* n, T* zz, std::vector<T>& tmp) {
@@ -138,31 +155,7 @@ void forward_block(const T* zpad, const T* a, const int64_t* offs, const Shape& 
       }
     }
   }
-  int64_t pair = 0;  // q = z ∧ w_⊥ (= z ∧ w), pairs i < j in W_plu's column order                       (G4)
-  for (int64_t i = 0; i < r; ++i) {
-    const T *z_i = zrow(zpad, sh, i, b, t0), *w_i = w + i * N + n0;
-    for (int64_t j = i + 1; j < r; ++j, ++pair) {
-      const T *z_j = zrow(zpad, sh, j, b, t0), *w_j = w + j * N + n0;
-      T* q_ij = q + pair * N + n0;
-#pragma omp simd
-      for (int64_t u = 0; u < len; ++u) q_ij[u] = z_i[u] * w_j[u] - z_j[u] * w_i[u];
-    }
-  }
-}
-
-template <typename T>
-void wedge_block(const T* zpad, const T* w, const Shape& sh, int64_t b, int64_t t0, int64_t len, T* q) {
-  const int64_t N = sh.N(), n0 = b * sh.T + t0;
-  int64_t pair = 0;
-  for (int64_t i = 0; i < sh.r; ++i) {
-    const T *z_i = zrow(zpad, sh, i, b, t0), *w_i = w + i * N + n0;
-    for (int64_t j = i + 1; j < sh.r; ++j, ++pair) {
-      const T *z_j = zrow(zpad, sh, j, b, t0), *w_j = w + j * N + n0;
-      T* q_ij = q + pair * N + n0;
-#pragma omp simd
-      for (int64_t u = 0; u < len; ++u) q_ij[u] = z_i[u] * w_j[u] - z_j[u] * w_i[u];
-    }
-  }
+  wedge_block(zpad, w, sh, b, t0, len, q);  // q = z ∧ w_⊥                                            (G4)
 }
 
 template <typename T>
@@ -361,7 +354,7 @@ at::Tensor pad_context(const at::Tensor& z, const at::Tensor& past, const at::Te
 
 // From z [B, T, r] (this call's reduced states, token-major), past [B, C, r] (a streaming cache's, or
 // empty) and a [T, m]: writes q = z ∧ w_⊥ [P, N] into q and the bias term (Σ_Δ a^Δ) b_plu into g [N, d]
-// (rows may be strided); returns zpad [r, B, D + T], w_⊥ [r, N], s, n [m, N], |z|^2 [N], Σ_Δ a^Δ [N].
+// (rows may be strided); returns w_⊥ [r, N], s, n [m, N], |z|^2 [N], Σ_Δ a^Δ [N].
 std::vector<at::Tensor> plucker_forward(const at::Tensor& z, const at::Tensor& past, const at::Tensor& a,
                                         const at::Tensor& offsets, const at::Tensor& bias, const at::Tensor& g,
                                         const at::Tensor& q, bool normalize, double eps) {
@@ -403,7 +396,7 @@ std::vector<at::Tensor> plucker_forward(const at::Tensor& z, const at::Tensor& p
       }
     });
   });
-  return {zpad, w, s, n, zz, a_sum};
+  return {w, s, n, zz, a_sum};
 }
 
 // q = z ∧ w_⊥ [P, N] into q (the backward recomputes it for dW_plu).
@@ -501,7 +494,7 @@ int64_t release_scratch() {  // frees this thread's buffers; returns the bytes r
 }
 
 struct Forward {
-  at::Tensor out, z, h2, g, alpha, zpad, w, s, n, zz, a_sum;
+  at::Tensor out, z, h2, g, alpha, w, s, n, zz, a_sum;
 };
 
 // (G1)-(G6) forward. h [B, T, d], past [B, C, r] or undefined, a [T, m], weights in h's dtype.
@@ -517,7 +510,7 @@ Forward layer_forward(const at::Tensor& h, const at::Tensor& past, const at::Ten
   f.g = at::empty_like(f.h2);
   at::Tensor q = scratch(kQ, {w_plu.size(1), N}, h.options());  // z ∧ w_⊥, feature-major [P, N]
   auto pf = plucker_forward(f.z.view({B, T, r}), past, a, offsets, b_plu, f.g, q, normalize, eps);  // (G2)-(G3)
-  f.zpad = pf[0], f.w = pf[1], f.s = pf[2], f.n = pf[3], f.zz = pf[4], f.a_sum = pf[5];
+  f.w = pf[0], f.s = pf[1], f.n = pf[2], f.zz = pf[3], f.a_sum = pf[4];
   at::addmm_out(f.g, f.g, q.t(), w_plu.t());  // g = W_plu (z ∧ w) + (Σ_Δ a^Δ) b_plu                     (G4)
   const at::Tensor w_h = w_gate.narrow(1, 0, d), w_g = w_gate.narrow(1, d, d);
   f.alpha = at::addmm(b_gate, f.h2, w_h.t());
@@ -622,8 +615,4 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("grassmann_layer", &grassmann_layer, "(G1)-(G6) as one autograd node: (h̃, z)");
   mod.def("grassmann_layer_forward", &grassmann_layer_forward, "(G1)-(G6) forward without autograd: (h̃, z)");
   mod.def("release_scratch", &release_scratch, "free this thread's buffers");
-  mod.def("plucker_forward", &plucker_forward, "(G2)-(G4) but the product: q into a buffer; zpad, w_⊥, s, n, |z|^2, Σ a");
-  mod.def("wedge", &wedge, "q = z ∧ w_⊥ [P, N] (recomputed for dW_plu)");
-  mod.def("plucker_backward", &plucker_backward, "(G2)-(G4) after dq = dg W_plu: dz [r, N], da [N, m]");
-  mod.def("gate_backward", &gate_backward, "(G5)-(G6) elementwise backward: α dh̃; δ, (1 - α) dh̃ into buffers");
 }
