@@ -233,7 +233,8 @@ def publish(scratch_dir: Path, dest: Path, message: str) -> None:
 
 def run_queue(plan: dict, slots: int, wt: Path, scratch: Path) -> None:
     head = ensure_worktree(wt)
-    env = dict(os.environ, PYTHONPATH=str(wt), TQDM_DISABLE="1", OMP_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONPATH=str(wt), GFLOW_DATA_DIR=str(wt / "data"), TQDM_DISABLE="1",
+               OMP_NUM_THREADS="1")
     running: Dict[Tuple[str, float, int], Tuple[subprocess.Popen, Path, float]] = {}
     print(f"[queue] runs from {head[:7]} in {wt}, {slots} at a time", flush=True)
     while True:
@@ -244,9 +245,12 @@ def run_queue(plan: dict, slots: int, wt: Path, scratch: Path) -> None:
             name, lr, seed = key
             arch = plan["models"][name]["arch"]
             run = out / f"{arch}_seed{seed}"
+            log = (out / "queue.log").read_text(errors="replace").strip().splitlines()[-8:]
+            if not (run / "summary.json").is_file() and not (run / "metrics.jsonl").is_file():
+                # it never trained: a fault of the machine or the setup, not of the model at this rate
+                raise SystemExit(f"[queue] {name} lr {rate_name(lr)} seed {seed} did not start training "
+                                 f"(exit {proc.returncode}):\n" + "\n".join(log))
             if proc.returncode != 0 or not (run / "summary.json").is_file():
-                run.mkdir(parents=True, exist_ok=True)
-                log = (out / "queue.log").read_text(errors="replace").strip().splitlines()[-8:]
                 (run / "failed.json").write_text(json.dumps(
                     {"status": "failed", "returncode": proc.returncode, "git_commit": head,
                      "command": proc.args, "wall_time_s": time.time() - t0, "output_tail": log}, indent=2))
