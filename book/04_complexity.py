@@ -231,7 +231,7 @@ for B, L_small, d_small, r_small, offsets, heads in shapes:  # B, L, d, r, offse
 # $P d$ multiply-adds per token: exactly the factor $m$. That is the library's default path,
 # `impl="fast"`, in plain PyTorch.
 #
-# The fused kernel (`impl="fused"`, `gflow_lite.fused`) computes the same function, but lays the Plücker
+# The fused kernel (`impl="fused"`, `gflow_lite.kernels.fused`) computes the same function, but lays the Plücker
 # vector out in **shifts**: $q_{s,i} = z_i w_{i+s} - w_i z_{i+s}$ for $s = 1, \dots, \lfloor r/2 \rfloor$
 # and $i = 0, \dots, r-1$ (indices mod $r$), so that every step is a dense operation on strided views.
 # Each pair $i < j$ appears once, except that for even $r$ the last shift, $s = r/2$, lists its $r/2$
@@ -325,8 +325,8 @@ for name, cost in (("averaged first", fast), ("fused kernel", fused)):
 # fused kernel keeps none of them and recomputes the one it needs: it stores about a quarter of the
 # plain path's bytes for the same function, at 1% more FLOPs.
 #
-# **A fourth path: the same node, its elementwise work in C++.** `impl="native"` (`gflow_lite.native`,
-# with its loops in `gflow_lite/csrc/grassmann_cpu.cpp`) keeps the fused kernel's matrix products in
+# **A fourth path: the same node, its elementwise work in C++.** `impl="native"` (`gflow_lite.kernels.native`,
+# with its loops in `gflow_lite/kernels/csrc/grassmann_cpu.cpp`) keeps the fused kernel's matrix products in
 # PyTorch and replaces the many small operations between them by loops over the tokens, compiled
 # on first use. It lays $q$ out in $W_\text{plu}$'s own $P$ columns, so its products are exactly the
 # plain path's plus the bias-gradient product; it keeps, per token, $h$, $g$ and $\alpha$ ($3d$), $z_t$

@@ -2,7 +2,7 @@
 
 Notation: batch B, sequence length L, N = B L tokens, width d, reduced width r, P = r (r - 1) / 2
 Plücker coordinates, m offsets, H heads; S = floor(r / 2) shifts and S r slots in the fused kernel's shift
-layout (S r = P + r/2 for even r, = P for odd r; `gflow_lite.fused`).
+layout (S r = P + r/2 for even r, = P for odd r; `gflow_lite.kernels.fused`).
 
 FLOPs count a multiply-add as 2 and include **only matrix products** (mm, addmm, bmm, the score and
 value products of attention): exactly the ops `torch.utils.flop_counter.FlopCounterMode` counts, so the
@@ -101,7 +101,7 @@ def grassmann_fast_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_flo
 
 def grassmann_fused_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_float: int = 4) -> MixerCost:
     """`CausalGrassmannMixing(impl="fused")`: (G1)-(G6) in the one autograd node of
-    `gflow_lite.fused` (same matrix products as (G1) followed by its (G2)-(G4) and (G5)-(G6) nodes).
+    `gflow_lite.kernels.fused` (same matrix products as (G1) followed by its (G2)-(G4) and (G5)-(G6) nodes).
 
     Matmuls: W_red (d -> r); the projection of the Plücker vector in the shift layout (S r -> d), its
     backward ``dq = dg W_shift`` (S r) and ``dW_plu = dgᵀ q'`` (P columns, q's rows in W_plu's order);
@@ -116,7 +116,7 @@ def grassmann_fused_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_fl
 
 
 def grassmann_native_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_float: int = 4) -> MixerCost:
-    """`CausalGrassmannMixing(impl="native")`: the node of `gflow_lite.native`, the fused kernel with its
+    """`CausalGrassmannMixing(impl="native")`: the node of `gflow_lite.kernels.native`, the fused kernel with its
     elementwise work in C++ and the Plücker vector in W_plu's own P columns (no shift layout).
 
     Matmuls: W_red (d -> r); the projection (P -> d), its backward ``dq = dg W_plu`` and

@@ -186,6 +186,10 @@ def _check_number(name: str, value: Any, ok: bool, what: str) -> None:
         raise ValueError(f"LMConfig.{name}={value!r} must be {what}")
 
 
+#: The hand-written kernels by ``impl`` (`gflow_lite.kernels` adds "fused" and "native" when imported).
+KERNELS: Dict[str, Any] = {}
+
+
 # ============================================================================= the Grassmann layer
 def shift_back(z: Tensor, delta: int) -> Tensor:
     """``out[:, t] = z[:, t - delta]``, zeros where ``t < delta``; ``z: [B, T, r]``."""
@@ -301,10 +305,7 @@ class CausalGrassmannMixing(nn.Module):
         dtype = torch.promote_types(self.W_red.weight.dtype, torch.float32)  # the geometry in >= float32
         a, _ = self.offset_weights(torch.arange(start, start + T, device=h.device), dtype)  # (G4)'s a_t^Δ
         if self.impl in ("fused", "native"):  # (G1)-(G6) in one hand-written autograd node
-            if self.impl == "native":  # C++ loops between the products, CPU
-                from .native import native_grassmann_layer as layer
-            else:  # ATen ops, any device
-                from .fused import fused_grassmann_layer as layer
+            layer = KERNELS[self.impl]
             h_mix, z = layer(h, past, self.offsets, a, self.W_red.weight, self.W_red.bias, self.W_plu.weight,
                              self.W_plu.bias, self.W_gate.weight, self.W_gate.bias, self.normalize, self.eps)
             z_ctx = z if past is None else torch.cat([past.to(z.dtype), z], dim=1)  # for the cache

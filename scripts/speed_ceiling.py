@@ -9,7 +9,7 @@ machine count less than in wall-clock time):
 * ``native``, ``fused`` and ``fast``: `CausalGrassmannMixing` with each implementation;
 * ``compiled`` (with ``--compile``): the plain ``fast`` layer under ``torch.compile`` (inductor);
 * ``matmuls``: only the matrix products of the native kernel's forward and backward, at its shapes
-  (``gflow_lite.native``: (G1) ``W_red h``, (G4) ``q W_pluᵀ`` over the P = r (r - 1) / 2 pairs, (G5) the
+  (``gflow_lite.kernels.native``: (G1) ``W_red h``, (G4) ``q W_pluᵀ`` over the P = r (r - 1) / 2 pairs, (G5) the
   two gate products, and in the backward the nine products of the weight, bias and input gradients: the
   same FLOPs as the layer's forward+backward, tests/test_bench.py). Any implementation that keeps these
   products as float32 matrix products needs at least this time, so ``attention / matmuls`` is a ceiling
@@ -40,7 +40,7 @@ from gflow_lite.model import PAPER_OFFSETS, CausalGrassmannMixing, CausalSelfAtt
 
 def matmuls_of_the_kernel(N: int, d: int, r: int, gen: torch.Generator):
     """A closure running the native kernel's forward and backward matrix products on random operands."""
-    P = r * (r - 1) // 2  # the Plücker pairs, in W_plu's order (gflow_lite.native)
+    P = r * (r - 1) // 2  # the Plücker pairs, in W_plu's order (gflow_lite.kernels.native)
     x = {name: torch.randn(*shape, generator=gen) for name, shape in {
         "h": (N, d), "W_red": (r, d), "q": (N, P), "W_plu": (d, P), "W_h": (d, d), "W_g": (d, d),
         "g": (N, d), "dh_mix": (N, d), "dz": (N, r), "a_sum": (1, N)}.items()}

@@ -9,8 +9,8 @@ import warnings
 import pytest
 import torch
 
-import gflow_lite.native as native
-from gflow_lite.fused import fused_grassmann_layer
+import gflow_lite.kernels.native as native
+from gflow_lite.kernels.fused import fused_grassmann_layer
 from gflow_lite.model import PAPER_OFFSETS, CausalGrassmannMixing, GrassmannLM, LMConfig
 
 pytestmark = pytest.mark.skipif(not native.available(), reason=f"C++ kernels not built: {native.build_error()}")

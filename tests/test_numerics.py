@@ -18,7 +18,7 @@ import math
 import pytest
 import torch
 
-from gflow_lite.fused import fused_plucker_mix
+from gflow_lite.kernels.fused import fused_plucker_mix
 from gflow_lite.geometry import lagrange_norm_sq, plucker, plucker_norm
 from gflow_lite.model import CausalGrassmannMixing, shift_back
 

@@ -60,7 +60,7 @@ def _sync():
 def test_data_packages_are_the_ones_pyproject_installs():
     setuptools_cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert setuptools_cfg["package-dir"] == paths.SOURCE_FOLDERS
-    assert set(setuptools_cfg["package-data"]) == set(paths.SOURCE_FOLDERS) | {"gflow_lite"}  # + csrc/*.cpp
+    assert set(setuptools_cfg["package-data"]) == set(paths.SOURCE_FOLDERS) | {"gflow_lite.kernels"}  # + csrc/*.cpp
 
 
 def test_clone_resolves_data_and_results_through_the_install(monkeypatch, tmp_path):
@@ -244,7 +244,7 @@ def test_wheel_and_sdist_carry_the_data_and_the_results(dist):
         assert f"gflow_lite/datasets/{rel}" in names, f"the wheel lacks data/{rel}"
     for rel in expected["results"]:
         assert f"gflow_lite/results/{rel}" in names, f"the wheel lacks results/{rel}"
-    assert "gflow_lite/csrc/grassmann_cpu.cpp" in names, "the wheel lacks the C++ source of impl='native'"
+    assert "gflow_lite/kernels/csrc/grassmann_cpu.cpp" in names, "the wheel lacks the C++ source of impl='native'"
     stray = ("tests/", "book/", "data/", "results/", "gflow_lite/results/book/")
     assert not [n for n in names if n.startswith(stray)]
     with tarfile.open(dist["sdist"]) as tar:

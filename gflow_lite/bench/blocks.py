@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 import torch
 from torch import Tensor, nn
 
-from ..fused import release_fast_scratch
+from ..kernels import release_scratch
 from .memory import measure_memory
 from .timing import interleaved
 
@@ -65,7 +65,7 @@ def measure_blocks(
         row: Dict[str, Optional[float]] = dict(timings[name].summary())
         if memory:
             h.grad = None
-            release_fast_scratch()  # so that the fast kernel's scratch counts inside the measured step
+            release_scratch()  # so that the kernels's scratch counts inside the measured step
             use = measure_memory(
                 lambda: module(h), lambda y: y.backward(grad_out), module.parameters(), device
             )

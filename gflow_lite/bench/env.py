@@ -129,8 +129,8 @@ def environment(device: torch.device) -> Dict[str, Any]:
 
 def _native_status(device: torch.device) -> str:
     """Whether ``impl="native"`` runs its C++ kernels here, or why it runs the fused ATen kernels."""
-    from .. import native
+    from ..kernels import native
 
     if device.type != "cpu":
-        return f"not used on {device.type} (impl='native' runs gflow_lite.fused there)"
-    return "built" if native.available() else f"unavailable, impl='native' ran gflow_lite.fused: {native.build_error()}"
+        return f"not used on {device.type} (impl='native' runs gflow_lite.kernels.fused there)"
+    return "built" if native.available() else f"unavailable, impl='native' ran gflow_lite.kernels.fused: {native.build_error()}"

@@ -3,8 +3,8 @@
 Same module, same parameters: ``impl="reference"`` (one Plücker vector and one projection per offset,
 equations (G2)-(G4) literally), ``impl="fast"`` (average the partners first, one Plücker product and
 projection per token, plain PyTorch with autograd) and ``impl="fused"`` (the same identity, the whole
-layer as one hand-written autograd node of ATen ops, `gflow_lite.fused`) and ``impl="native"`` (that node
-with its elementwise work in C++, `gflow_lite.native`). Shapes as in ``scaling``. Also checks, at the
+layer as one hand-written autograd node of ATen ops, `gflow_lite.kernels.fused`) and ``impl="native"`` (that node
+with its elementwise work in C++, `gflow_lite.kernels.native`). Shapes as in ``scaling``. Also checks, at the
 smallest length, that all four give the same output and gradients. The summary names the fastest of
 "fast", "fused" and "native" at every length ("selected"); the other benchmarks run that one.
 """

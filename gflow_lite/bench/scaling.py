@@ -1,6 +1,6 @@
 """``bench scaling``: one Grassmann mixing block against one causal-attention block.
 
-The Grassmann block runs ``impl="native"`` (`gflow_lite.native`, the fused node with its elementwise work
+The Grassmann block runs ``impl="native"`` (`gflow_lite.kernels.native`, the fused node with its elementwise work
 in C++; the fastest path on the CPU, see ``bench kernel``; ``--set impl=fused`` or ``impl=fast`` to
 compare). Same width d, batch 1, r = 32 and the
 paper's six offsets for Grassmann, 4 heads for attention through

@@ -1,6 +1,6 @@
 r"""The fused Grassmann layer with its elementwise work in C++ (CPU, opt-in: ``impl="native"``).
 
-`gflow_lite.fused` writes (G1)-(G6) as one autograd node of ATen ops: matrix products, and between them
+`gflow_lite.kernels.fused` writes (G1)-(G6) as one autograd node of ATen ops: matrix products, and between them
 about 200 small ops per forward+backward (counted in chapter 4 §4.6), each a dispatch and a pass over memory,
 that cost more than the products (scripts/speed_ceiling.py measures both). This module keeps the
 function and the matrix products (ATen's, the same FLOPs) and does everything else in the loops of
@@ -29,7 +29,7 @@ with the `ninja` package and the machine's C++ compiler; under a minute here) in
 (``~/.cache/torch_extensions``, or ``TORCH_EXTENSIONS_DIR``), under a name that includes a digest of the
 source, the torch version and this CPU's instruction-set flags (it is built with ``-march=native``), so
 later processes load it in well under a second. Where it cannot be built (no compiler, say), or on
-another device, ``impl="native"`` runs `gflow_lite.fused` (the same function), and one warning says why.
+another device, ``impl="native"`` runs `gflow_lite.kernels.fused` (the same function), and one warning says why.
 tests/test_native.py checks it against the paper-order reference and the fused kernel, outputs and
 gradients, float64 and float32, streaming through a cache and with several threads.
 """
@@ -98,9 +98,9 @@ def _module():
             _ERROR = f"{type(exc).__name__}: {exc}"
             lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
             first = next((ln for ln in lines if "error:" in ln), lines[0] if lines else type(exc).__name__)
-            warnings.warn(f"gflow_lite.native: the C++ kernels could not be built ({first[:300]}; "
-                          f"gflow_lite.native.build_error() has the whole message); impl='native' runs "
-                          f"the ATen kernels of gflow_lite.fused instead (same results, slower on the CPU). "
+            warnings.warn(f"gflow_lite.kernels.native: the C++ kernels could not be built ({first[:300]}; "
+                          f"gflow_lite.kernels.native.build_error() has the whole message); impl='native' runs "
+                          f"the ATen kernels of gflow_lite.kernels.fused instead (same results, slower on the CPU). "
                           f"Install a C++ compiler and `pip install ninja` to build them.", RuntimeWarning,
                           stacklevel=3)
     return _MODULE
@@ -131,7 +131,7 @@ def native_grassmann_layer(
     h: Tensor, past: Optional[Tensor], offsets: Sequence[int], a: Tensor, w_red: Tensor, b_red: Tensor,
     w_plu: Tensor, b_plu: Tensor, w_gate: Tensor, b_gate: Tensor, normalize: bool, eps: float,
 ) -> Tuple[Tensor, Tensor]:
-    """`gflow_lite.fused.fused_grassmann_layer` with the C++ kernels (same arguments, same results to
+    """`gflow_lite.kernels.fused.fused_grassmann_layer` with the C++ kernels (same arguments, same results to
     rounding): ``h [B, T, d]``, ``past [B, P, r]`` or None, offset weights ``a [T, m]`` -> ``(h̃, z)``,
     ``z`` without gradient (for a streaming cache), in the compute dtype (``>= float32``).
 
