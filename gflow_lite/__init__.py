@@ -8,7 +8,7 @@ geometry -> model -> fused / generate / flops -> data / training / nli / bench -
 from .geometry import plucker
 from .model import (PAPER_OFFSETS, PAPER_SCHEDULE_12, CausalGrassmannMixing, CausalSelfAttention, GrassmannLM,
                     LMConfig, TransformerLM, build_model)
-from . import kernels  # noqa: F401  (registers impl="fused" and "native")
+from . import controls, kernels  # noqa: F401  (register the controls and impl="fused" / "native")
 
 __version__ = "0.1.0"
 

@@ -14,7 +14,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["MixCache", "KVCache", "StreamCache", "new_cache", "generate"]
+__all__ = ["MixCache", "KVCache", "StreamCache", "new_cache", "check_tokens", "generate"]
 
 
 @dataclass
@@ -77,6 +77,22 @@ def new_cache(model) -> StreamCache:
     return StreamCache(layers=[kind() for _ in model.blocks])
 
 
+def check_tokens(idx: Tensor, vocab_size: int, name: str = "idx") -> None:
+    """A ValueError naming what is wrong unless ``idx`` is a non-empty ``[B, T]`` tensor of ids in
+    ``[0, vocab_size)``. Called where ids enter (a prompt, a loaded dataset), once, not on every forward:
+    reading the ids' range waits for the device."""
+    if not isinstance(idx, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of token ids, got {type(idx).__name__}")
+    if idx.dtype.is_floating_point or idx.dtype.is_complex or idx.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer token ids (torch.long), got dtype {idx.dtype}")
+    if idx.dim() != 2 or idx.numel() == 0:
+        raise ValueError(f"{name} must have shape [batch, seq_len] with at least one token, got {tuple(idx.shape)}")
+    low, high = int(idx.min()), int(idx.max())
+    if low < 0 or high >= vocab_size:
+        raise ValueError(f"{name} contains token id {low if low < 0 else high} outside [0, vocab_size="
+                         f"{vocab_size}); check that the tokenizer matches the model's vocab_size")
+
+
 def _check_options(max_new_tokens, temperature, top_k) -> None:
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens={max_new_tokens!r} must be an integer >= 0")
@@ -97,7 +113,7 @@ def generate(model, idx: Tensor, max_new_tokens: int, temperature: float = 1.0, 
     cache cannot pass ``block_size``; from there on the last ``block_size`` tokens are re-encoded.
     """
     _check_options(max_new_tokens, temperature, top_k)
-    model.check_tokens(idx)
+    check_tokens(idx, model.config.vocab_size)
     block_size, streams = model.config.block_size, model.pos_emb is None
     was_training = model.training
     model.eval()

@@ -19,6 +19,7 @@ __all__ = [
     "n_plucker",
     "plucker_indices",
     "plucker",
+    "wedge_height",
     "plucker_norm",
     "lagrange_norm_sq",
     "normalize_plucker",
@@ -77,19 +78,29 @@ def lagrange_norm_sq(u: Tensor, v: Tensor) -> Tensor:
     return (uu * vv - uv * uv).clamp_min(0.0)
 
 
-def plucker_norm(u: Tensor, v: Tensor, eps: float = 0.0) -> Tensor:
-    """``max(||u ∧ v||, eps)`` in O(r), without forming the Plücker vector, numerically stable.
+def wedge_height(u: Tensor, v: Tensor) -> Tuple[Tensor, Tensor]:
+    """``(|u|, v_⊥)``: the base ``|u|`` (shape ``[..., 1]``) and the height vector ``v_⊥ = v - <û, v> û``,
+    the part of ``v`` orthogonal to ``û = u / |u|``. Shapes broadcast (``u [..., 1, r]`` against partners
+    ``v [..., m, r]``).
 
-    ``||u ∧ v|| = |u| · |v_⊥|`` with ``v_⊥ = v - <û, v> û`` the part of v orthogonal to ``û = u / |u|``
-    (area of the parallelogram = base × height). The height is computed as a difference of vectors, not
-    of squares, so the relative error is ~ machine epsilon / sin θ (the Lagrange identity's is / sin^2 θ),
-    and nothing is squared that could overflow. Exactly 0 when ``u = 0``; the gradient is finite
-    everywhere (zero where the floor ``eps`` is active).
+    The one stable way to the wedge that every plain path uses: ``u ∧ v = u ∧ v_⊥`` (a plane keeps its
+    Plücker vector under Gram-Schmidt) and ``||u ∧ v|| = |u| |v_⊥|`` (base x height). The height is a
+    difference of vectors, not of squares, so its relative error is ~ machine epsilon / sin θ where the
+    Lagrange identity's is / sin^2 θ (`lagrange_norm_sq`), and nothing is squared that could overflow.
+    ``u = 0`` gives base 0 and ``v_⊥ = v``; the gradient is finite everywhere.
     """
-    u_len = u.norm(dim=-1, keepdim=True)
-    u_hat = u / u_len.clamp_min(torch.finfo(u.dtype).tiny)
-    v_perp = v - (u_hat * v).sum(-1, keepdim=True) * u_hat
-    n = u_len.squeeze(-1) * v_perp.norm(dim=-1)
+    base = u.norm(dim=-1, keepdim=True)
+    u_hat = u / base.clamp_min(torch.finfo(u.dtype).tiny)
+    return base, v - (u_hat * v).sum(-1, keepdim=True) * u_hat
+
+
+def plucker_norm(u: Tensor, v: Tensor, eps: float = 0.0) -> Tensor:
+    """``max(||u ∧ v||, eps)`` in O(r), without forming the Plücker vector: base x height (`wedge_height`).
+
+    Exactly 0 when ``u = 0``; the gradient is finite everywhere (zero where the floor ``eps`` is active).
+    """
+    base, height = wedge_height(u, v)
+    n = base.squeeze(-1) * height.norm(dim=-1)
     return n.clamp_min(eps) if eps > 0 else n
 
 

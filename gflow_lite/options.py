@@ -13,6 +13,7 @@ This module imports nothing from the rest of the package, so any module may use 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -22,8 +23,10 @@ __all__ = [
     "ConfigError",
     "FALSE_WORDS",
     "TRUE_WORDS",
+    "check_lm_config",
     "coerce_bools",
     "config_dict",
+    "config_from_dict",
     "env_flag",
     "override",
     "parse_assignments",
@@ -163,3 +166,88 @@ def config_dict(cfg: Any) -> Dict[str, Any]:
         return value
 
     return {k: plain(v) for k, v in dataclasses.asdict(cfg).items()}
+
+
+def config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
+    """The dataclass ``cls`` rebuilt from `config_dict`'s output (lists back to tuples, nested dataclasses
+    rebuilt); an unknown key raises `ConfigError` naming the known ones."""
+    types_ = field_types(cls)
+    unknown = sorted(set(data) - set(types_))
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} field(s) {unknown}; known fields: {sorted(types_)}")
+    values = {}
+    for key, value in data.items():
+        kind = types_[key]
+        inner = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
+        if dataclasses.is_dataclass(kind) and isinstance(value, Mapping):
+            value = config_from_dict(kind, value)
+        elif isinstance(value, list) and any(typing.get_origin(t) in (tuple, typing.Tuple) for t in inner):
+            value = tuple(value)
+        values[key] = value
+    return cls(**values)
+
+
+# ======================================================================= the model's settings, checked
+#: The allowed words of `gflow_lite.model.LMConfig`'s string fields.
+LM_CHOICES = {
+    "offset_mode": ("all", "per_layer"),
+    "norm": ("post", "pre"),
+    "aggregate": ("mean", "learned"),
+    "pos_emb": ("learned", "none"),
+    "impl": ("fast", "reference", "fused", "native"),
+    "pair": ("plucker", "concat", "outer"),
+}
+
+
+def _lm_error(name: str, value: Any, what: str) -> ConfigError:
+    return ConfigError(f"LMConfig.{name}={value!r} must be {what}")
+
+
+def check_lm_config(cfg: Any) -> Any:
+    """Check a `gflow_lite.model.LMConfig` given by a user; returns it (offsets as a tuple, yes/no words as
+    bools) or raises `ConfigError` naming the field, what is wrong and what to give instead.
+
+    The model itself only asserts: its settings are checked here, where they arrive (the command line,
+    `TrainConfig`, a checkpoint's recorded config).
+    """
+    offsets = cfg.offsets
+    try:
+        offsets = tuple(offsets)
+    except TypeError:
+        raise ConfigError(f"offsets={offsets!r} must be a non-empty sequence of positive integers") from None
+    if not offsets:
+        raise ConfigError("offsets=() is empty; give at least one positive integer offset, e.g. (1, 2, 4)")
+    for delta in offsets:
+        if isinstance(delta, bool) or not isinstance(delta, int) or delta < 1:
+            raise ConfigError(f"offsets contains {delta!r}; every offset must be a positive integer (a distance "
+                              f"back in tokens), e.g. (1, 2, 4, 8, 12, 16)")
+    object.__setattr__(cfg, "offsets", offsets)
+    for name, minimum in (("vocab_size", 1), ("block_size", 1), ("d_model", 1), ("n_layers", 1), ("d_ff", 1),
+                          ("n_heads", 1), ("attn_window", 0)):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise _lm_error(name, value, f"an integer >= {minimum}")
+    if isinstance(cfg.r, bool) or not isinstance(cfg.r, int) or cfg.r < 2:
+        raise _lm_error("r", cfg.r, "an integer >= 2: a 2-plane needs at least 2 dimensions (the paper uses r=32)")
+    coerce_bools(cfg)  # normalize, out_proj, tie_weights: "false" -> False; not a bool or yes/no: refused
+    for name, ok, what in (("dropout", lambda x: 0.0 <= x < 1.0, "a number in [0, 1)"),
+                           ("eps", lambda x: x > 0, "a positive number, e.g. 1e-6"),
+                           ("init_std", lambda x: x > 0, "a positive number, e.g. 0.02")):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or not ok(float(value)):
+            raise _lm_error(name, value, what)
+    for name, allowed in LM_CHOICES.items():
+        if getattr(cfg, name) not in allowed:
+            raise ConfigError(f"LMConfig.{name}={getattr(cfg, name)!r} is not allowed; choose one of {allowed}")
+    if cfg.impl in ("fused", "native") and cfg.pair != "plucker":
+        raise ConfigError(f"LMConfig.impl={cfg.impl!r} computes Plücker pairs only, but pair={cfg.pair!r}; use "
+                          f"impl='fast' or 'reference' for the controls")
+    if cfg.offset_mode == "per_layer" and len(offsets) != cfg.n_layers:
+        raise ConfigError(f"LMConfig.offsets has {len(offsets)} entries but offset_mode='per_layer' needs one "
+                          f"offset per layer (n_layers={cfg.n_layers}); e.g. (1, 1, 2, 2, 4, 4, 8, 8, 12, 12, 16, "
+                          f"16) for 12 layers, or use offset_mode='all'")
+    if cfg.d_model % cfg.n_heads != 0:
+        raise ConfigError(f"LMConfig.d_model={cfg.d_model} is not divisible by n_heads={cfg.n_heads}; choose "
+                          f"n_heads among the divisors of d_model (the paper: 256 and 4)")
+    return cfg

@@ -8,15 +8,19 @@ within 3% at the cpu-small size, and local attention equal to full attention wit
 import pytest
 import torch
 
-from gflow_lite.model import CausalGrassmannMixing, CausalSelfAttention, GrassmannLM, LMConfig, TransformerLM, \
-    build_model
+from gflow_lite.controls import LocalSelfAttention, PairControlMixing
+from gflow_lite.model import CausalGrassmannMixing, GrassmannLM, LMConfig, TransformerLM, build_model
+from gflow_lite.options import check_lm_config
 
 PAIRS = ["plucker", "concat", "outer"]
 
 
 def layer(pair: str, impl: str, normalize: bool = True) -> CausalGrassmannMixing:
     torch.manual_seed(0)
-    mix = CausalGrassmannMixing(10, 4, (1, 2, 4), pair=pair, impl=impl, normalize=normalize)
+    if pair == "plucker":
+        mix = CausalGrassmannMixing(10, 4, (1, 2, 4), impl=impl, normalize=normalize)
+    else:
+        mix = PairControlMixing(10, 4, (1, 2, 4), pair=pair, impl=impl, normalize=normalize)
     for p in mix.parameters():
         torch.nn.init.normal_(p, std=0.3)
     return mix.double()
@@ -39,14 +43,12 @@ def test_fast_equals_reference_outputs_and_gradients(pair, normalize):
 def test_pair_features_are_what_they_say(pair):
     mix = layer(pair, "reference", normalize=False)
     z, zp = torch.randn(1, 1, 4, dtype=torch.float64), torch.randn(1, 1, 4, dtype=torch.float64)
-    from gflow_lite.model import pair_feature
-
-    feature = pair_feature(pair, z, zp)
+    feature = mix.pair_feature(z, zp)
     if pair == "concat":
         assert torch.equal(feature, torch.cat([z, zp], -1)) and mix.W_plu.in_features == 8
     else:
         assert torch.allclose(feature.view(4, 4), z.view(4, 1) * zp.view(1, 4)) and mix.W_plu.in_features == 16
-        assert not torch.allclose(pair_feature(pair, zp, z), -feature)  # no antisymmetry, unlike ∧
+        assert not torch.allclose(mix.pair_feature(zp, z), -feature)  # no antisymmetry, unlike ∧
 
 
 @pytest.mark.parametrize("cfg", [dict(pair="concat", r=8), dict(pair="outer", r=4), dict(attn_window=3)])
@@ -75,7 +77,7 @@ def test_controls_are_causal(cfg):
 
 def test_local_attention_sees_exactly_its_window():
     torch.manual_seed(0)
-    attn = CausalSelfAttention(8, 2, window=3).double()
+    attn = LocalSelfAttention(8, 2, window=3).double()
     x = torch.randn(1, 10, 8, dtype=torch.float64)
     i, j = torch.arange(10)[:, None], torch.arange(10)[None, :]
     band = (j <= i) & (i - j <= 3)
@@ -119,10 +121,10 @@ def test_controls_match_parameters_within_3_percent(target, control, arch):
 
 def test_fused_refuses_the_controls():
     with pytest.raises(ValueError, match="impl='fused' computes Plücker pairs only"):
-        LMConfig(impl="fused", pair="outer")
+        check_lm_config(LMConfig(impl="fused", pair="outer"))
     with pytest.raises(ValueError, match="impl='native' computes Plücker pairs only"):
-        LMConfig(impl="native", pair="concat")
+        check_lm_config(LMConfig(impl="native", pair="concat"))
     with pytest.raises(ValueError, match="pair='wedge' is not allowed"):
-        LMConfig(pair="wedge")
+        check_lm_config(LMConfig(pair="wedge"))
     with pytest.raises(ValueError, match="attn_window=-1 must be an integer >= 0"):
-        LMConfig(attn_window=-1)
+        check_lm_config(LMConfig(attn_window=-1))

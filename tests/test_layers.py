@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from gflow_lite.geometry import normalize_plucker, plucker
-from gflow_lite.model import CausalGrassmannMixing
+from gflow_lite.model import LMConfig, CausalGrassmannMixing
 from gflow_lite.generate import MixCache
 from gflow_lite.analysis import layer_diagnostics
 
@@ -127,6 +127,9 @@ def test_streaming_equals_full_forward(impl):
 
 
 def test_bad_arguments():
+    """The layer only asserts; a user's settings are checked by `check_lm_config` with a clear message."""
+    from gflow_lite.options import check_lm_config
+
     for kwargs, msg in [
         (dict(r=1), "r=1"),
         (dict(offsets=()), "empty"),
@@ -135,7 +138,9 @@ def test_bad_arguments():
         (dict(aggregate="max"), "aggregate"),
         (dict(impl="cuda"), "impl"),
     ]:
-        args = dict(d_model=8, r=4, offsets=(1,))
-        args.update(kwargs)
         with pytest.raises(ValueError, match=msg):
-            CausalGrassmannMixing(args.pop("d_model"), args.pop("r"), args.pop("offsets"), **args)
+            check_lm_config(LMConfig(**kwargs))
+    with pytest.raises(AssertionError):
+        CausalGrassmannMixing(8, 1, (1,))
+    with pytest.raises(AssertionError, match="unknown impl"):
+        CausalGrassmannMixing(8, 4, (1,), impl="cuda")

@@ -5,6 +5,8 @@ import torch
 
 from gflow_lite import GrassmannLM, LMConfig, TransformerLM
 from gflow_lite.audit import format_audit, paper_audit
+from gflow_lite.generate import check_tokens
+from gflow_lite.options import check_lm_config
 
 V = 50
 
@@ -135,7 +137,8 @@ def test_reference_and_fast_models_agree():
 )
 def test_bad_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        tiny(**kwargs)
+        check_lm_config(tiny(**kwargs))  # where a user's settings arrive (CLI, TrainConfig, checkpoints)
+    check_lm_config(tiny())  # and a good one passes
 
 
 @pytest.mark.parametrize("arch", ["grassmann", "transformer"])
@@ -143,16 +146,18 @@ def test_bad_input(arch):
     model = build(arch)
     with pytest.raises(ValueError, match="block_size"):
         model(torch.zeros(1, 25, dtype=torch.long))
+    # token ids are checked once, where they enter (a prompt, a dataset), not on every forward
     with pytest.raises(ValueError, match=r"token id 50 outside \[0, vocab_size=50\)"):
-        model(torch.full((1, 4), 50))
+        check_tokens(torch.full((1, 4), 50), V)
     with pytest.raises(ValueError, match="token id -1"):
-        model(torch.full((1, 4), -1))
+        check_tokens(torch.full((1, 4), -1), V)
     with pytest.raises(ValueError, match="integer token ids"):
-        model(torch.zeros(1, 4))
+        check_tokens(torch.zeros(1, 4), V)
     with pytest.raises(ValueError, match="shape"):
-        model(torch.zeros(4, dtype=torch.long))
-    with pytest.raises(ValueError, match="targets"):
-        model(torch.zeros(1, 4, dtype=torch.long), torch.full((1, 4), 99))
+        check_tokens(torch.zeros(4, dtype=torch.long), V)
+    with pytest.raises(ValueError, match=r"token id 50 outside \[0, vocab_size=50\)"):
+        model.generate(torch.full((1, 4), 50), 2)  # the prompt is where ids enter generation
+    check_tokens(torch.randint(0, V, (2, 4)), V)
 
 
 def test_parameter_audit_against_paper():

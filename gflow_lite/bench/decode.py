@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Tuple
 import torch
 
 from ..model import PAPER_OFFSETS, LMConfig
+from ..options import check_lm_config
 from ..model import GrassmannLM, TransformerLM
 from .options import config_dict
 from .report import format_table, ratio
@@ -60,7 +61,7 @@ def default_config(quick: bool = False) -> DecodeConfig:
 
 
 def lm_config(cfg: DecodeConfig) -> LMConfig:
-    return LMConfig(
+    return check_lm_config(LMConfig(
         vocab_size=cfg.vocab_size,
         block_size=max(cfg.contexts) + (cfg.rounds + 2) * cfg.burst + 2,
         d_model=cfg.d_model,
@@ -72,7 +73,7 @@ def lm_config(cfg: DecodeConfig) -> LMConfig:
         impl=cfg.impl,
         dropout=0.0,
         pos_emb="none",
-    )
+    ))
 
 
 class _Stepper:

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..geometry import n_plucker, normalize_plucker, plucker
+from ..geometry import n_plucker, normalize_plucker, plucker, wedge_height
 
 __all__ = ["window_pair_mask", "WindowGrassmannMixing"]
 
@@ -109,10 +109,8 @@ class WindowGrassmannMixing(nn.Module):
         """
         count = valid.sum(-1, keepdim=True)  # [B, L, 1]
         a = valid.to(z.dtype) / count.clamp_min(1).to(z.dtype)  # [B, L, L], exactly 0 off the mask
-        zz = (z * z).sum(-1, keepdim=True).clamp_min(torch.finfo(z.dtype).tiny)  # |z_t|^2, [B, G, L, 1]
-        proj = (z @ z.transpose(-1, -2)) / zz  # <z_t, z_s> / |z_t|^2, [B, G, L, L]
-        v = z[:, :, None, :, :] - proj[..., None] * z[:, :, :, None, :]  # z_s's part ⊥ z_t, [B, G, L, L, r]
-        n = zz.sqrt() * v.norm(dim=-1)  # ||z_t ∧ z_s|| = |z_t| |v_ts| (stable; not the Lagrange identity)
+        base, v = wedge_height(z[:, :, :, None, :], z[:, :, None, :, :])  # |z_t|, z_s's part ⊥ z_t [B, G, L, L, r]
+        n = base.squeeze(-1) * v.norm(dim=-1)  # ||z_t ∧ z_s|| = |z_t| |v_ts| (base x height, stable)
         c = a[:, None] / n.clamp_min(self.eps)  # a_ts / max(||p_ts||, eps)
         w = (c[..., None] * v).sum(-2)  # [B, G, L, r]; z_t ∧ v_ts = z_t ∧ z_s
         p_bar = plucker(z, w)  # [B, G, L, P]
