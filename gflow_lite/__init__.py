@@ -1,8 +1,14 @@
 """gflow_lite: the Causal Grassmann layer of "Attention Is Not What You Need" (arXiv 2512.19428),
 its size-matched Transformer, and the tools to teach, test and measure them.
 
-Start reading at `gflow_lite.model` (the layer and both models, one file). Imports flow one way:
-geometry -> model -> fused / generate / flops -> data / training / nli / bench -> cli.
+The paper's code is the reading path, four short files that import only each other and torch:
+`geometry` (Plücker coordinates, the stable wedge), `model` (the layer and both models, one file),
+`generate` (streaming caches, sampling) and `train` (a short teaching trainer). Beside it, the lab:
+`kernels` and `controls` (they add themselves to the model's registries), the run manager (`training`),
+`data`, the benchmarks (`bench`), SNLI (`nli`), multi-seed comparisons (`experiments`) and the command line.
+
+Import order (a module imports only from modules before it; tests/test_layering.py checks every import):
+geometry -> generate -> model -> train -> controls -> kernels -> options -> flops -> analysis -> data -> published -> audit -> training -> experiments -> nli -> bench -> cli -> __main__
 """
 
 from .geometry import plucker
