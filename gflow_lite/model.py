@@ -10,20 +10,15 @@ language models. For each position t of the hidden states ``h`` (paper §3; pape
     (G5)  α_t    = σ(W_gate [h_t; g_t] + b_gate)                          gate
     (G6)  h̃_t    = α_t ⊙ h_t + (1 - α_t) ⊙ g_t                             blend
 
-Pairing is causal: t pairs with the *earlier* token t - Δ (the paper's text pairs with t + Δ, which would
-let position t see its own target; paper notes §1.3). Where no offset is valid (t < min Δ), ``g_t = 0``.
+Pairing is causal: t pairs with the *earlier* token t - Δ (the paper's text pairs with t + Δ, which lets
+position t see its own target; paper notes §1.3). Where no offset is valid (t < min Δ), ``g_t = 0``.
+(G2)-(G4) are computed two ways from the same parameters: ``g_reference`` in the paper's order, and
+``g_fast`` (the default) by linearity, ``Σ_Δ c^Δ z_t ∧ z_{t-Δ} = z_t ∧ w_t``: one Plücker vector per token.
 
-The layer computes (G2)-(G4) two ways from the same parameters: ``g_reference`` in the paper's order (a
-Plücker vector and a projection per offset), and ``g_fast`` (the default) by linearity,
-``Σ_Δ c^Δ z_t ∧ z_{t-Δ} = z_t ∧ w_t`` with ``w_t = Σ_Δ c^Δ z_{t-Δ}``: one Plücker vector per token.
-
-Numerics, one rule for every implementation: the layer runs with autocast off, from (G1)'s output on in
-float32 (float64 if the parameters are), and the pair norms come from `geometry.wedge_height` (base x
-height), never from the Lagrange identity, which cancels to noise in float32 for nearly parallel pairs.
-
-This file imports only torch, `gflow_lite.geometry` and `gflow_lite.generate` (which knows no model class). Hand-written kernels (``impl="fused" | "native"``,
-`gflow_lite.kernels`) and the "is it the geometry?" controls (`gflow_lite.controls`) add themselves to
-the registries `KERNELS` and `CONTROLS` below; streaming caches and sampling live in `gflow_lite.generate`.
+One numerics rule for every implementation: autocast off, the geometry from (G1)'s output on in >= float32,
+pair norms from `geometry.wedge_height` (base x height; never the Lagrange identity, which cancels to noise
+in float32 for nearly parallel pairs). `gflow_lite.kernels` and `gflow_lite.controls` add themselves to
+`KERNELS` and `CONTROLS`; this file imports only torch, `geometry` and `generate`.
 """
 
 from __future__ import annotations
@@ -51,17 +46,12 @@ PAPER_SCHEDULE_12: Tuple[int, ...] = (1, 1, 2, 2, 4, 4, 8, 8, 12, 12, 16, 16)
 # ============================================================================================ config
 @dataclass(frozen=True)
 class LMConfig:
-    """Both models' settings; the defaults are the paper's 6-layer model (§4: V 30,522, d 256, d_ff 1024,
-    r 32, 4 heads, block 128). Where the paper is silent, a switch (paper notes §5.2): ``offset_mode``
-    ("all" offsets in every layer, or "per_layer": ``offsets[i]`` is layer i's only one), ``norm`` ("post":
-    the paper's block; "pre": GPT-style), ``normalize``/``eps`` for (G3), ``aggregate`` ("mean", or
-    "learned" softmax weights over offsets), ``out_proj`` (an extra d x d linear, paper notes §1.12).
-    ``impl`` picks how the layer is computed ("fast", "reference", "fused", "native": one function);
-    ``pair`` and ``attn_window`` pick the controls of `gflow_lite.controls`.
-
-    A plain record: user input is checked where it arrives (`gflow_lite.options.check_lm_config`, called
-    by the command line and `TrainConfig`).
-    """
+    """Both models' settings; the defaults are the paper's 6-layer model (§4). Where the paper is silent, a
+    switch (paper notes §5.2): ``offset_mode`` ("all" offsets in every layer, or "per_layer": ``offsets[i]``
+    is layer i's only one), ``norm`` ("post": the paper's block; "pre": GPT-style), ``normalize``/``eps``
+    for (G3), ``aggregate`` ("mean" or "learned"), ``out_proj`` (an extra d x d linear, notes §1.12).
+    ``impl`` picks how the layer is computed (one function); ``pair``, ``attn_window`` pick the controls.
+    A plain record: user input is checked where it arrives (`gflow_lite.options.check_lm_config`)."""
 
     vocab_size: int = 30522
     block_size: int = 128
@@ -85,31 +75,19 @@ class LMConfig:
     tie_weights: bool = True
     init_std: float = 0.02
 
-    def layer_offsets(self, layer: int) -> Tuple[int, ...]:
-        """Offsets of layer ``layer``: the distinct offsets ("all") or ``(offsets[layer],)``."""
+    def layer_offsets(self, layer: int) -> Tuple[int, ...]:  # all distinct offsets, or ``(offsets[layer],)``
         return (self.offsets[layer],) if self.offset_mode == "per_layer" else tuple(sorted(set(self.offsets)))
 
-    def receptive_field(self) -> int:
-        """How far back, in tokens, the Grassmann stack can see (paper notes §1.3)."""
+    def receptive_field(self) -> int:  # how far back, in tokens, the Grassmann stack sees (notes §1.3)
         return sum(max(self.layer_offsets(i)) for i in range(self.n_layers))
 
-    def replace(self, **changes: Any) -> "LMConfig":
+    def replace(self, **changes: Any) -> "LMConfig":  # a copy with some fields changed
         return dataclasses.replace(self, **changes)
 
-    def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "offsets": list(self.offsets)}
 
-    @classmethod
-    def from_dict(cls, data: dict) -> "LMConfig":
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown LMConfig field(s) {unknown}; known fields: {list(cls.__dataclass_fields__)}")
-        return cls(**{**data, **({"offsets": tuple(data["offsets"])} if "offsets" in data else {})})
-
-
-#: ``impl`` -> a function computing (G1)-(G6) in one autograd node; `gflow_lite.kernels` adds "fused", "native".
-KERNELS: Dict[str, Callable] = {}
-#: control name -> mixer class; `gflow_lite.controls` adds "concat", "outer" (pair) and "window" (attention).
+#: ``impl`` -> ``kernel(layer, h, past, a) -> (h̃, z_ctx)``, the layer's `mix` as one hand-written node
+KERNELS: Dict[str, Callable] = {}  # (`gflow_lite.kernels` adds "fused" and "native")
+#: control -> mixer class (`gflow_lite.controls` adds "concat", "outer" for ``pair``, "window" for attention)
 CONTROLS: Dict[str, Callable[..., nn.Module]] = {}
 
 
@@ -139,15 +117,13 @@ class CausalGrassmannMixing(nn.Module):
         self.register_buffer("delta", torch.tensor(self.offsets), persistent=False)
 
     def offset_weights(self, t: Tensor, dtype: torch.dtype = torch.float32) -> Tuple[Tensor, Tensor]:
-        """(G4)'s weights ``a_t^Δ`` at positions ``t: [T]`` -> ``(a [T, m], any_valid [T])``.
-
-        Rows with no valid offset are exactly 0, by a ``where`` (never a division by a clamped 0: that gave
-        NaN gradients in a public reproduction, paper notes §5.3).
-        """
+        """(G4)'s weights ``a_t^Δ`` at positions ``t: [T]`` -> ``(a [T, m], any_valid [T])``; rows with no
+        valid offset are 0 by a ``where`` (a division by a clamped 0 gave NaN gradients, notes §5.3)."""
         valid = t[:, None] >= self.delta  # the partner t - Δ exists
-        e = valid.to(dtype) if self.offset_logits is None else torch.softmax(self.offset_logits.to(dtype), -1) * valid
+        e = valid.to(dtype)  # "mean"; "learned": softmax weights over the valid offsets
+        e = e if self.offset_logits is None else torch.softmax(self.offset_logits.to(dtype), -1) * e
         s = e.sum(-1, keepdim=True)
-        return torch.where(s > 0, e / torch.where(s > 0, s, torch.ones_like(s)), torch.zeros_like(e)), s[:, 0] > 0
+        return torch.where(s > 0, e / torch.where(s > 0, s, 1.0), 0.0), s[:, 0] > 0
 
     def pair_feature(self, z: Tensor, z_past: Tensor) -> Tensor:
         """(G2): the feature of the pair ``(z_t, z_{t-Δ})``, the Plücker coordinates of their 2-plane."""
@@ -167,7 +143,7 @@ class CausalGrassmannMixing(nn.Module):
         """(G2)-(G4) by linearity: ``g_t = W_plu (z_t ∧ w_t) + (Σ_Δ a^Δ) b_plu``, ``w_t = Σ_Δ c^Δ v^Δ``.
 
         ``v^Δ`` is the partner's part orthogonal to ``z_t`` (``z ∧ z' = z ∧ v``), so ``n^Δ = |z_t| |v^Δ|``
-        and each term ``c^Δ z_t ∧ v^Δ`` has norm ``<= a^Δ`` as computed, even for pairs parallel up to rounding.
+        and each term ``c^Δ z_t ∧ v^Δ`` has norm ``<= a^Δ`` as computed, even for nearly parallel pairs.
         """
         base, v = wedge_height(z.unsqueeze(-2), torch.stack(partners, dim=-2))  # |z_t|, v^Δ     [B, T, m, r]
         c = a.expand(v.shape[:-1])  # c^Δ = a^Δ ...
@@ -193,13 +169,8 @@ class CausalGrassmannMixing(nn.Module):
         dtype = torch.promote_types(self.W_red.weight.dtype, torch.float32)
         a, _ = self.offset_weights(torch.arange(start, start + h.shape[1], device=h.device), dtype)
         with torch.autocast(h.device.type, enabled=False):  # the numerics rule of the module docstring
-            if self.impl in KERNELS:  # (G1)-(G6) as one hand-written node: same function, faster
-                W = (self.W_red.weight, self.W_red.bias, self.W_plu.weight, self.W_plu.bias, self.W_gate.weight,
-                     self.W_gate.bias)
-                h_mix, z = KERNELS[self.impl](h, past, self.offsets, a, *W, self.normalize, self.eps)
-                z_ctx = z if past is None else torch.cat([past.to(z.dtype), z], dim=1)
-            else:
-                h_mix, z_ctx = self.mix(h, past, a)
+            kernel = KERNELS.get(self.impl, CausalGrassmannMixing.mix)  # a kernel: the same function, faster
+            h_mix, z_ctx = kernel(self, h, past, a)
         if cache is not None:  # keep the last max(offsets) reduced states: a constant-size cache
             cache.z, cache.pos = z_ctx[:, -max(self.offsets):].detach(), start + h.shape[1]
         return h_mix if self.out_proj is None else self.out_proj(h_mix)
@@ -213,15 +184,14 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         assert d_model % n_heads == 0, (d_model, n_heads)
         self.n_heads, self.dropout = n_heads, dropout
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.proj = nn.Linear(d_model, d_model)
+        self.qkv, self.proj = nn.Linear(d_model, 3 * d_model), nn.Linear(d_model, d_model)
 
     def attention_mask(self, past: int, T: int, device: torch.device) -> Optional[Tensor]:
         """Which keys each query sees: None for plain causal attention over this call's tokens, else a
         ``[T, past + T]`` mask: query i (absolute position past + i) sees key j iff ``j <= past + i``."""
         if past == 0:
             return None
-        return torch.arange(past + T, device=device)[None, :] <= torch.arange(past, past + T, device=device)[:, None]
+        return torch.arange(past + T, device=device) <= torch.arange(past, past + T, device=device)[:, None]
 
     def forward(self, x: Tensor, cache=None) -> Tensor:
         """``x: [B, T, d]``; with a `generate.KVCache`, ``x`` continues the cached stream."""
@@ -250,17 +220,14 @@ class FeedForward(nn.Module):
 
 
 class Block(nn.Module):
-    """One layer: a mixer and the FFN (paper §3.3; paper notes §1.8-§1.9).
-
-    ``norm="post"`` (the paper's block)::
+    """One layer: a mixer and the FFN (paper §3.3; paper notes §1.8-§1.9). ``norm="post"`` (the paper's)::
 
         ĥ  = Dropout(LN(Mix(h)))      Grassmann: the blend (G6) carries its own skip path α ⊙ h
         ĥ  = LN(h + Dropout(Mix(h)))  attention: the classic residual
         h' = LN(ĥ + FFN(ĥ))
 
-    ``norm="pre"`` (GPT-style): ``h += Dropout(Mix(LN(h)))``, ``h += FFN(LN(h))``. For the Grassmann model
-    this is two changes: the norm moves before the mixer, and a residual is added around the mixer.
-    """
+    ``norm="pre"`` (GPT-style): ``h += Dropout(Mix(LN(h)))``, ``h += FFN(LN(h))``: for the Grassmann model,
+    two changes at once (the norm moves before the mixer, and a residual is added around the mixer)."""
 
     def __init__(self, cfg: LMConfig, mixer: nn.Module, residual_mix: bool) -> None:
         super().__init__()
@@ -283,15 +250,15 @@ def init_weights(module: nn.Module, std: float) -> None:
     """N(0, std) weights and zero biases for every Linear and Embedding (paper notes §1.11)."""
     if isinstance(module, (nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, mean=0.0, std=std)
-    if isinstance(module, nn.Linear) and module.bias is not None:
-        nn.init.zeros_(module.bias)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
 
 
 class LanguageModel(nn.Module):
     """What both models share: token (+ learned position) embeddings, dropout, a stack of blocks, a final
     LayerNorm and a head tied to the token embedding (the reading of the paper's counts, notes §1.12)."""
 
-    architecture = "base"
+    architecture = "base"  # each model defines `make_block(layer)`: its mixer in a Block
 
     def __init__(self, cfg: LMConfig) -> None:
         super().__init__()
@@ -306,11 +273,7 @@ class LanguageModel(nn.Module):
         if cfg.tie_weights:
             self.lm_head.weight = self.tok_emb.weight
 
-    def make_block(self, layer: int) -> Block:  # pragma: no cover - each model chooses its mixer
-        raise NotImplementedError
-
-    def num_params(self, non_embedding: bool = False) -> int:
-        """Parameter count (tied weights counted once)."""
+    def num_params(self, non_embedding: bool = False) -> int:  # tied weights counted once
         n = sum(p.numel() for p in self.parameters())
         if non_embedding:
             n -= self.tok_emb.weight.numel() + (0 if self.pos_emb is None else self.pos_emb.weight.numel())
@@ -321,13 +284,12 @@ class LanguageModel(nn.Module):
         """``idx: [B, T]`` token ids -> logits ``[B, T, V]``; with ``targets`` -> ``(logits, loss)``; with a
         `generate.StreamCache`, ``idx`` continues the cached stream. Ids are checked where they enter
         (`generate.check_tokens`), not here: nothing on this path waits for the device."""
-        B, T = idx.shape
-        start = 0 if cache is None else cache.pos
+        (B, T), start = idx.shape, 0 if cache is None else cache.pos
         h = self.tok_emb(idx)
         if self.pos_emb is not None:
             if start + T > self.config.block_size:
-                raise ValueError(f"input reaches position {start + T} but block_size={self.config.block_size} "
-                                 f"(learned positions); crop the input to block_size tokens or use pos_emb='none'")
+                raise ValueError(f"input reaches position {start + T} but block_size={self.config.block_size}"
+                                 " (learned positions); crop it to block_size tokens or use pos_emb='none'")
             h = h + self.pos_emb(torch.arange(start, start + T, device=idx.device))
         h = self.drop(h)
         for i, block in enumerate(self.blocks):
@@ -337,15 +299,12 @@ class LanguageModel(nn.Module):
         logits = self.lm_head(self.ln_f(h))
         if targets is None:
             return logits
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
-        return logits, loss
+        return logits, F.cross_entropy(logits.float().flatten(0, 1), targets.reshape(-1), ignore_index=-100)
 
-    def generate(self, idx: Tensor, max_new_tokens: int, **options: Any) -> Tensor:
-        """Sample ``max_new_tokens`` tokens after ``idx`` (`gflow_lite.generate.generate`)."""
+    def generate(self, idx: Tensor, max_new_tokens: int, **options: Any) -> Tensor:  # see generate.generate
         return streaming.generate(self, idx, max_new_tokens, **options)
 
-    def new_cache(self) -> "streaming.StreamCache":
-        """An empty streaming cache for this model (`gflow_lite.generate.new_cache`)."""
+    def new_cache(self) -> "streaming.StreamCache":  # an empty streaming cache, see generate.new_cache
         return streaming.new_cache(self)
 
 
@@ -357,8 +316,8 @@ class GrassmannLM(LanguageModel):
     def make_block(self, layer: int) -> Block:
         cfg = self.config
         layer_class = CausalGrassmannMixing if cfg.pair == "plucker" else CONTROLS[cfg.pair]
-        mixer = layer_class(cfg.d_model, cfg.r, cfg.layer_offsets(layer), normalize=cfg.normalize, eps=cfg.eps,
-                            aggregate=cfg.aggregate, impl=cfg.impl, out_proj=cfg.out_proj)
+        mixer = layer_class(cfg.d_model, cfg.r, cfg.layer_offsets(layer), normalize=cfg.normalize,
+                            eps=cfg.eps, aggregate=cfg.aggregate, impl=cfg.impl, out_proj=cfg.out_proj)
         return Block(cfg, mixer, residual_mix=False)
 
     def set_impl(self, impl: str) -> "GrassmannLM":
@@ -376,10 +335,8 @@ class TransformerLM(LanguageModel):
 
     def make_block(self, layer: int) -> Block:
         cfg = self.config
-        if cfg.attn_window:
-            attn = CONTROLS["window"](cfg.d_model, cfg.n_heads, cfg.dropout, window=cfg.attn_window)
-        else:
-            attn = CausalSelfAttention(cfg.d_model, cfg.n_heads, cfg.dropout)
+        attn = CausalSelfAttention(cfg.d_model, cfg.n_heads, cfg.dropout) if not cfg.attn_window else \
+            CONTROLS["window"](cfg.d_model, cfg.n_heads, cfg.dropout, window=cfg.attn_window)
         return Block(cfg, attn, residual_mix=True)
 
 

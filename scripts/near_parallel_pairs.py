@@ -21,6 +21,7 @@ from gflow_lite.analysis import layer_diagnostics, layer_inputs
 from gflow_lite.data.batching import eval_blocks
 from gflow_lite.data.wikitext import load_wikitext2
 from gflow_lite.training.inference import load_model
+from gflow_lite.options import config_dict
 from gflow_lite.training.metrics import git_commit
 
 THRESHOLDS = (1e-3, 1e-2)
@@ -57,7 +58,7 @@ def main() -> None:
     record = {
         "what": "nearly parallel pairs (sin θ below a threshold) of a trained model on WikiText-2 validation",
         "run": str(args.run), "checkpoint_step": loaded.step,
-        "run_git_commit": summary.get("git_commit"), "model_config": cfg.model.to_dict(),
+        "run_git_commit": summary.get("git_commit"), "model_config": config_dict(cfg.model),
         "seed": cfg.seed, "tokens": int(len(ids)), "rows": rows,
         "git_commit": git_commit(),
         "hardware": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__},

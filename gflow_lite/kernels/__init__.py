@@ -13,6 +13,8 @@ to `gflow_lite.model.KERNELS`, where `CausalGrassmannMixing` looks its ``impl`` 
 
 from __future__ import annotations
 
+import torch
+
 from ..model import KERNELS
 from . import fused, native
 
@@ -22,8 +24,20 @@ __all__ = ["release_scratch"]
 def release_scratch() -> int:
     """Free this thread's scratch buffers of both kernels; returns the bytes released (memory benchmarks
     call it first, so that the scratch is allocated inside the measured step)."""
-    return fused.release_fast_scratch() + native.release_scratch()
+    return fused.release_scratch() + native.release_scratch()
 
 
-KERNELS["fused"] = fused.fused_grassmann_layer
-KERNELS["native"] = native.native_grassmann_layer
+def _as_kernel(node):
+    """``node(h, past, offsets, a, weights..., normalize, eps) -> (h̃, z)`` as a `KERNELS` entry: the
+    layer's `mix` (``(layer, h, past, a) -> (h̃, z_ctx)``, ``z_ctx`` the reduced states of ``[past; h]``)."""
+
+    def kernel(layer, h, past, a):
+        h_mix, z = node(h, past, layer.offsets, a, layer.W_red.weight, layer.W_red.bias, layer.W_plu.weight,
+                        layer.W_plu.bias, layer.W_gate.weight, layer.W_gate.bias, layer.normalize, layer.eps)
+        return h_mix, (z if past is None else torch.cat([past.to(z.dtype), z], dim=1))
+
+    return kernel
+
+
+KERNELS["fused"] = _as_kernel(fused.fused_grassmann_layer)
+KERNELS["native"] = _as_kernel(native.native_grassmann_layer)
