@@ -29,7 +29,7 @@ import torch
 from ..model import PAPER_OFFSETS, LMConfig
 from ..options import check_lm_config
 from ..model import GrassmannLM, TransformerLM
-from .options import config_dict
+from ..options import config_dict
 from .report import format_table, ratio
 from .timing import interleaved
 
@@ -123,7 +123,7 @@ def run(cfg: DecodeConfig, device: torch.device) -> Dict[str, Any]:
         )
     print(format_table(records, COLUMNS), flush=True)
     return {
-        "config": {**config_dict(cfg), "lm": lm.to_dict()},
+        "config": {**config_dict(cfg), "lm": config_dict(lm)},
         "records": records,
         "summary": summarize(records),
         "methods": {
