@@ -119,7 +119,7 @@ def generate(model, idx: Tensor, max_new_tokens: int, temperature: float = 1.0, 
     model.eval()
     cache = new_cache(model) if use_cache else None
 
-    def next_logits(idx: Tensor, cache: Optional[StreamCache]) -> Tensor:
+    def next_logits(idx: Tensor, cache: Optional[StreamCache]) -> Tuple[Tensor, Optional[StreamCache]]:
         if not streams and idx.shape[1] > block_size:
             idx = idx[:, -block_size:]
             cache = None if cache is None else new_cache(model)

@@ -172,3 +172,32 @@ def test_parameter_audit_against_paper():
     assert rows[("grassmann", 12, "+ Linear(d, d) per layer")].params == 18_156_928
     assert all(r.matches for r in rows.values() if r.variant.startswith("+"))
     assert "65,792" in format_audit()
+
+
+@pytest.mark.parametrize("arch,impl", [("grassmann", "fast"), ("grassmann", "reference"), ("grassmann", "fused"),
+                                       ("grassmann", "native"), ("transformer", "fast")])
+def test_no_host_sync_in_a_training_step(arch, impl):
+    """After the first step, forward and backward read no tensor value back to Python (``.item()``, ``int(t)``, a mask check): on
+    a GPU each would make the host wait for the device every step. ``aten._local_scalar_dense`` is the one
+    operation every such read goes through."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Reads(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.seen.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    model = build(arch, impl=impl).train()
+    idx, targets = torch.randint(0, V, (2, 24)), torch.randint(0, V, (2, 24))
+    model(idx, targets)[1].backward()  # the first step may build what later steps reuse (a kernel's index maps)
+    with Reads() as reads:
+        _, loss = model(idx, targets)
+        loss.backward()
+    assert reads.seen and not [op for op in reads.seen if "_local_scalar_dense" in op]
+    with Reads() as reads:  # the check can see a read: check_tokens makes one, once, where ids enter
+        check_tokens(idx, V)
+    assert any("_local_scalar_dense" in op for op in reads.seen)
