@@ -1,8 +1,8 @@
-"""The fused layer (``impl="fused"``, gflow_lite/fused.py) against the paper-order reference: outputs and
-gradients of every parameter and of the input, in float64 (tight) and float32, for both aggregates, with
-and without (G3), in one or several token blocks, streaming through a cache (also ``impl="native"``),
-under bf16 autocast, and gradcheck of the three autograd nodes (the layer's, and the Plücker and gate
-nodes it is equal to)."""
+"""The fused layer (``impl="fused"``, gflow_lite/kernels/fused.py) against the paper-order reference:
+outputs and gradients of every parameter and of the input, in float64 (tight) and float32, for both
+aggregates, with and without (G3), in one or several token blocks, streaming through a cache (also
+``impl="native"``), under bf16 autocast; its autograd node against gradcheck and against the equations
+written in plain PyTorch."""
 
 import pytest
 import torch
@@ -37,7 +37,7 @@ def outputs_and_grads(layer, h, w):
 @pytest.mark.parametrize("normalize", [True, False])
 @pytest.mark.parametrize("block", [256, 5, 1])
 def test_fused_equals_reference(monkeypatch, dtype, tol, aggregate, normalize, block):
-    monkeypatch.setattr(fused, "FAST_BLOCK_TOKENS", block)
+    monkeypatch.setattr(fused, "BLOCK_TOKENS", block)
     ref, fu = pair(aggregate, normalize, dtype=dtype)
     h = torch.randn(2, 13, 12, dtype=dtype)
     w = torch.randn(2, 13, 12, dtype=dtype)
@@ -67,63 +67,46 @@ def test_gradcheck_float64(aggregate):
     assert torch.autograd.gradcheck(fu, (h,), eps=1e-6, atol=1e-6)
 
 
-def test_gradcheck_of_each_node():
+def test_gradcheck_of_the_layer_node():
     torch.manual_seed(1)
     dt = torch.float64
-    z = torch.randn(2, 6, 5, dtype=dt, requires_grad=True)
-    a = torch.rand(6, 3, dtype=dt).requires_grad_(True)
-    W, b = torch.randn(7, 10, dtype=dt, requires_grad=True), torch.randn(7, dtype=dt, requires_grad=True)
-    zp = torch.randn(2, 6, 3, 5, dtype=dt, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda *x: fused.fused_plucker_mix(*x, True, 1e-6), (z, zp, a, W, b))
-    past = torch.randn(2, 2, 5, dtype=dt)
-    assert torch.autograd.gradcheck(
-        lambda z_, a_, W_, b_: fused.fused_plucker_mix_shifted(z_, past, (1, 2, 4), a_, W_, b_, True, 1e-6),
-        (z, a, W, b),
-    )
     h = torch.randn(2, 4, 7, dtype=dt, requires_grad=True)
-    g = torch.randn(2, 4, 7, dtype=dt, requires_grad=True)
-    Wg, bg = torch.randn(7, 14, dtype=dt, requires_grad=True), torch.randn(7, dtype=dt, requires_grad=True)
-    assert torch.autograd.gradcheck(fused.fused_gate_blend, (h, g, Wg, bg))
-    Wr, br = torch.randn(5, 7, dtype=dt, requires_grad=True), torch.randn(5, dtype=dt, requires_grad=True)
-    Wp = torch.randn(7, 10, dtype=dt, requires_grad=True)
+    past = torch.randn(2, 2, 5, dtype=dt)
+    shapes = [(5, 7), (5,), (7, 10), (7,), (7, 14), (7,)]  # W_red, b_red, W_plu, b_plu, W_gate, b_gate
+    weights = [torch.randn(shape, dtype=dt, requires_grad=True) for shape in shapes]
     a4 = torch.rand(4, 3, dtype=dt).requires_grad_(True)
     for past_ in (None, past):
-        assert torch.autograd.gradcheck(
-            lambda *x: fused.fused_grassmann_layer(x[0], past_, (1, 2, 4), *x[1:], True, 1e-6)[0],
-            (h, a4, Wr, br, Wp, b, Wg, bg),
-        )
+        for normalize in (True, False):
+            assert torch.autograd.gradcheck(
+                lambda *x: fused.fused_grassmann_layer(x[0], past_, (1, 2, 4), *x[1:], normalize, 1e-6)[0],
+                (h, a4, *weights),
+            )
 
 
-@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
-def test_gate_blend_equals_the_plain_formula(dtype, tol):
-    """The gate node (one K = 2d product on [h, g]) against plain PyTorch: output and every gradient."""
-    torch.manual_seed(2)
-    h, g = torch.randn(3, 5, 8, dtype=dtype), torch.randn(3, 5, 8, dtype=dtype)
-    lin = torch.nn.Linear(16, 8).to(dtype)
-    w = torch.randn(3, 5, 8, dtype=dtype)
-    results = []
-    for plain in (True, False):
-        h_, g_ = h.clone().requires_grad_(True), g.clone().requires_grad_(True)
-        if plain:
-            alpha = torch.sigmoid(lin(torch.cat([h_, g_], -1)))
-            y = alpha * h_ + (1 - alpha) * g_
-        else:
-            y = fused.fused_gate_blend(h_, g_, lin.weight, lin.bias)
-        results.append((y.detach(), torch.autograd.grad((y * w).sum(), [h_, g_, lin.weight, lin.bias])))
-    (y_plain, g_plain), (y_fused, g_fused) = results
-    torch.testing.assert_close(y_fused, y_plain, rtol=tol, atol=tol)
-    for name, a, b in zip(["h", "g", "W_gate", "b_gate"], g_fused, g_plain):
-        torch.testing.assert_close(a, b, rtol=tol, atol=tol, msg=lambda m: f"{name}: {m}")
-    with torch.no_grad():
-        y_no_grad = fused.fused_gate_blend(h, g, lin.weight, lin.bias)
-    torch.testing.assert_close(y_no_grad, y_plain, rtol=tol, atol=tol)
+def plain_layer(h, past, offsets, a, w_red, b_red, w_plu, b_plu, w_gate, b_gate, normalize, eps):
+    """(G1)-(G6) in plain PyTorch, written here from the equations (paper order: a Plücker vector per
+    offset, normalised, projected, averaged with the weights a; the gate; the blend)."""
+    B, T, d = h.shape
+    z = torch.nn.functional.linear(h, w_red, b_red)
+    ctx = z if past is None else torch.cat([past, z], 1)
+    i, j = torch.triu_indices(z.shape[-1], z.shape[-1], offset=1)
+    g = 0.0
+    for k, delta in enumerate(offsets):
+        zp = torch.nn.functional.pad(ctx, (0, 0, delta, 0))[:, ctx.shape[1] - T:ctx.shape[1] - T + T]
+        p = z[..., i] * zp[..., j] - z[..., j] * zp[..., i]
+        if normalize:
+            p = p / p.norm(dim=-1, keepdim=True).clamp_min(eps)
+        g = g + a[:, k, None] * torch.nn.functional.linear(p, w_plu, b_plu)
+    alpha = torch.sigmoid(torch.nn.functional.linear(torch.cat([h, g], -1), w_gate, b_gate))
+    return alpha * h + (1 - alpha) * g, z
 
 
-@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 2e-5)])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])  # x max|x|
 @pytest.mark.parametrize("with_past", [False, True])
-def test_layer_node_equals_the_two_nodes(dtype, tol, with_past):
-    """The whole-layer node (G1)-(G6) against (G1) as a Linear, then the Plücker and gate nodes: outputs,
-    the returned z, and every gradient (input, a, all six weights)."""
+@pytest.mark.parametrize("normalize", [True, False])
+def test_layer_node_equals_the_plain_equations(dtype, tol, with_past, normalize):
+    """The whole-layer node (G1)-(G6) against the equations in plain PyTorch: outputs, the returned z,
+    and every gradient (input, a, all six weights); also its forward without autograd."""
     torch.manual_seed(3)
     B, T, d, r, offsets = 2, 9, 10, 5, (1, 2, 4)
     h = torch.randn(B, T, d, dtype=dtype)
@@ -134,24 +117,25 @@ def test_layer_node_equals_the_two_nodes(dtype, tol, with_past):
     params = [torch.randn(shape, dtype=dtype) for shape in shapes]
     w = torch.randn(B, T, d, dtype=dtype)
     results = []
-    for whole in (True, False):
+    for layer in (fused.fused_grassmann_layer, plain_layer):
         h_, a_ = h.clone().requires_grad_(True), a.clone().requires_grad_(True)
         ps = [x.clone().requires_grad_(True) for x in params]
-        if whole:
-            y, z = fused.fused_grassmann_layer(h_, past, offsets, a_, *ps, True, 1e-6)
+        y, z = layer(h_, past, offsets, a_, *ps, normalize, 1e-6)
+        if layer is fused.fused_grassmann_layer:
             assert not z.requires_grad
-        else:
-            z = torch.nn.functional.linear(h_, ps[0], ps[1])
-            g = fused.fused_plucker_mix_shifted(z, past, offsets, a_, ps[2], ps[3], True, 1e-6)
-            y = fused.fused_gate_blend(h_, g, ps[4], ps[5])
         results.append((y.detach(), z.detach(), torch.autograd.grad((y * w).sum(), [h_, a_, *ps])))
     (y1, z1, g1), (y2, z2, g2) = results
-    torch.testing.assert_close(y1, y2, rtol=tol, atol=tol)
-    torch.testing.assert_close(z1, z2, rtol=tol, atol=tol)
+
+    def close(name, x1, x2):  # relative to the tensor's largest entry (unnormalised wedges reach ~100)
+        err = float((x1 - x2).abs().max() / x2.abs().max())
+        assert err <= tol, f"{name}: error {err:.3g} x max > {tol:g}"
+
+    close("output", y1, y2)
+    close("z", z1, z2)
     for name, x1, x2 in zip(["h", "a", "W_red", "b_red", "W_plu", "b_plu", "W_gate", "b_gate"], g1, g2):
-        torch.testing.assert_close(x1, x2, rtol=tol, atol=tol, msg=lambda m: f"{name}: {m}")
+        close(name, x1, x2)
     with torch.no_grad():
-        y3, z3 = fused.fused_grassmann_layer(h, past, offsets, a, *params, True, 1e-6)
+        y3, z3 = fused.fused_grassmann_layer(h, past, offsets, a, *params, normalize, 1e-6)
     torch.testing.assert_close(y3, y1, rtol=tol, atol=tol)
     torch.testing.assert_close(z3, z1, rtol=tol, atol=tol)
 

@@ -1,118 +1,30 @@
 r"""The fused Grassmann layer (opt-in, ``impl="fused"``): (G1)-(G6) of `gflow_lite.model` as one autograd
-node (built from the kernels of two smaller nodes, (G2)-(G4) and (G5)-(G6), also public). On the CPU,
-``impl="native"`` (`gflow_lite.native`) runs the same node with the elementwise work below in C++.
+node, its backward written by hand. On the CPU, ``impl="native"`` (`gflow_lite.kernels.native`) runs the
+same node with its elementwise work in C++.
 
 Same function and parameters as `CausalGrassmannMixing` with ``impl="fast"``; tested equal to the
-paper-order reference, outputs and gradients (tests/test_fused.py). The plain paths leave the backward
-to autograd, which records every small op of the forward and replays its adjoint, saving whatever each
-op needs. At L = 256 that is several hundred small ops per step and costs more than the matrix
-products. Here the backward is written by hand, and the forward is arranged so that it is short too.
+paper-order reference and to the equations in plain PyTorch, outputs and gradients (tests/test_fused.py).
+Chapter 4 of the book, section 4.3 "How the fused node computes (G1)–(G6)", derives it; the numbered
+steps in the comments below are that section's:
 
-Notation (per token t; ``N`` tokens, ``r`` reduced width, ``m`` offsets, ``d`` width)::
+1. the partners z_{t-Δ} as slices of one zero-padded, feature-major copy of the reduced states;
+2. (G2)-(G4) by linearity, ``g = W_plu (z ∧ w_⊥) + (Σ_Δ a^Δ) b_plu``, the norm as base x height;
+3. the Plücker vector in a shift layout (dense ops on strided views), blocks of `BLOCK_TOKENS` tokens
+   in per-thread scratch;
+4. the backward of (G2)-(G4) by hand (one antisymmetric operator for both wedge arguments, then the
+   chain rule through ``c = a / max(n, eps)``);
+5. (G5)-(G6), the gate and blend, and 6. the whole layer in one node.
 
-    z = z_t,   p^Δ = z_{t-Δ} (the partner; 0 when t - Δ < 0),   a^Δ = a_t^Δ (G4's weight; 0 if invalid)
-
-**1. Partners without shifted copies.** Inside the node, one zero-padded, feature-major copy of the
-reduced states ``zpad = [0 (D columns), z_ctx]: [r, D + C]`` (``D = max Δ``; ``z_ctx`` = a streaming
-cache's states, then this call's T tokens); the partners of offset Δ are the slice
-``zpad[:, D + C - T - Δ : D + C - Δ]``, stacked into ``p: [m, r, N]`` (one copy). In the backward,
-``dp^Δ`` is added back Δ tokens (``dz[t - Δ] += dp^Δ[t]``): no pad, slice or add per offset for
-autograd to record. Everything below is feature-major (``[features, tokens]``): the elementwise ops then
-run along the long, contiguous token axis.
-
-**2. (G2)-(G4) by linearity**, as in ``g_fast``: since ``z ∧ ·`` is linear,
-
-    g = Σ_Δ a^Δ (W_plu p̂^Δ + b_plu) = W_plu (z ∧ w) + (Σ_Δ a^Δ) b_plu,    w = Σ_Δ c^Δ p^Δ,
-    c^Δ = a^Δ / max(n^Δ, eps),   n^Δ = ||z ∧ p^Δ||          (c^Δ = a^Δ without (G3))
-
-The norm is base x height, stable for nearly parallel pairs (never the Lagrange identity)::
-
-    s^Δ = <z, p^Δ>,   v^Δ = p^Δ - (s^Δ / |z|^2) z  (the part of p^Δ orthogonal to z),   n^Δ = |z| |v^Δ|
-
-(computed as ``sqrt(|z|^2 <v, v>)``: squares overflow float32 only for |z| |v| > 1.8e19)
-
-and since ``z ∧ z = 0`` the forward wedges ``z`` with ``w_⊥ = Σ c^Δ v^Δ`` (each term then has norm
-``<= a^Δ`` as computed): ``w = w_⊥ + β z`` with ``β = Σ_Δ c^Δ s^Δ / |z|^2``. The bias enters as
-``(Σ_Δ a^Δ) b_plu``, for any weights a: the layer's (`offset_weights`) sum to 1 where some offset is
-valid and to 0 where none is (``t < min Δ``): there ``c = 0``, ``w = 0`` and ``g = 0``.
-
-**3. The Plücker vector in a shift layout**, so that every step is a dense op on strided views (no
-gather or scatter of activations). With indices mod r and ``S = floor(r/2)``::
-
-    q_si = σ_si (z_i w_j - w_i z_j),   j = (i + s) mod r,   σ_si = +1 if i + s < r else -1,
-    s = 1..S,  i = 0..r-1
-
-so that ``q_si = +p_{min(i,j), max(i,j)}``: every pair ``i < j`` appears once, except for even r, where
-the slots ``s = r/2, i >= r/2`` repeat ``i < r/2`` and get weight 0 (``S r = P + r/2`` slots, 3% more
-than P). W_plu's columns are permuted once to match (``W_shift``; memoised when there is no autograd).
-The windows ``σ_si x_j`` are one strided view of the signed doubled row ``[x, -x]``; ``z`` and ``w``
-share one buffer ``[z, -z, w, -w]``. So ``g = q W_shiftᵀ + (Σ_Δ a^Δ) b`` is one ``addmm`` onto the
-bias term; no [N, P] tensor is kept for the backward (q is recomputed there, two ops).
-
-**4. The backward of (G2)-(G4) by hand.** Given ``dg = dL/dg``::
-
-    dW_plu = dgᵀ q',    db_plu = Σ_t (Σ_Δ a^Δ) dg,    dq = dg W_shift        (three matrix products)
-
-(``q'``: q's rows in W_plu's column order; a row gather of the [S r, n] feature-major q.)
-
-``<dq, q>`` is bilinear and antisymmetric in (z, w): ``<dq, z ∧ w> = zᵀ K w`` with K the antisymmetric
-r x r matrix ``K_{i,j} = σ_si dq_si``, ``K_{j,i} = -σ_si dq_si`` (``j = (i + s) mod r``). So both
-partial gradients are one operator (indices mod r),
-
-    R(y)_i = (K y)_i = Σ_s dq_si σ_si y_{i+s} - Σ_s σ_{s,i-s} dq_{s,i-s} y_{i-s},   ∂/∂z = R(w), ∂/∂w = -R(z)
-
-a window read of ``[y, -y]`` (as in the forward) minus a "skew" sum ``Σ_s σ_{s,i-s} u_{s,i-s}`` of
-``u_si = dq_si y_i``, which is one strided view of the signed doubled ``[-u, u]`` (row stride
-``2r - 1``; ``σ_{s,i-s} = -1`` exactly where it reads the first copy, ``i < s``, and it reads only that
-copy's last S rows, so only they are written). The two sums over s are taken apart (no difference of
-the [2, S, r, n] terms is formed). Applied to ``y = (z, w_⊥)`` at
-once: ``dw = -R(z)`` and, as the wedge's first argument is ``w = w_⊥ + β z``,
-``dz|_w = R(w) = R(w_⊥) + β R(z) = R(w_⊥) - β dw``. Note ``<z, dw> = -zᵀ K z = 0``.
-
-Then the chain rule through ``w = Σ c^Δ p^Δ``, ``c = a / n`` (``n^2 = |z|^2 |p|^2 - s^2``, so
-``∂n/∂p = |z|^2 v / n`` and ``∂n/∂z = (|p|^2 z - s p) / n = (n^2 z / |z|^2 - s v) / n``). With
-``e^Δ = <p^Δ, dw> = <v^Δ, dw>`` (= dL/dc^Δ) and ``f^Δ = e^Δ c^Δ / n^2`` (0 where the floor eps is
-active, where c does not depend on n)::
-
-    dp^Δ = c^Δ dw - f^Δ |z|^2 v^Δ
-    dz   = dz|_w - (Σ_Δ f^Δ n^2) z / |z|^2 + Σ_Δ f^Δ s^Δ v^Δ,         f n^2 = e c (floor off)
-    da^Δ = e^Δ / max(n^Δ, eps) + <dg, b_plu>     (e^Δ without (G3); summed over the batch)
-
-Written with v (not p = v + (s/|z|^2) z) no term cancels for nearly parallel pairs: every term is
-``O(1/sin θ)``, the conditioning of p̂ itself. Saved: z, v, w_⊥, c, Σ_Δ a^Δ, b_plu and six [m, N] or
-[N] factors (1/max(n, eps), c where the floor is off, c/n^2, s, |z|^2, β).
-
-**5. (G5)-(G6), the gate and blend** (`fused_gate_blend`). With ``W_gate = [W_h | W_g]`` (the
-columns that read h and those that read g; no ``cat``, so no copy of h is kept)::
-
-    α = σ(W_h h + W_g g + b_gate),        h̃ = α h + (1 - α) g = g + α (h - g)
-
-and with ``dh̃ = dL/dh̃``, ``δ = dL/d(pre-activation) = dh̃ (h - g) α (1 - α)`` (σ' = σ (1 - σ))::
-
-    dh = α dh̃ + δ W_h,   dg = (1 - α) dh̃ + δ W_g,   dW_gate = [δᵀ h | δᵀ g],   db_gate = Σ_t δ
-
-(dh and dg each one ``addmm`` onto its first term, ``out=`` so in place and counted by
-`torch.utils.flop_counter`; both are contiguous: dg feeds (4), and in the layer's node (G1) adds onto
-dh in place.) Saved: h (the input itself when it is in the compute dtype), g and α (no 1 - α, no h - g).
-A single K = 2d product on a ``[h, g]`` buffer is a few percent faster but keeps a copy of h: 12% more
-peak memory for the block at L = 8192, so the two products it is.
-
-**6. The whole layer, (G1)-(G6), in one node** (`fused_grassmann_layer`, what the layer calls)::
-
-    z = W_red h + b_red,   then (1)-(5)                                                  (G1)
-    dh = α dh̃ + δ W_h + dz W_red   (dz W_red added onto (5)'s dh by one in-place addmm)
-    dW_red = dzᵀ h,   db_red = Σ_t dz
-
-with dz from (4), given (5)'s dg. One node instead of three (the Linear of (G1),
-(G2)-(G4), (G5)-(G6)): no autograd bookkeeping between them, no separate sum of h's two gradients. z is
-computed token-major, like ``nn.Linear`` (nearly equal tokens then round alike: near-parallel pairs keep
-their accuracy, tests/test_numerics.py), and returned without gradient for a streaming cache; it is in
-the compute dtype (``>= float32``, also under autocast, where the Linear would have used bf16).
-
-Tokens go through (3)-(4) in blocks of `FAST_BLOCK_TOKENS` (the [S r, block] temporaries stay in
-cache), in per-thread scratch reused from call to call (`_Scratch`). The nodes run with autocast off in
-``>= float32`` and return their inputs' dtypes; without autograd (generation, evaluation) their forwards
-run alone. Torch only; knows nothing of models.
+What holds (tests/test_fused.py, tests/test_numerics.py, scripts/numerics_contract.py): the node runs
+with autocast off, in ``>= float32`` (float64 if the input or weights are), and returns its input's
+dtype; that is also the plain paths' rule, so under bf16 autocast every implementation computes the
+same float32 function. Forward: squares overflow float32 only for ``|z| |v| > 1.8e19``. Backward: the
+factor through ``c = a / n`` is formed as ``((e c) / |v|) / |v|`` (never ``a / n^3``, which underflows
+float32 once ``n`` passes ~1e12), so float32 gradients stay as accurate as the plain paths' from
+``|z| = 1e-3`` to ``1e8``; with r = 2 and (G3) the gradient through z of every pair above the floor
+``eps`` is exactly 0 (the normalised wedge is ±1 there). Nearly parallel pairs carry the error
+``~epsilon / sin θ`` (outputs) and ``~epsilon / sin^2 θ`` (gradients) that the inputs' own rounding
+implies, on every implementation. Torch only; knows nothing of models.
 """
 
 from __future__ import annotations
@@ -130,18 +42,11 @@ from torch.utils.weak import WeakTensorKeyDictionary
 
 from ..geometry import n_plucker
 
-__all__ = [
-    "fused_grassmann_layer",
-    "fused_plucker_mix",
-    "fused_gate_blend",
-    "fused_plucker_mix_shifted",
-    "release_fast_scratch",
-    "FAST_BLOCK_TOKENS",
-]
+__all__ = ["fused_grassmann_layer", "release_scratch", "BLOCK_TOKENS"]
 
 #: Tokens per block in (3)-(4): keeps the [block, S r] temporaries (Plücker vector, its gradient, the
 #: skew buffer) in the CPU's L2 cache and bounds their memory. Any value gives the same result.
-FAST_BLOCK_TOKENS = 256
+BLOCK_TOKENS = 256
 
 
 def _no_autocast(x: Tensor):
@@ -181,7 +86,7 @@ class _Scratch(threading.local):
 _SCRATCH = _Scratch()
 
 
-def release_fast_scratch() -> int:
+def release_scratch() -> int:
     """Drop this thread's scratch buffers (a few MB on the CPU); returns the bytes released.
 
     Memory benchmarks call it first, so that the scratch counts as allocated inside the measured step.
@@ -203,7 +108,7 @@ class _ShiftLayout:
 
 @lru_cache(maxsize=None)
 def _shift_layout(r: int, device: torch.device) -> _ShiftLayout:
-    """The shift layout of Gr(2, r)'s Plücker coordinates (module docstring, 3), on ``device``."""
+    """The shift layout of Gr(2, r)'s Plücker coordinates (step 3), on ``device``."""
     S = r // 2
     col = {pair: c for c, pair in enumerate(zip(*torch.triu_indices(r, r, offset=1).tolist()))}
     cols, repeated = [], 0
@@ -260,14 +165,14 @@ def _r_of(p: int) -> int:
 
 
 def _signed_doubled(z: Tensor, w: Tensor) -> Tensor:
-    """``[z; -z; w; -w]: [4r, n]`` from feature-major ``z, w: [r, n]`` (module docstring, 3)."""
+    """``[z; -z; w; -w]: [4r, n]`` from feature-major ``z, w: [r, n]`` (step 3)."""
     zw = torch.cat([z, z, w, w])
     zw.view(2, 2, *z.shape)[:, 1].neg_()
     return zw
 
 
 def _wedge(z: Tensor, w: Tensor, zw: Tensor) -> Tensor:
-    """``q[s-1, i] = σ_si (z_i w_j - w_i z_j)``, ``j = (i + s) mod r`` (module docstring, 3) for ``n``
+    """``q[s-1, i] = σ_si (z_i w_j - w_i z_j)``, ``j = (i + s) mod r`` (step 3) for ``n``
     tokens: ``[S r, n]``.
 
     Feature-major: ``z, w: [r, n]`` and ``zw = [z; -z; w; -w]: [4r, n]`` (`_signed_doubled`), whose
@@ -284,7 +189,7 @@ def _wedge(z: Tensor, w: Tensor, zw: Tensor) -> Tensor:
 
 def _wedge_adjoint(dq: Tensor, zw: Tensor, out: Tensor) -> Tensor:
     """``out[0] = R(z)``, ``out[1] = R(w)``,
-    ``R(y)_i = Σ_s dq_si σ_si y_{i+s} - Σ_s σ_{s,i-s} dq_{s,i-s} y_{i-s}`` (module docstring, 4).
+    ``R(y)_i = Σ_s dq_si σ_si y_{i+s} - Σ_s σ_{s,i-s} dq_{s,i-s} y_{i-s}`` (step 4).
 
     Feature-major: ``dq: [S, r, n]``, ``zw = [z; -z; w; -w]: [4r, n]`` (rows y = z, w, each doubled,
     signed), ``out: [2, r, n]``.
@@ -305,7 +210,7 @@ def _wedge_adjoint(dq: Tensor, zw: Tensor, out: Tensor) -> Tensor:
 
 # ================================================================== 2.-4. (G2)-(G4), one node
 def _blocks(n: int) -> List[Tuple[int, int]]:
-    return [(lo, min(lo + FAST_BLOCK_TOKENS, n)) for lo in range(0, n, FAST_BLOCK_TOKENS)]
+    return [(lo, min(lo + BLOCK_TOKENS, n)) for lo in range(0, n, BLOCK_TOKENS)]
 
 
 def _columns(x: Tensor, lo: int, hi: int, n: int) -> Tensor:
@@ -313,7 +218,7 @@ def _columns(x: Tensor, lo: int, hi: int, n: int) -> Tensor:
 
 
 def _partners_by_shift(z: Tensor, past: Optional[Tensor], offsets: Tuple[int, ...]) -> Tensor:
-    """Partners ``p [m, r, N]``, ``p[k, :, (b, t)] = z_{t-Δ_k}`` (module docstring, 1), of the feature-major
+    """Partners ``p [m, r, N]``, ``p[k, :, (b, t)] = z_{t-Δ_k}`` (step 1), of the feature-major
     ``z: [r, B, T]``; ``past: [B, P, r]`` holds the tokens before (a streaming cache), or None.
     """
     r, B, T = z.shape
@@ -331,7 +236,7 @@ def _plucker_forward(
     z: Tensor, p: Tensor, a: Tensor, weight: Tensor, bias: Tensor, normalize: bool, eps: float,
     for_backward: bool = False, out: Optional[Tensor] = None,
 ) -> Tuple[Tensor, Tuple[Tensor, ...]]:
-    """``g [N, d]`` and, ``for_backward``, what the backward needs (module docstring, 2-3).
+    """``g [N, d]`` and, ``for_backward``, what the backward needs (steps 2-3).
 
     Feature-major: ``z [r, N]``, partners ``p [m, r, N]``, ``a [m, N]``; ``g`` token-major, written into
     ``out [N, d]`` if given (a view may be strided). Autocast must be off.
@@ -350,7 +255,8 @@ def _plucker_forward(
         if for_backward:
             c_live = c * live  # c where it depends on n, else 0
             beta = torch.linalg.vecdot(c, s, dim=0).div_(zz)  # β = Σ_Δ c^Δ s^Δ / |z|^2          [N]
-            saved = (inv, c_live, c_live * inv * inv, s, zz, beta)  # c_live / n^2 = f^Δ / e^Δ
+            rr = zz.sqrt() * inv  # |z| / max(n^Δ, eps) = 1 / |v^Δ| where c depends on n           [m, N]
+            saved = (inv, c_live, rr, s, zz, beta)
     else:
         c, v = a, p  # c^Δ = a^Δ, no projection needed
     w = (c.unsqueeze(1) * v).sum(0)  # w_⊥ = Σ_Δ c^Δ v^Δ (w without (G3))                   [r, N]
@@ -366,19 +272,29 @@ def _plucker_forward(
 
 
 def _plucker_backward(
-    dg: Tensor, saved: Sequence[Tensor], shape: Tuple[int, int, int], offsets: Optional[Tuple[int, ...]],
+    dg: Tensor, saved: Sequence[Tensor], shape: Tuple[int, int, int], offsets: Tuple[int, ...],
     need_a: bool, need_w: bool, need_b: bool,
-) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor], Optional[Tensor], Optional[Tensor]]:
-    """The backward of `_plucker_forward` (module docstring, 4): ``dg [N, d]`` (token-major, any strides)
-    -> ``dz [r, N]``, ``dp [m, r, N]``, ``da [m, N]``, ``dW_plu``, ``db_plu`` (None where not needed).
+) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor], Optional[Tensor]]:
+    """The backward of `_plucker_forward` (step 4): ``dg [N, d]`` (token-major, any strides)
+    -> ``dz [r, N]``, ``da [m, N]``, ``dW_plu``, ``db_plu`` (None where not needed). The partners are
+    ``z_{t-Δ}`` (``shape = (B, T, r)``): their gradients are folded into ``dz``. Autocast must be off.
 
-    With ``offsets`` the partners are ``z_{t-Δ}`` (``shape = (B, T, r)``): their gradients are folded
-    into ``dz`` and ``dp`` is None. Autocast must be off.
+    Scaled so that nothing underflows or overflows where the plain paths do not: the terms through
+    ``c = a / n`` are formed as ``f^Δ |z|^2 = ((e^Δ c^Δ) / |v^Δ|) / |v^Δ|`` (each factor of moderate
+    size), never as ``a / n^3`` (which underflows float32 once ``n > ~1e12``). With r = 2 and (G3) the
+    normalised wedge is ±1 wherever ``n >= eps``, so those pairs contribute exactly 0 through z (only
+    pairs under the floor, where the wedge is linear in z, do).
     """
     z, v, w, c, wt, a_sum, b, *extra = saved
     B, T, r = shape
     m, N, S = v.shape[0], B * T, r // 2
-    rzw = _SCRATCH.get("rzw", (2, r, N), z)  # R(z), R(w_⊥)                                      [2, r, N]
+    flat = bool(extra) and r == 2  # one Plücker coordinate: p̂ = ±1 where n >= eps
+    w_adj = w  # the wedge's second argument, as the adjoint sees it
+    if flat:
+        inv, c_live, rr, s, zz, beta = extra
+        c_dead = c - c_live  # c under the floor, exactly 0 elsewhere
+        w_adj = (c_dead.unsqueeze(1) * torch.addcmul(v, (s / zz).unsqueeze(1), z)).sum(0)  # Σ_Δ c_dead p
+    rzw = _SCRATCH.get("rzw", (2, r, N), z)  # R(z), R(w_adj)                                     [2, r, N]
     d_weight: Optional[Tensor] = None
     lay = _shift_layout(r, z.device)
     for lo, hi in _blocks(N):
@@ -392,114 +308,44 @@ def _plucker_backward(
                 d_weight = torch.mm(dgb.t(), q.t())
             else:
                 torch.addmm(d_weight, dgb.t(), q.t(), out=d_weight)
+        if flat:
+            zw = _signed_doubled(zb, _columns(w_adj, lo, hi, N))
         dq = torch.mm(wt.t(), dgb.t(), out=_SCRATCH.get("dq", (S * r, hi - lo), z))  # dq = dg W_shift
-        _wedge_adjoint(dq.view(S, r, -1), zw, _columns(rzw, lo, hi, N))  # R(z), R(w_⊥)
+        _wedge_adjoint(dq.view(S, r, -1), zw, _columns(rzw, lo, hi, N))  # R(z), R(w_adj)
     dw = rzw[0].neg()  # dL/dw = -R(z)                                                         [r, N]
     e = torch.linalg.vecdot(v, dw, dim=1)  # e^Δ = <v^Δ, dw> = dL/dc^Δ                           [m, N]
-    dp = c.unsqueeze(1) * dw  # dp^Δ = c^Δ dw ...                                              [m, r, N]
-    if extra:  # through c = a / max(n, eps)
-        inv, c_live, c_n2, s, zz, beta = extra
+    if flat:
+        dz = rzw[1].clone()  # R(Σ_Δ c_dead p): 0 when every pair is above the floor
+        dp = c_dead.unsqueeze(1) * dw  # dp^Δ = c_dead^Δ dw
+        da = e * inv if need_a else None  # dL/da^Δ = e^Δ / max(n^Δ, eps)
+    elif extra:  # through c = a / max(n, eps)
+        inv, c_live, rr, s, zz, beta = extra
+        dp = c.unsqueeze(1) * dw  # dp^Δ = c^Δ dw ...                                          [m, r, N]
         dz = torch.addcmul(rzw[1], beta, dw, value=-1.0)  # dz|_w = R(w_⊥) - β dw                  [r, N]
-        f = e * c_n2  # f^Δ = e^Δ c^Δ / n^2 (0 under the floor)                                    [m, N]
-        dp.addcmul_((f * zz).unsqueeze_(1), v, value=-1.0)  # ... - f^Δ |z|^2 v^Δ
+        fz = (e * c_live).mul_(rr).mul_(rr)  # f^Δ |z|^2 = e^Δ c^Δ |z|^2 / n^2 (0 under the floor)  [m, N]
+        dp.addcmul_(fz.unsqueeze(1), v, value=-1.0)  # ... - f^Δ |z|^2 v^Δ
         gamma = torch.linalg.vecdot(e, c_live, dim=0).div_(zz)  # Σ_Δ f^Δ n^2 / |z|^2                [N]
-        dz.addcmul_(gamma, z, value=-1.0).add_(((f * s).unsqueeze_(1) * v).sum(0))  # ... + Σ f s v
+        fs = fz.mul_(s / zz)  # f^Δ s^Δ
+        dz.addcmul_(gamma, z, value=-1.0).add_((fs.unsqueeze_(1) * v).sum(0))  # ... + Σ f s v
         da = e * inv if need_a else None  # dL/da^Δ = e^Δ / max(n^Δ, eps)
     else:
+        dp = c.unsqueeze(1) * dw  # dp^Δ = a^Δ dw
         dz, da = rzw[1].clone(), e  # dz = R(w), dL/da^Δ = e^Δ
     if need_a:  # ... + <dg, b_plu> (the bias term (Σ_Δ a^Δ) b_plu)
         da.add_(torch.mv(dg, b))
-    if offsets is not None:  # the partners are z_{t-Δ}: their gradients go back Δ tokens
-        dz3 = dz.view(r, B, T)
-        for dp_k, delta in zip(dp.view(m, r, B, T).unbind(0), offsets):
-            if delta < T:
-                dz3.narrow(2, 0, T - delta).add_(dp_k.narrow(2, delta, T - delta))
-        dp = None
+    dz3 = dz.view(r, B, T)  # the partners are z_{t-Δ}: their gradients go back Δ tokens
+    for dp_k, delta in zip(dp.view(m, r, B, T).unbind(0), offsets):
+        if delta < T:
+            dz3.narrow(2, 0, T - delta).add_(dp_k.narrow(2, delta, T - delta))
     d_bias = None
     if need_b:  # db_plu = Σ_t (Σ_Δ a^Δ) dg
         d_bias = torch.mm(a_sum.unsqueeze(0), dg).view(-1)  # one [1, N] x [N, d] product
-    return dz, dp, da, d_weight, d_bias
-
-
-def _plucker_node_forward(z, past, p, a, weight, bias, offsets, normalize, eps, for_backward):
-    """`_PluckerMix`'s forward from its [B, T, ...] inputs: ``g [B, T, d]`` and the saved tensors."""
-    B, T, r = z.shape
-    with _no_autocast(z):
-        if p is None:
-            zf = z.permute(2, 0, 1).reshape(r, B * T).contiguous()  # feature-major z          [r, N]
-            pf = _partners_by_shift(zf.view(r, B, T), past, offsets)
-        else:
-            zf, pf = z.reshape(B * T, r).t(), p.reshape(B * T, -1, r).permute(1, 2, 0).contiguous()
-        af = _as(a, z.dtype).t()  # a^Δ per token                                        [m, T]
-        af = af if B == 1 else af.repeat(1, B)
-        g, saved = _plucker_forward(zf, pf, af, weight, bias, normalize, eps, for_backward)
-    return g.view(B, T, -1), saved
-
-
-class _PluckerMix(torch.autograd.Function):
-    """``g = W_plu (z ∧ w) + (Σ_Δ a^Δ) b_plu``, ``w = Σ_Δ c^Δ p^Δ``: (G2)-(G4) in one node (module doc, 2-4).
-
-    Partners either given (``p [B, T, m, r]``, gradient returned) or, with ``p = None``, the shifts
-    ``z_{t-Δ}`` of ``[past; z]`` (their gradient folded into z's).
-    """
-
-    @staticmethod
-    def forward(ctx, z, past, p, a, weight, bias, offsets, normalize, eps):  # type: ignore[override]
-        g, saved = _plucker_node_forward(z, past, p, a, weight, bias, offsets, normalize, eps, True)
-        ctx.save_for_backward(*saved)
-        ctx.meta = (z.shape, p is None, offsets, weight.dtype, bias.dtype)
-        return g
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, dg):  # type: ignore[override]
-        saved = ctx.saved_tensors
-        (B, T, r), by_shift, offsets, w_dtype, b_dtype = ctx.meta
-        z = saved[0]
-        need_a, need_w, need_b = ctx.needs_input_grad[3], ctx.needs_input_grad[4], ctx.needs_input_grad[5]
-        with _no_autocast(z):
-            dg = _as(dg, z.dtype).reshape(B * T, -1)
-            dz, dp, da, d_weight, d_bias = _plucker_backward(
-                dg, saved, (B, T, r), offsets if by_shift else None, need_a, need_w, need_b)
-            if dp is not None:
-                dp = dp.view(-1, r, B, T).permute(2, 3, 0, 1)
-            if need_a:  # summed over the batch
-                da = (da if B == 1 else da.view(-1, B, T).sum(1)).t()
-        d_weight = None if d_weight is None else _as(d_weight, w_dtype)
-        d_bias = None if d_bias is None else _as(d_bias, b_dtype)
-        return dz.view(r, B, T).permute(1, 2, 0), None, dp, da, d_weight, d_bias, None, None, None
-
-
-def fused_plucker_mix(
-    z: Tensor, zp: Tensor, a: Tensor, weight: Tensor, bias: Tensor, normalize: bool, eps: float
-) -> Tensor:
-    """(G2)-(G4) as one node: ``z: [B, T, r]``, partners ``zp: [B, T, m, r]``, offset weights
-    ``a: [T, m]`` -> ``g: [B, T, d]``, equal to `CausalGrassmannMixing.g_fast` (module docstring, 2-4):
-    the bias enters as ``(Σ_Δ a^Δ) b_plu``.
-    """
-    return _plucker_mix(z, None, zp, a, weight, bias, None, normalize, eps)
-
-
-def fused_plucker_mix_shifted(
-    z: Tensor, past: Optional[Tensor], offsets: Sequence[int], a: Tensor, weight: Tensor, bias: Tensor,
-    normalize: bool, eps: float,
-) -> Tensor:
-    """`fused_plucker_mix` with the partners ``z_{t-Δ}`` taken from ``[past; z]`` inside the node (module
-    docstring, 1): ``past [B, P, r]`` (a streaming cache's states, or None), ``offsets`` the Δ."""
-    return _plucker_mix(z, past, None, a, weight, bias, tuple(offsets), normalize, eps)
-
-
-def _plucker_mix(z, past, p, a, weight, bias, offsets, normalize, eps):
-    """The autograd node, or without autograd (generation, evaluation) its forward alone."""
-    if torch.is_grad_enabled() and (z.requires_grad or (p is not None and p.requires_grad) or a.requires_grad
-                                    or weight.requires_grad or bias.requires_grad):
-        return _PluckerMix.apply(z, past, p, a, weight, bias, offsets, normalize, eps)
-    return _plucker_node_forward(z, past, p, a, weight, bias, offsets, normalize, eps, False)[0]
+    return dz, da, d_weight, d_bias
 
 
 # ========================================================================= 5. (G5)-(G6), one node
 def _gate_forward(h: Tensor, g: Tensor, weight: Tensor, bias: Tensor) -> Tuple[Tensor, Tensor]:
-    """``(h̃, α)`` from ``h, g: [N, d]`` (module docstring, 5). Autocast must be off."""
+    """``(h̃, α)`` from ``h, g: [N, d]`` (step 5). Autocast must be off."""
     d = h.shape[1]
     w_h, w_g = weight.split(d, 1)
     alpha = torch.addmm(bias, h, w_h.t())  # W_h h + b_gate                                      [N, d]
@@ -508,7 +354,7 @@ def _gate_forward(h: Tensor, g: Tensor, weight: Tensor, bias: Tensor) -> Tuple[T
 
 
 def _gate_backward(dy: Tensor, h: Tensor, g: Tensor, alpha: Tensor, weight: Tensor) -> Tuple[Tensor, ...]:
-    """``(dh, dg, dW_gate, db_gate)`` from ``dy = dL/dh̃ [N, d]`` (module docstring, 5); dh, dg contiguous."""
+    """``(dh, dg, dW_gate, db_gate)`` from ``dy = dL/dh̃ [N, d]`` (step 5); dh, dg contiguous."""
     d = dy.shape[1]
     w_h, w_g = weight.split(d, 1)
     delta = torch.ops.aten.sigmoid_backward(dy * (h - g), alpha)  # δ = dh̃ (h - g) α (1 - α)
@@ -520,52 +366,6 @@ def _gate_backward(dy: Tensor, h: Tensor, g: Tensor, alpha: Tensor, weight: Tens
     torch.mm(delta.t(), h, out=d_weight[:, :d])  # dW_h = δᵀ h
     torch.mm(delta.t(), g, out=d_weight[:, d:])  # dW_g = δᵀ g
     return dh, dg, d_weight, delta.sum(0)  # db_gate = Σ_t δ
-
-
-def _gate_dtype(h: Tensor, g: Tensor, weight: Tensor) -> torch.dtype:
-    return torch.promote_types(torch.promote_types(torch.float32, h.dtype),
-                               torch.promote_types(g.dtype, weight.dtype))
-
-
-class _GateBlend(torch.autograd.Function):
-    """``h̃ = α h + (1 - α) g``, ``α = σ(W_gate [h; g] + b_gate)``: (G5)-(G6) in one node (module doc, 5)."""
-
-    @staticmethod
-    def forward(ctx, h, g, weight, bias):  # type: ignore[override]
-        dtype, d = _gate_dtype(h, g, weight), h.shape[-1]
-        ctx.meta = (h.shape, h.dtype, g.dtype, weight.dtype, bias.dtype)
-        with _no_autocast(h):
-            h2, g2, w = _as(h.reshape(-1, d), dtype), _as(g.reshape(-1, d), dtype), _as(weight, dtype)
-            out, alpha = _gate_forward(h2, g2, w, _as(bias, dtype))
-        ctx.save_for_backward(h2, g2, alpha, w)
-        return _as(out.view(h.shape), h.dtype)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, dy):  # type: ignore[override]
-        h, g, alpha, weight = ctx.saved_tensors
-        shape, h_dtype, g_dtype, w_dtype, b_dtype = ctx.meta
-        d = alpha.shape[1]
-        with _no_autocast(h):
-            dh, dg, d_weight, d_bias = _gate_backward(_as(dy.reshape(-1, d), h.dtype), h, g, alpha, weight)
-        return (_as(dh.view(shape), h_dtype), _as(dg.view(shape), g_dtype), _as(d_weight, w_dtype),
-                _as(d_bias, b_dtype))
-
-
-def fused_gate_blend(h: Tensor, g: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-    """(G5)-(G6) as one node: ``h, g: [..., d]``, ``W_gate: [d, 2d]`` -> ``h̃`` (module docstring, 5).
-
-    Equal to ``α = sigmoid(F.linear(cat([h, g], -1), weight, bias))``, ``α h + (1 - α) g``.
-    Without autograd the forward runs directly.
-    """
-    if torch.is_grad_enabled() and (h.requires_grad or g.requires_grad or weight.requires_grad
-                                    or bias.requires_grad):
-        return _GateBlend.apply(h, g, weight, bias)
-    dtype, d = _gate_dtype(h, g, weight), h.shape[-1]
-    with _no_autocast(h):
-        out, _ = _gate_forward(_as(h.reshape(-1, d), dtype), _as(g.reshape(-1, d), dtype), _as(weight, dtype),
-                               _as(bias, dtype))
-    return _as(out.view(h.shape), h.dtype)
 
 
 # ======================================================================= 6. (G1)-(G6), one node
@@ -583,7 +383,7 @@ def _layer_dtype(h: Tensor, *weights: Tensor) -> torch.dtype:
 def _layer_forward(h, past, a, w_red, b_red, w_plu, b_plu, w_gate, b_gate, offsets, normalize, eps,
                    for_backward):
     """``(h̃ [N, d], z [N, r], h, g, α, saved)``: (G1)-(G6) on ``h [B, T, d]``, weights in
-    the compute dtype (module docstring, 6). Autocast must be off."""
+    the compute dtype (step 6). Autocast must be off."""
     B, T, d = h.shape
     h2 = _as(h.reshape(-1, d), w_gate.dtype)  # h in the compute dtype (no copy when it is already)  [N, d]
     g = torch.empty(B * T, d, dtype=w_gate.dtype, device=h.device)  # (G4) writes g here
@@ -598,7 +398,7 @@ def _layer_forward(h, past, a, w_red, b_red, w_plu, b_plu, w_gate, b_gate, offse
 
 
 class _GrassmannLayer(torch.autograd.Function):
-    """(G1)-(G6) in one node: ``h [B, T, d] -> (h̃, z)`` (module docstring, 6); ``z`` (for a streaming
+    """(G1)-(G6) in one node: ``h [B, T, d] -> (h̃, z)`` (step 6); ``z`` (for a streaming
     cache) carries no gradient."""
 
     @staticmethod
@@ -628,7 +428,7 @@ class _GrassmannLayer(torch.autograd.Function):
         with _no_autocast(h):
             dh, dg, d_w_gate, d_b_gate = _gate_backward(_as(dy.reshape(-1, d), h.dtype), h, g, alpha,
                                                         w_gate)  # (G5)-(G6)
-            dz, _, da, d_w_plu, d_b_plu = _plucker_backward(dg, saved, (B, T, w_red.shape[0]), offsets,
+            dz, da, d_w_plu, d_b_plu = _plucker_backward(dg, saved, (B, T, w_red.shape[0]), offsets,
                                                             need[2], need[5], need[6])  # (G2)-(G4)
             torch.addmm(dh, dz.t(), w_red, out=dh)  # dh = α dh̃ + δ W_h + W_redᵀ dz                              (G1)
             d_w_red = torch.mm(dz, h) if need[3] else None  # dW_red = dz hᵀ
@@ -645,11 +445,10 @@ def fused_grassmann_layer(
     h: Tensor, past: Optional[Tensor], offsets: Sequence[int], a: Tensor, w_red: Tensor, b_red: Tensor,
     w_plu: Tensor, b_plu: Tensor, w_gate: Tensor, b_gate: Tensor, normalize: bool, eps: float,
 ) -> Tuple[Tensor, Tensor]:
-    """(G1)-(G6) as one node (module docstring, 6): ``h: [B, T, d]``, ``past: [B, P, r]`` (a streaming
+    """(G1)-(G6) as one node (step 6): ``h: [B, T, d]``, ``past: [B, P, r]`` (a streaming
     cache's reduced states before ``h``, or None), offset weights ``a: [T, m]`` -> ``(h̃ [B, T, d], z
-    [B, T, r])``, ``z = W_red h + b_red`` for the cache (no gradient). The same function as
-    `fused_plucker_mix_shifted` on ``z`` followed by `fused_gate_blend`; without autograd the forward runs
-    directly.
+    [B, T, r])``, ``z = W_red h + b_red`` for the cache (no gradient), in the compute dtype (``>= float32``,
+    autocast off: the module docstring says what holds). Without autograd the forward runs directly.
     """
     offsets = tuple(offsets)
     weights = (w_red, b_red, w_plu, b_plu, w_gate, b_gate)

@@ -4,7 +4,8 @@ r"""The fused Grassmann layer with its elementwise work in C++ (CPU, opt-in: ``i
 about 200 small ops per forward+backward (counted in chapter 4 §4.6), each a dispatch and a pass over memory,
 that cost more than the products (scripts/speed_ceiling.py measures both). This module keeps the
 function and the matrix products (ATen's, the same FLOPs) and does everything else in the loops of
-``csrc/grassmann_cpu.cpp``, which states the formulas it implements at its top (fused.py derives them).
+``csrc/grassmann_cpu.cpp``, which states the formulas it implements at its top (chapter 4 §4.3 derives
+them; the numerics of `gflow_lite.kernels.fused`'s docstring hold here too).
 The node itself is a C++ ``torch::autograd::Function``: no Python runs between its steps. Per call::
 
     z   = W_red h + b_red                                         ATen addmm                      (G1)
@@ -25,11 +26,13 @@ the backward: h, z, w_⊥, g, α, s, n, |z|^2, Σ_Δ a^Δ and the offset weights
 counts them exactly); temporaries live in per-thread buffers reused from call to call (`release_scratch`).
 
 **Building.** The C++ file is compiled the first time it is needed (`torch.utils.cpp_extension.load`,
-with the `ninja` package and the machine's C++ compiler; under a minute here) into torch's extension cache
+with the `ninja` package, ``pip install "gflow_lite[native]"``, and the machine's C++ compiler; about 40 s
+of wall time on a busy 2-core machine, into an empty extension folder) into torch's extension cache
 (``~/.cache/torch_extensions``, or ``TORCH_EXTENSIONS_DIR``), under a name that includes a digest of the
 source, the torch version and this CPU's instruction-set flags (it is built with ``-march=native``), so
 later processes load it in well under a second. Where it cannot be built (no compiler, say), or on
-another device, ``impl="native"`` runs `gflow_lite.kernels.fused` (the same function), and one warning says why.
+another device, ``impl="native"`` runs `gflow_lite.kernels.fused` (the same function), and one warning says
+why (`available`, `build_error`).
 tests/test_native.py checks it against the paper-order reference and the fused kernel, outputs and
 gradients, float64 and float32, streaming through a cache and with several threads.
 """
@@ -39,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import shutil
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -78,7 +82,9 @@ def _build():
 
         os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
     except ImportError:
-        pass
+        if shutil.which("ninja") is None:
+            raise RuntimeError("the ninja build tool is missing: pip install \"gflow_lite[native]\" "
+                               "(or pip install ninja)") from None
     digest = hashlib.sha256()
     for part in (SOURCE.read_bytes(), torch.__version__.encode(), _cpu_flags().encode()):
         digest.update(part)
@@ -100,9 +106,9 @@ def _module():
             first = next((ln for ln in lines if "error:" in ln), lines[0] if lines else type(exc).__name__)
             warnings.warn(f"gflow_lite.kernels.native: the C++ kernels could not be built ({first[:300]}; "
                           f"gflow_lite.kernels.native.build_error() has the whole message); impl='native' runs "
-                          f"the ATen kernels of gflow_lite.kernels.fused instead (same results, slower on the CPU). "
-                          f"Install a C++ compiler and `pip install ninja` to build them.", RuntimeWarning,
-                          stacklevel=3)
+                          f"the ATen kernels of gflow_lite.kernels.fused instead (same results, slower on the "
+                          f"CPU). To build them: a C++ compiler and `pip install \"gflow_lite[native]\"` (ninja).",
+                          RuntimeWarning, stacklevel=3)
     return _MODULE
 
 

@@ -1,10 +1,11 @@
 // The fused Grassmann layer on the CPU as one C++ autograd node, its elementwise work in loops over blocks
-// of tokens (impl="native"; gflow_lite/native.py builds and calls it).
+// of tokens (impl="native"; gflow_lite/kernels/native.py builds and calls it).
 //
-// gflow_lite/fused.py derives (G1)-(G6) as one autograd node built from ATen ops; its matrix products stay
+// gflow_lite/kernels/fused.py computes (G1)-(G6) as one autograd node built from ATen ops (chapter 4 of the
+// book derives it); its matrix products stay
 // ATen's here too. What this file replaces is everything between them: about 200 small ATen
 // ops per forward+backward, each a dispatch and a pass over memory, costing more than the products.
-// The formulas are fused.py's, summed in the same order over the offsets (notation of its docstring):
+// The formulas are fused.py's, summed in the same order over the offsets (notation of chapter 4):
 //
 //   z = z_t,  p^Δ = z_{t-Δ} (0 before the first token),  a^Δ = a_t^Δ,  P = r (r - 1) / 2 pairs i < j
 //
@@ -13,7 +14,8 @@
 //            (G4)        q_ij = z_i w_j - z_j w_i      (then g = q W_pluᵀ + (Σ_Δ a^Δ) b_plu, in ATen)
 //   backward (G4)        given dq = dg W_plu: (K y)_i = Σ_{j>i} dq_ij y_j - Σ_{j<i} dq_ji y_j,
 //                        dw = -K z,  dz|_w = K w_⊥ - β dw,  β = Σ_Δ c^Δ s^Δ / |z|^2
-//            (G2)-(G3)   e^Δ = <v^Δ, dw>,  f^Δ = e^Δ c^Δ / n^2 (0 where n < eps),
+//            (G2)-(G3)   e^Δ = <v^Δ, dw>,  f^Δ = e^Δ c^Δ / n^2 (0 where n < eps; formed as
+//                        f^Δ |z|^2 = ((e^Δ c^Δ) / |v^Δ|) / |v^Δ|, never via n^3, which underflows),
 //                        dp^Δ = c^Δ dw - f^Δ |z|^2 v^Δ,
 //                        dz = dz|_w - (Σ_Δ e^Δ c^Δ / |z|^2) z + Σ_Δ f^Δ s^Δ v^Δ,
 //                        da^Δ = e^Δ / max(n^Δ, eps) + <dg, b_plu>,
@@ -22,6 +24,8 @@
 //
 // Without (G3) (normalize = false): c^Δ = a^Δ, v^Δ = p^Δ, w = Σ_Δ a^Δ p^Δ, dz|_w = K w, dp^Δ = a^Δ dw,
 // da^Δ = <p^Δ, dw> + <dg, b_plu>.
+// With (G3) and r = 2 the normalised wedge is ±1 wherever n >= eps: those pairs contribute exactly 0
+// through z and p; pairs under the floor (c = a / eps, linear) give dz|_w = K Σ_Δ c p and dp^Δ = c dw.
 //
 // Layout: feature-major, ``[features, tokens]``, so that every inner loop runs along the tokens,
 // contiguous and without reductions (the compiler vectorises it: 16 floats per AVX-512 instruction).
@@ -50,7 +54,7 @@ struct Shape {
   int64_t row() const { return D + T; }  // one batch row of zpad
 };
 
-// Runs f(b, t0, len) over every block of TB tokens (or fewer, at the end of a batch row).
+// <x, y> over n contiguous elements.
 template <typename T>
 inline T dot(const T* x, const T* y, int64_t n) {
   T acc = 0;
@@ -59,6 +63,7 @@ inline T dot(const T* x, const T* y, int64_t n) {
   return acc;
 }
 
+// Runs f(b, t0, len) over every block of TB tokens (or fewer, at the end of a batch row).
 template <typename F>
 void for_blocks(const Shape& sh, const F& f) {
   const int64_t per_row = (sh.T + TB - 1) / TB;
@@ -172,15 +177,33 @@ void backward_block(const T* zpad, const T* a, const int64_t* offs, const Shape&
   T* c = gamma + TB;  // [TB]
   T* fs = c + TB;  // [TB]
   T* bdot = fs + TB;  // [TB]: <dg, b_plu>, for da
+  T* wd = bdot + TB;  // [r, TB]: r = 2 only, Σ_Δ c p over the pairs under the floor
+  // r = 2 with (G3): one Plücker coordinate, the normalised wedge is ±1 wherever n >= eps, so those pairs
+  // contribute exactly 0 through z; only pairs under the floor (linear there: c = a / eps) do.
+  const bool flat = normalize && r == 2;
   if (da)
     for (int64_t u = 0; u < len; ++u) bdot[u] = dot(dg + (n0 + u) * d, bias, d);
+  const T* wk = w + n0;  // the wedge's second argument as the adjoint sees it: w_⊥, or (r = 2) wd
+  int64_t wk_stride = N;
+  if (flat) {
+    std::fill(wd, wd + r * TB, T(0));
+    for (int64_t k = 0; k < m; ++k) {
+      const T* n_k = n + k * N + n0;
+      for (int64_t i = 0; i < r; ++i) {
+        const T* z = zrow(zpad, sh, i, b, t0);
+        for (int64_t u = 0; u < len; ++u)
+          if (n_k[u] < eps) wd[i * TB + u] += a[(t0 + u) * m + k] / eps * z[u - offs[k]];
+      }
+    }
+    wk = wd, wk_stride = TB;
+  }
   std::fill(Kz, Kz + 2 * r * TB, T(0));
-  int64_t pair = 0;  // (K y)_i = Σ_{j>i} dq_ij y_j - Σ_{j<i} dq_ji y_j, for y = z and y = w_⊥
+  int64_t pair = 0;  // (K y)_i = Σ_{j>i} dq_ij y_j - Σ_{j<i} dq_ji y_j, for y = z and y = w_⊥ (or wd)
   for (int64_t i = 0; i < r; ++i) {
-    const T *z_i = zrow(zpad, sh, i, b, t0), *w_i = w + i * N + n0;
+    const T *z_i = zrow(zpad, sh, i, b, t0), *w_i = wk + i * wk_stride;
     T *Kz_i = Kz + i * TB, *Kw_i = Kw + i * TB;
     for (int64_t j = i + 1; j < r; ++j, ++pair) {
-      const T *z_j = zrow(zpad, sh, j, b, t0), *w_j = w + j * N + n0, *d = dq + pair * N + n0;
+      const T *z_j = zrow(zpad, sh, j, b, t0), *w_j = wk + j * wk_stride, *d = dq + pair * N + n0;
       T *Kz_j = Kz + j * TB, *Kw_j = Kw + j * TB;
 #pragma omp simd
       for (int64_t u = 0; u < len; ++u) {
@@ -197,10 +220,12 @@ void backward_block(const T* zpad, const T* a, const int64_t* offs, const Shape&
     const T* zz_b = zz + n0;
     std::fill(beta, beta + len, T(0));
     std::fill(gamma, gamma + len, T(0));
-    for (int64_t k = 0; k < m; ++k)  // β = Σ_Δ c s / |z|^2
-      for (int64_t u = 0; u < len; ++u)
-        beta[u] += a[(t0 + u) * m + k] / std::max(n[k * N + n0 + u], eps) * s[k * N + n0 + u];
-    for (int64_t u = 0; u < len; ++u) beta[u] /= zz_b[u];
+    if (!flat) {  // (wd holds the whole Σ c p: no β)
+      for (int64_t k = 0; k < m; ++k)  // β = Σ_Δ c s / |z|^2
+        for (int64_t u = 0; u < len; ++u)
+          beta[u] += a[(t0 + u) * m + k] / std::max(n[k * N + n0 + u], eps) * s[k * N + n0 + u];
+      for (int64_t u = 0; u < len; ++u) beta[u] /= zz_b[u];
+    }
     for (int64_t i = 0; i < r; ++i) {  // dz|_w = K w_⊥ - β dw
       T* out = dz_own + i * N + n0;
       const T *Kw_i = Kw + i * TB, *dw_i = dw + i * TB;
@@ -220,12 +245,15 @@ void backward_block(const T* zpad, const T* a, const int64_t* offs, const Shape&
       T* fz = beta;  // f |z|^2 (β is spent)
       for (int64_t u = 0; u < len; ++u) {
         const T inv = T(1) / std::max(n_k[u], eps);
+        const bool live = n_k[u] >= eps;  // c depends on n
         c[u] = a[(t0 + u) * m + k] * inv;  // c = a / max(n, eps)
-        const T c_live = n_k[u] >= eps ? c[u] : T(0);  // c where it depends on n
-        const T f = e[u] * (c_live * inv * inv);  // f = e c / n^2
+        const T c_live = live && !flat ? c[u] : T(0);  // (r = 2: live pairs contribute nothing)
+        if (flat && live) c[u] = T(0);
+        // f |z|^2 = e c |z|^2 / n^2 = ((e c) / |v|) / |v|, |v| = n / |z|: no n^3 (it underflows float32)
+        const T rr = std::sqrt(zz_b[u]) * inv;
+        fz[u] = ((e[u] * c_live) * rr) * rr;
         gamma[u] += e[u] * c_live;
-        fz[u] = f * zz_b[u];
-        fs[u] = f * s_k[u];
+        fs[u] = fz[u] * (s_k[u] / zz_b[u]);  // f s
         if (da) da[(n0 + u) * m + k] = e[u] * inv + bdot[u];  // da = e / max(n, eps) + <dg, b_plu>
       }
       for (int64_t i = 0; i < r; ++i) {  // dp = c dw - f |z|^2 v;  dz += f s v (summed after the loop)
@@ -438,7 +466,7 @@ std::vector<at::Tensor> plucker_backward(const at::Tensor& zpad, int64_t T, cons
     scalar_t* dap = need_a ? da.data_ptr<scalar_t>() : nullptr;
     const int64_t* op = offsets.data_ptr<int64_t>();
     for_blocks(sh, [&](int64_t b, int64_t t0, int64_t len) {
-      std::vector<scalar_t> tmp((2 * sh.r + 6) * TB);
+      std::vector<scalar_t> tmp((3 * sh.r + 6) * TB);
       backward_block<scalar_t>(zp, ap, op, sh, normalize, static_cast<scalar_t>(eps), wp, sp, np, zzp, dqp, dgp,
                                bp, dg.size(1), b, t0, len, dzo, dpp, dap, tmp);
     });
@@ -466,7 +494,8 @@ at::Tensor gate_backward(const at::Tensor& dy, const at::Tensor& h, const at::Te
 // (G1)-(G6) as one autograd node, the matrix products ATen's, called from here (no Python between the
 // steps). Temporaries that never leave a call (q, dq, δ, dg and the backward's per-token work) live in
 // per-thread buffers reused from call to call: fresh buffers of a few hundred KB cost page faults on every
-// step (gflow_lite/fused.py, _Scratch). They are allocated through ATen, so memory measurements count them.
+// step (gflow_lite/kernels/fused.py, _Scratch). They are allocated through ATen, so memory measurements
+// count them.
 
 enum Slot { kQ, kDq, kDelta, kDg, kWork, kSlots };
 
