@@ -4,8 +4,16 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The CPU build of PyTorch; pinned here (and only here) so that no multi-GB CUDA build is pulled.
-TORCH_PIN ?= torch==2.13.0
+# Which build of PyTorch `make setup` installs: TORCH=cpu, TORCH=cuda, or TORCH=auto (the default: cuda
+# where `nvidia-smi -L` lists a GPU, else cpu). The version is pinned here (and only here). The CPU build is
+# the `+cpu` wheel (TORCH=cpu: torch==2.13.0+cpu; TORCH=cuda: torch==2.13.0): from PyTorch's CPU wheel index,
+# given as TORCH_CPU_INDEX=<url> (README, "Set-up"), or
+# from pip's configured sources; if none has it, pip stops with an error instead of pulling a CUDA build.
+TORCH_VERSION ?= 2.13.0
+TORCH ?= auto
+TORCH_CPU_INDEX ?=
+TORCH_BUILD := $(if $(filter auto,$(TORCH)),$(shell nvidia-smi -L >/dev/null 2>&1 && echo cuda || echo cpu),$(TORCH))
+TORCH_PIN := $(if $(filter cpu,$(TORCH_BUILD)),torch==$(TORCH_VERSION)+cpu,torch==$(TORCH_VERSION))
 STAMP := $(VENV)/.installed
 export GFLOW_QUICK ?= 1
 export TQDM_DISABLE ?= 1
@@ -27,8 +35,11 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH_PIN)" numpy
-	$(BIN)/python -m pip install --quiet -e ".[book,test,snli]"
+	@case "$(TORCH_BUILD)" in cpu|cuda) ;; *) echo "TORCH=$(TORCH): use cpu, cuda or auto" >&2; exit 2;; esac
+	@echo "make setup: installing $(TORCH_PIN) ($(TORCH_BUILD) build; TORCH=$(TORCH)), numpy, then gflow_lite[book,test,snli,native]"
+	$(BIN)/python -m pip install --quiet "$(TORCH_PIN)" numpy $(if $(TORCH_CPU_INDEX),--extra-index-url $(TORCH_CPU_INDEX)) || \
+	  { echo "could not install $(TORCH_PIN); for the CPU build set TORCH_CPU_INDEX to PyTorch's CPU wheel index, or use TORCH=cuda" >&2; exit 1; }
+	$(BIN)/python -m pip install --quiet -e ".[book,test,snli,native]"
 	touch $(STAMP)
 
 # The chapters' sources are book/NN_topic.py; their .ipynb, Colab badges and Colab cells are generated.
