@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Dict
 
 from .heads import HEADS
-from .report import PAPER_SNLI, load_results, results_path
+from .report import load_results, paper_snli, results_path
 
 __all__ = ["plot_results"]
 
@@ -25,6 +25,7 @@ def plot_results(out_dir: Path, path: Path | None = None) -> Path:
 
     out_dir = Path(out_dir)
     results: Dict[str, Dict] = {head: load_results(results_path(out_dir, head)) for head in HEADS}
+    PAPER_SNLI = paper_snli()  # the paper's Table 3, read from data/published.csv
     train_pairs = {r["data"]["train"]["pairs"] for r in results.values()}
     n_seeds = {len(r["seeds"]) for r in results.values()}
     colours = {"grassmann": "#2a7ab0", "transformer": "#d9822b"}

@@ -17,7 +17,7 @@ from typing import Dict, List, Sequence
 
 from ..published import published_value
 
-__all__ = ["PAPER_SNLI", "paper_snli", "mean_std", "results_path", "build_results", "load_results", "validate_results"]
+__all__ = ["paper_snli", "mean_std", "results_path", "build_results", "load_results", "validate_results"]
 
 
 def paper_snli() -> Dict[str, Dict[str, float]]:
@@ -26,12 +26,6 @@ def paper_snli() -> Dict[str, Dict[str, float]]:
     return {head: {"dev_acc": published_value(source="paper", model=head, metric="val_acc"),
                    "test_acc": published_value(source="paper", model=head, metric="test_acc")}
             for head in ("grassmann", "transformer")}
-
-
-def __getattr__(name: str):  # ``PAPER_SNLI``: `paper_snli`, read when first used
-    if name == "PAPER_SNLI":
-        return paper_snli()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 REQUIRED = ("head", "config", "train_settings", "seeds", "per_seed", "summary", "params", "git_commit",
             "hardware", "wall_time_s", "encoder", "caveat", "data")
