@@ -1,7 +1,8 @@
 """Measuring a trained Grassmann model: pair geometry, plane motion, gates, and which offsets matter.
 
-The paper calls its layer interpretable ("the geometry of token pairs") but measures nothing; chapter 6
-of the book does, with these functions. Equations (G1)-(G6) are those of `gflow_lite.model`.
+The paper calls its layer interpretable ("the geometry of token pairs") but measures nothing; chapter 7
+of the book (book/07_geometry_trained.py) does, with these functions. Equations (G1)-(G6) are those of
+`gflow_lite.model`.
 
 * `layer_statistics`: for every Grassmann layer, on one batch, the quantities (G2)-(G6) act on:
   the angle θ between z_t and z_{t-Δ} (``sin θ = ||z_t ∧ z_{t-Δ}|| / (|z_t| |z_{t-Δ}|)``, the Lagrange
@@ -10,7 +11,7 @@ of the book does, with these functions. Equations (G1)-(G6) are those of `gflow_
   along the sequence), the gate α of (G5) and the offset weights a_t^Δ of (G4).
 * `ablated_weights`, `ablate_offset`, `offset_ablation`: remove one offset from the average (G4),
   renormalising over the offsets that remain valid, and measure the loss increase.
-* `Snapshots`: copies of a model's weights at chosen steps of a training loop (`training.loop.train_steps`).
+* `Snapshots`: copies of a model's weights at chosen steps of a training loop that draws one batch per step.
 """
 
 from __future__ import annotations
@@ -319,7 +320,7 @@ def token_losses(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
 class Snapshots:
     """A batch source that copies the model's weights at given steps of a training loop.
 
-    A loop such as `training.loop.train_steps` draws one batch before each optimizer step, so when the source is called for the
+    A loop such as `gflow_lite.train.train` draws one batch before each optimizer step, so when the source is called for the
     ``n``-th time the model has made ``n - 1`` updates: that is when the weights "at step n - 1" are
     copied. Call `finish` after training to copy the final weights (step = the number of steps trained).
     All copies are kept in memory, on the CPU.

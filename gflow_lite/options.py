@@ -178,7 +178,8 @@ def config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
     values = {}
     for key, value in data.items():
         kind = types_[key]
-        inner = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
+        union = typing.get_origin(kind) in (typing.Union, types.UnionType)  # Optional[X]
+        inner = [a for a in typing.get_args(kind) if a is not type(None)] if union else [kind]
         if dataclasses.is_dataclass(kind) and isinstance(value, Mapping):
             value = config_from_dict(kind, value)
         elif isinstance(value, list) and any(typing.get_origin(t) in (tuple, typing.Tuple) for t in inner):

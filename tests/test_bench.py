@@ -9,7 +9,7 @@ import torch
 
 from gflow_lite.bench import cli
 from gflow_lite.bench.memory import measure_memory, saved_tensor_bytes
-from gflow_lite.bench.options import override, parse_assignments
+from gflow_lite.options import override, parse_assignments
 from gflow_lite.bench.registry import BENCHMARKS, load
 from gflow_lite.bench.report import REQUIRED_KEYS, format_table, loglog_slope
 from gflow_lite.bench.timing import interleaved

@@ -161,10 +161,8 @@ def test_bad_config_values_are_refused_with_the_field_named(key, value, match):
 
 
 def test_one_parser_for_train_compare_and_bench():
-    from gflow_lite.bench import options as bench_options
     from gflow_lite.bench.registry import load
 
-    assert bench_options.override is override and bench_options.parse_assignments is parse_assignments
     with pytest.raises(ConfigError, match="not a boolean"):
         override(load("kernel").default_config(), {"memory": "maybe"})
     assert override(load("kernel").default_config(), {"memory": "false"}).memory is False

@@ -51,9 +51,9 @@ def _write(path: Path, data) -> None:
 def _run(folder: Path, model: str, seed: int, val: float, test: float, overrides: Sequence[str] = (),
          finished: bool = True, steps: int = 20) -> Optional[Dict]:
     """One run folder as `train` leaves it; returns its summary (None when left unfinished)."""
-    from gflow_lite.training.presets import parse_set_args
+    from gflow_lite.options import parse_assignments
 
-    cfg = resolve("tiny", model, parse_set_args([f"seed={seed}", f"max_steps={steps}", "eval_interval=10",
+    cfg = resolve("tiny", model, parse_assignments([f"seed={seed}", f"max_steps={steps}", "eval_interval=10",
                                                  *overrides]))
     run_dir = folder / f"{model}_seed{seed}"
     _write(run_dir / "config.json", cfg.to_dict())

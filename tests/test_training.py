@@ -1,4 +1,5 @@
-"""Training utilities: schedule, presets, device/precision, checkpoints, the loop (resume, NaN, signals)."""
+"""Training: the teaching loop (schedule, optimizer, loop), presets, device/precision, checkpoints, and the
+run manager built on it (resume, NaN, signals)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from gflow_lite.model import build_model
+from gflow_lite import train as teaching
+from gflow_lite.model import LMConfig, build_model
+from gflow_lite.options import config_dict, parse_assignments
+from gflow_lite.train import Hyperparams, lr_at, make_optimizer
 from gflow_lite.training import checkpoint as ckpt
 from gflow_lite.training import trainer as trainer_module
 from gflow_lite.training.device import choose_device, choose_precision, seed_everything
-from gflow_lite.training.presets import PRESETS, ConfigError, TrainConfig, parse_set_args, resolve
-from gflow_lite.training.schedule import lr_at, make_scheduler, param_groups
+from gflow_lite.training.presets import PRESETS, ConfigError, TrainConfig, resolve
 from gflow_lite.training.trainer import NonFiniteLossError, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,27 +39,52 @@ def tiny(**overrides: str) -> TrainConfig:
 
 # ------------------------------------------------------------------------------------------- schedule
 def test_warmup_then_cosine_to_min_lr():
-    kw = dict(lr=1e-3, min_lr=1e-4, warmup_steps=10, max_steps=110)
-    assert lr_at(0, **kw) == pytest.approx(1e-4)
-    assert lr_at(9, **kw) == pytest.approx(1e-3)
-    assert lr_at(60, **kw) == pytest.approx(5.5e-4)
-    assert lr_at(110, **kw) == pytest.approx(1e-4) and lr_at(500, **kw) == pytest.approx(1e-4)
-    values = [lr_at(s, **kw) for s in range(10, 111)]
+    cfg = Hyperparams(lr=1e-3, min_lr=1e-4, warmup_steps=10, max_steps=110)
+    assert lr_at(0, cfg) == pytest.approx(1e-4)
+    assert lr_at(9, cfg) == pytest.approx(1e-3)
+    assert lr_at(60, cfg) == pytest.approx(5.5e-4)
+    assert lr_at(110, cfg) == pytest.approx(1e-4) and lr_at(500, cfg) == pytest.approx(1e-4)
+    values = [lr_at(s, cfg) for s in range(10, 111)]
     assert all(a >= b for a, b in zip(values, values[1:], strict=False))
-    model = torch.nn.Linear(2, 2)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    sched = make_scheduler(opt, **kw)
+
+
+def test_the_teaching_loop_follows_the_schedule_evaluates_and_saves(tmp_path):
+    torch.manual_seed(0)
+    lm = LMConfig(vocab_size=50, block_size=8, d_model=16, n_layers=1, d_ff=32, r=4, n_heads=2, offsets=(1, 2),
+                  dropout=0.0)
+    model = build_model("grassmann", lm)
+    gen = torch.Generator().manual_seed(0)
+
+    def batch():
+        x = torch.randint(0, 50, (4, 9), generator=gen)
+        return x[:, :-1], x[:, 1:]
+
+    val = [batch() for _ in range(2)]
+    cfg = Hyperparams(max_steps=8, lr=1e-2, min_lr=1e-3, warmup_steps=3, eval_interval=3)
     seen = []
-    for _ in range(12):
-        seen.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    assert seen == pytest.approx([lr_at(s, **kw) for s in range(12)])
+
+    def on_step(step, loss, lr, result):
+        seen.append((step, lr, result))
+        return False
+
+    losses = teaching.train(model, iter(batch, None), val, cfg, tmp_path / "model.pt", on_step=on_step)
+    assert len(losses) == 8 and all(math.isfinite(x) for x in losses)
+    assert [s for s, _, _ in seen] == list(range(1, 9))
+    assert [lr for _, lr, _ in seen] == [lr_at(s, cfg) for s in range(8)]
+    assert [s for s, _, r in seen if r is not None] == [3, 6, 8]  # every eval_interval and the last step
+    last = seen[-1][2]
+    assert last == teaching.evaluate(model, val) and last.ppl == pytest.approx(math.exp(last.loss))
+    assert last.tokens == 2 * 4 * 8
+    fresh = build_model("grassmann", lm)
+    fresh.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
+    assert teaching.evaluate(fresh, val) == last
+    # A stop asked for by the hook ends the loop there.
+    assert len(teaching.train(model, iter(batch, None), val, cfg, on_step=lambda s, *_: s == 2)) == 2
 
 
 def test_weight_decay_only_on_matrices():
     model = build_model("transformer", tiny().model)
-    decay, no_decay = param_groups(model, 0.1)
+    decay, no_decay = make_optimizer(model, Hyperparams(weight_decay=0.1)).param_groups
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
     assert all(p.dim() >= 2 for p in decay["params"]) and all(p.dim() < 2 for p in no_decay["params"])
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
@@ -112,7 +140,7 @@ def test_overrides_are_typed_and_nested():
     cfg = resolve(
         "paper-6l",
         "grassmann",
-        parse_set_args(
+        parse_assignments(
             [
                 "r=64",
                 "offsets=1,2,4",
@@ -135,6 +163,17 @@ def test_overrides_are_typed_and_nested():
         cfg.betas == (0.9, 0.99) and cfg.eval_batches is None and cfg.model.vocab_size == cfg.bpe_vocab_size
     )
     assert cfg.total_steps(10**6) == 7
+
+
+def test_a_config_is_complete_when_built():
+    # the model's vocabulary follows the tokenizer as soon as the TrainConfig exists, before any data
+    cfg = TrainConfig(tokenizer="bpe", bpe_vocab_size=600, model=LMConfig(vocab_size=5))
+    assert cfg.model.vocab_size == 600
+    assert resolve("tiny", "grassmann", {"bpe_vocab_size": "700"}).model.vocab_size == 700
+    assert TrainConfig().model.vocab_size == 30522  # wordpiece
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match=r"unknown TrainConfig field\(s\) \['colour'\]"):
+        TrainConfig.from_dict({**cfg.to_dict(), "colour": "red"})
     assert resolve("paper-6l", "grassmann").total_steps(1_000_000) == math.ceil(30 * 1_000_000 / (32 * 128))
 
 
@@ -161,7 +200,7 @@ def test_unknown_preset_or_architecture():
     with pytest.raises(ConfigError, match="unknown model 'rnn'"):
         resolve("tiny", "rnn")
     with pytest.raises(ConfigError, match="key=value"):
-        parse_set_args(["r"])
+        parse_assignments(["r"])
 
 
 # ------------------------------------------------------------------------------------ device/precision
@@ -188,7 +227,7 @@ def _payload(step: int) -> dict:
     cfg = tiny()
     return {
         "arch": "grassmann",
-        "model_config": cfg.model.to_dict(),
+        "model_config": config_dict(cfg.model),
         "train_config": cfg.to_dict(),
         "tokenizer": {"name": "bpe", "fingerprint": "fp-A", "vocab_size": 512},
         "model": {"w": torch.full((64, 64), float(step))},

@@ -2,8 +2,9 @@
 
 Chapter 0 (two tiny models side by side), chapter 3 (the leak) and chapter 7 (snapshots of a trained
 model) train small models with this loop: AdamW, a linear warmup then a cosine decay of the learning
-rate, gradient clipping, one loss per step. Chapter 3 writes the same loop out line by line and asserts
-that it gives the same losses. The paper-sized runs use the library's trainer (``gflow_lite.training``).
+rate, gradient clipping, one loss per step; each step is the library's `gflow_lite.train.train_step`.
+Chapter 3 writes the same loop out line by line and asserts that it gives the same losses. The
+paper-sized runs use the library's run manager (``gflow_lite.training``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Callable, List, Tuple
 import torch
 from torch import Tensor, nn
 
-from gflow_lite.training.loop import train_steps
+from gflow_lite.train import train_step
 
 __all__ = ["TrainLog", "train_lm", "evaluate_lm", "random_token_batches", "model_device", "lr_at"]
 
@@ -94,13 +95,12 @@ def train_lm(
     log = TrainLog()
     start = time.perf_counter()
 
-    def on_step(step: int, loss: float) -> None:
+    for step in range(1, steps + 1):
+        batch = tuple(t.to(device) for t in next_batch())
+        rate = lr_at(step, steps, lr, warmup) if warmup else None
+        log.losses.append(train_step(model, batch, opt, lr=rate, grad_clip=clip or 0.0, step=step))
         if eval_batch is not None and eval_every > 0 and (step % eval_every == 0 or step == steps):
             log.evals.append((step, evaluate_lm(model, eval_batch, eval_batches)))
-
-    batches = (tuple(t.to(device) for t in next_batch()) for _ in range(steps))
-    schedule = (lambda s: lr_at(s + 1, steps, lr, warmup)) if warmup else None
-    log.losses = train_steps(model, batches, opt, schedule, grad_clip=clip or 0.0, on_step=on_step)
     log.seconds = time.perf_counter() - start
     return log
 

@@ -776,7 +776,8 @@ def estimate_run(target: TrainConfig, n_train_tokens: int, measured: Mapping[str
     ran = TrainConfig.from_dict(measured["config"])
     cpu_rate = float(measured["tokens_per_s"]) * train_flops_per_token(ran)
     tp = published.PUBLISHED_THROUGHPUT
-    gpu_model = TrainConfig(arch="grassmann", model=LMConfig(**dict(tp.model)), max_steps=1, epochs=None)
+    gpu_model = TrainConfig(arch="grassmann", tokenizer="gpt2", model=LMConfig(**dict(tp.model)), max_steps=1,
+                            epochs=None)  # ARL's run: GPT-2 BPE (a TrainConfig's vocabulary follows its tokenizer)
     gpu_rate = tp.tokens_per_s * train_flops_per_token(gpu_model)
     return RunEstimate(target.preset, target.arch, steps, tokens, work / cpu_rate / 3600,
                        work / gpu_rate / 3600)

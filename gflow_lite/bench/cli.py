@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 from .env import environment, load_average, resolve_device, retain_freed_memory, set_threads
-from .options import override, parse_assignments
+from ..options import override, parse_assignments
 from .registry import BENCHMARKS, load
 from .report import write_json
 

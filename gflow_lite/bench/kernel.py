@@ -19,7 +19,7 @@ import torch
 from ..flops import grassmann_fast_cost, grassmann_fused_cost, grassmann_native_cost, grassmann_reference_cost
 from ..model import PAPER_OFFSETS, CausalGrassmannMixing
 from .blocks import block_options, measure_blocks, memory_methods, split_lengths
-from .options import config_dict
+from ..options import config_dict
 from .report import format_table, ratio
 
 NAME = "kernel"

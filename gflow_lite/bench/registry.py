@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import Dict, Tuple
+from typing import Tuple
 
 __all__ = ["BENCHMARKS", "load"]
 
@@ -16,7 +16,3 @@ def load(name: str) -> ModuleType:
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
     return importlib.import_module(f"{__package__}.{name}")
-
-
-def all_modules() -> Dict[str, ModuleType]:
-    return {name: load(name) for name in BENCHMARKS}

@@ -10,7 +10,7 @@ the matmul FLOPs of `gflow_lite.flops` (attention counted causally, i.e. the wor
 
 Summary: the speed-up attention/Grassmann at each L (wall clock, and process CPU time, which a loaded
 machine disturbs less), the log-log slope of time and of peak memory against L between 1024 and 8192
-(1 = linear), and the targets of issues 5 and 9 checked against them.
+(1 = linear), and the speed and memory targets (`summarize`) checked against them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..flops import (attention_cost, grassmann_fast_cost, grassmann_fused_cost, 
                      grassmann_reference_cost)
 from ..model import CausalGrassmannMixing, CausalSelfAttention
 from .blocks import block_options, measure_blocks, memory_methods, split_lengths
-from .options import config_dict
+from ..options import config_dict
 from .report import format_table, loglog_slope, ratio
 
 NAME = "scaling"

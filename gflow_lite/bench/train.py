@@ -1,8 +1,8 @@
 """``bench train``: tokens/s of a full training step of both language models, and the share of the
 machine's measured matmul peak that the step reaches.
 
-A step is `gflow_lite.training.loop.train_step`, the step every training runs: forward with targets,
-backward, gradient clipping (1.0) and AdamW (``training.schedule.make_optimizer``), on a random batch
+A step is `gflow_lite.train.train_step`, the step every training runs: forward with targets,
+backward, gradient clipping (1.0) and AdamW (`gflow_lite.train.make_optimizer`), on a random batch
 of ``batch_size`` x ``block_size`` tokens, models in train mode (dropout on). The configuration is the
 ``cpu-small`` preset of `gflow_lite.training.presets`, the Grassmann model with ``impl="native"`` (the
 fastest path on the CPU, ``bench kernel``; ``--set impl=fused`` or ``impl=fast`` to compare). The peak is
@@ -21,10 +21,10 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..model import LMConfig, build_model
+from ..options import check_lm_config
 from ..options import config_dict
-from ..training.loop import train_step
+from ..train import make_optimizer, train_step
 from ..training.presets import resolve
-from ..training.schedule import make_optimizer
 from .report import format_table, ratio
 from .timing import interleaved
 
@@ -61,8 +61,8 @@ def default_config(quick: bool = False) -> TrainBenchConfig:
     return TrainBenchConfig(**QUICK) if quick else TrainBenchConfig()
 
 
-def _preset(cfg: TrainBenchConfig, arch: str) -> Tuple[LMConfig, Dict[str, Any], str]:
-    """The model config and the optimizer settings of the preset; where they came from."""
+def _preset(cfg: TrainBenchConfig, arch: str) -> Tuple[LMConfig, Dict[str, Any], str, Any]:
+    """The model config and the optimizer settings of the preset; where they came from; the preset."""
     tc = resolve(cfg.preset, arch)
     model = tc.model
     train = dict(batch_size=tc.batch_size, lr=tc.lr, weight_decay=tc.weight_decay, betas=tuple(tc.betas),
@@ -74,15 +74,15 @@ def _preset(cfg: TrainBenchConfig, arch: str) -> Tuple[LMConfig, Dict[str, Any],
     if arch == "grassmann":
         changes["impl"] = cfg.impl
     if changes:
-        model = model.replace(**changes)
+        model = check_lm_config(model.replace(**changes))
     if cfg.batch_size is not None:
         train["batch_size"] = cfg.batch_size
-    return model, train, source
+    return model, train, source, tc
 
 
-def _train_step(model, train: Dict[str, Any], x, y) -> Callable[[], None]:
-    opt = make_optimizer(model, train["lr"], train["weight_decay"], train["betas"])
-    return lambda: train_step(model, opt, [(x, y)], grad_clip=train["grad_clip"])
+def _train_step(model, tc: Any, x, y) -> Callable[[], None]:
+    opt = make_optimizer(model, tc)
+    return lambda: train_step(model, (x, y), opt, grad_clip=tc.grad_clip)
 
 
 def step_flops(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
@@ -101,7 +101,7 @@ def run(cfg: TrainBenchConfig, device: torch.device) -> Dict[str, Any]:
     info: Dict[str, Dict[str, Any]] = {}
     source = ""
     for arch in ("grassmann", "transformer"):
-        lm, train, source = _preset(cfg, arch)
+        lm, train, source, tc = _preset(cfg, arch)
         model = build_model(arch, lm).to(device).train()
         B, T = train["batch_size"], lm.block_size
         x = torch.randint(0, lm.vocab_size, (B, T), generator=gen).to(device)
@@ -110,10 +110,10 @@ def run(cfg: TrainBenchConfig, device: torch.device) -> Dict[str, Any]:
             "flops": step_flops(model, x, y),
             "tokens": B * T,
             "params": model.num_params(),
-            "lm": lm.to_dict(),
+            "lm": config_dict(lm),
             "train": {k: (list(v) if isinstance(v, tuple) else v) for k, v in train.items()},
         }
-        cases[arch] = _train_step(model, train, x, y)
+        cases[arch] = _train_step(model, tc, x, y)
     n = cfg.peak_size
     a = torch.randn(n, n, generator=gen).to(device)
     b = torch.randn(n, n, generator=gen).to(device)
@@ -160,7 +160,7 @@ def run(cfg: TrainBenchConfig, device: torch.device) -> Dict[str, Any]:
         "records": records,
         "summary": summarize(records, peak),
         "methods": {
-            "step": "training.loop.train_step: forward(idx, targets) + backward + clip_grad_norm_(1.0) + "
+            "step": "gflow_lite.train.train_step: forward(idx, targets) + backward + clip_grad_norm_(1.0) + "
             "AdamW.step + zero_grad, train mode",
             "tokens_per_s": "batch_size * block_size / median wall-clock step time (interleaved rounds)",
             "gflop_per_step": "FlopCounterMode over one forward+backward (matmuls only; attention via MATH "

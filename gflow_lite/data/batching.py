@@ -7,7 +7,8 @@ target the same tokens shifted by one.
   ``[0, n - block_size - 1]`` by a seeded ``torch.Generator``. Starts are drawn with replacement, so
   blocks **may overlap** (within a batch and across steps); one "epoch" is defined as
   ``n_tokens / (batch_size * block_size)`` batches. The generator's state is the whole data position:
-  save `RandomBlockSampler.state_dict` with a checkpoint and the resumed run draws the same batches.
+  the run manager saves ``sampler.generator``'s state with each checkpoint, so a resumed run draws the
+  same batches.
 * Evaluation (`eval_blocks`): non-overlapping blocks that predict every token of the split except the
   first exactly once; the last block may be shorter than ``block_size``.
 """
@@ -15,7 +16,7 @@ target the same tokens shifted by one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -50,16 +51,6 @@ class RandomBlockSampler:
         """``(x, y)``, each ``[batch_size, block_size]`` int64 on the CPU."""
         blocks = self.data[self.starts()[:, None] + self._offsets]
         return blocks[:, :-1], blocks[:, 1:]
-
-    def batches_per_epoch(self) -> int:
-        """Batches whose tokens add up to one pass over the split (at least 1)."""
-        return max(1, len(self.data) // (self.batch_size * self.block_size))
-
-    def state_dict(self) -> Dict[str, torch.Tensor]:
-        return {"generator": self.generator.get_state()}
-
-    def load_state_dict(self, state: Dict[str, torch.Tensor]) -> None:
-        self.generator.set_state(state["generator"])
 
 
 @dataclass(frozen=True)

@@ -70,9 +70,7 @@ def editable_source() -> Optional[Path]:
     Only if the ``gflow_lite`` being imported is the one inside that clone: another copy on ``sys.path``
     must not read a different clone's files.
     """
-    import gflow_lite
-
-    imported = Path(gflow_lite.__file__).resolve()
+    imported = Path(__file__).resolve().parents[1]  # the gflow_lite package folder (data/ knows no model)
     # Every record of the name, not only the first: a clone's root may hold a stale gflow_lite.egg-info
     # that comes first on sys.path and has no direct_url.json.
     for dist in importlib.metadata.distributions(name=DISTRIBUTION):

@@ -30,8 +30,6 @@ SHIPPED: Dict[str, str] = {
     "dev": "snli_1.0/snli_1.0_dev.tsv.gz",
     "test": "snli_1.0/snli_1.0_test.tsv.gz",
 }
-#: Published SHA-256 of the official archive (data/snli/SOURCE.md); reported, not enforced.
-OFFICIAL_ZIP_SHA256 = "afb3d70a5af5d8de0d9d81e2637e0fb8c22d1235c2749d83125ca43dab0dbd3e"
 
 Row = Tuple[str, str, str]
 

@@ -1,8 +1,8 @@
 """Training one SNLI head on frozen features, with early stopping on dev accuracy.
 
 Per seed: seed everything (head initialisation, dropout, batch order), train with AdamW (weight decay
-on matrices only) under linear warmup and cosine decay over ``max_epochs`` (the steps are
-`gflow_lite.training.loop.train_steps`, the loop every training here runs), evaluate dev accuracy after
+on matrices only) under linear warmup and cosine decay over ``max_epochs`` (each step is
+`gflow_lite.train.train_step` at the rate `gflow_lite.train.lr_at`, as in every training here), evaluate dev accuracy after
 every epoch, keep the weights of the best dev epoch (ties keep the earlier), stop after ``patience``
 epochs without improvement, and report dev and test accuracy of those weights. The test set is read
 once per seed, after selection.
@@ -19,9 +19,8 @@ from typing import Callable, Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
+from ..train import Hyperparams, lr_at, make_optimizer, train_step
 from ..training.device import seed_everything
-from ..training.loop import train_steps
-from ..training.schedule import lr_at, make_optimizer
 from .dataset import EncodedSplit, eval_batches, train_batches
 from .heads import HeadConfig, build_head, count_params
 
@@ -100,32 +99,28 @@ def train_one_seed(
     start = time.perf_counter()
     seed_everything(seed)
     model = build_head(head, cfg)
-    optimizer = make_optimizer(model, settings.lr, settings.weight_decay, betas=(0.9, 0.999))
-    generator = torch.Generator().manual_seed(seed)
     steps_per_epoch = math.ceil(len(train) / settings.batch_size)
     max_steps = steps_per_epoch * settings.max_epochs
-    warmup = max(1, int(settings.warmup_frac * max_steps))
+    hyper = Hyperparams(max_steps=max_steps, lr=settings.lr, min_lr=settings.lr * settings.min_lr_ratio,
+                        warmup_steps=max(1, int(settings.warmup_frac * max_steps)),
+                        weight_decay=settings.weight_decay, betas=(0.9, 0.999), grad_clip=settings.grad_clip)
+    optimizer = make_optimizer(model, hyper)
+    generator = torch.Generator().manual_seed(seed)
     best_acc, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())
     history: List[Dict] = []
     step, epoch = 0, 0
-    def schedule(s: int) -> float:
-        return lr_at(s, lr=settings.lr, min_lr=settings.lr * settings.min_lr_ratio, warmup_steps=warmup,
-                     max_steps=max_steps)
 
     def loss_fn(m: torch.nn.Module, batch) -> torch.Tensor:
         return F.cross_entropy(m(batch), batch.labels)
 
     for epoch in range(1, settings.max_epochs + 1):
         sizes: List[int] = []
-
-        def counted(batches):
-            for batch in batches:
-                sizes.append(len(batch))
-                yield batch
-
-        losses = train_steps(model, counted(train_batches(train, settings.batch_size, generator)), optimizer,
-                             schedule, loss_fn=loss_fn, grad_clip=settings.grad_clip, first_step=step)
-        step += len(losses)
+        losses: List[float] = []
+        for batch in train_batches(train, settings.batch_size, generator):
+            sizes.append(len(batch))
+            losses.append(train_step(model, batch, optimizer, lr=lr_at(step, hyper), grad_clip=hyper.grad_clip,
+                                     loss_fn=loss_fn, step=step + 1))
+            step += 1
         train_loss = sum(loss * n for loss, n in zip(losses, sizes, strict=True)) / sum(sizes)
         dev_metrics = evaluate(model, dev, settings.eval_batch_size)
         record = {"epoch": epoch, "train_loss": train_loss, "dev_acc": dev_metrics["acc"],

@@ -1,9 +1,10 @@
-"""Training: configuration and presets, the step and the loop, checkpoints, evaluation, DDP and devices.
+"""The run manager: long training runs made safe (locks, verified checkpoints, exact resume, signals, DDP).
 
-Modules: `config` (TrainConfig, overrides), `presets` (the named TrainConfig instances), `loop` (the one
-training step every training runs), `trainer` (the full run: checkpoints, resume, signals, DDP),
-`rundir` (the run directory and its lock), `checkpoint`, `memory` (will it fit?), `evaluate`,
-`inference`, `schedule`, `device`, `distributed`, `metrics`, and `cli` (the train/eval/generate commands).
+It extends the teaching trainer `gflow_lite.train` (the same step, `train_step`, and the same loop and
+schedule, `lr_at`) with what a long run needs. Modules: `config` (TrainConfig, overrides), `presets` (the
+named TrainConfig instances), `trainer` (the full run: checkpoints, resume, signals, DDP), `rundir` (the
+run directory and its lock), `checkpoint`, `memory` (will it fit?), `evaluate` (a whole split),
+`inference`, `device`, `distributed`, `metrics`, and `cli` (the train/eval/generate commands).
 
 Typical use::
 
@@ -15,6 +16,7 @@ or ``python -m gflow_lite train --model grassmann --preset tiny --out runs/tiny-
 """
 
 from ..options import ConfigError, parse_assignments
+from ..train import EvalResult, NonFiniteLossError
 from .checkpoint import (
     ArchitectureMismatchError,
     CheckpointCorruptError,
@@ -26,13 +28,11 @@ from .checkpoint import (
 )
 from .config import TrainConfig, apply_overrides, valid_keys
 from .device import Precision, choose_device, choose_precision, seed_everything
-from .evaluate import EvalResult, evaluate
+from .evaluate import evaluate
 from .inference import LoadedModel, load_model
-from .loop import NonFiniteLossError, lm_loss, train_step, train_steps
 from .memory import MemoryEstimateError
-from .presets import PRESETS, parse_set_args, resolve
+from .presets import PRESETS, resolve
 from .rundir import RunDirError
-from .schedule import lr_at, make_optimizer, make_scheduler, param_groups
 from .trainer import Trainer, TrainingInterrupted, TrainResult, train
 
 __all__ = [
@@ -57,20 +57,12 @@ __all__ = [
     "choose_device",
     "choose_precision",
     "evaluate",
-    "lm_loss",
     "load_checkpoint",
     "load_model",
-    "lr_at",
-    "make_optimizer",
-    "make_scheduler",
-    "param_groups",
     "parse_assignments",
-    "parse_set_args",
     "resolve",
     "save_checkpoint",
     "seed_everything",
     "train",
-    "train_step",
-    "train_steps",
     "valid_keys",
 ]

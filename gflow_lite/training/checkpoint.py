@@ -3,11 +3,13 @@
 A checkpoint is a ``torch.save`` dict (loadable with ``weights_only=True``)::
 
     format, format_version, arch, model_config, train_config, tokenizer {name, fingerprint, vocab_size},
-    model, optimizer, scheduler, scaler, rng {python, numpy, torch, cuda, batches},
+    model, optimizer, scaler, rng {python, numpy, torch, cuda, batches},
     step, tokens_seen, best_val_loss, best_step, elapsed_s, train_time_s
 
 plus ``integrity``: the SHA-256 of every tensor and value of the payload (`payload_digest`), checked on
 every load, so one flipped bit in the weights is a `CheckpointCorruptError`, not a silently wrong model.
+No scheduler state is kept: the learning rate follows the step (`gflow_lite.train.lr_at`); the
+``scheduler`` entry of files written before is ignored.
 
 Runs keep ``last.pt`` (every evaluation and on interruption) and ``best.pt`` (lowest validation loss).
 The payload is serialised in memory first, then written through a temporary file in the same

@@ -20,11 +20,11 @@ from typing import Any, Dict
 import torch
 
 from ..data.wikitext import load_wikitext2
+from ..options import ConfigError, parse_assignments
+from ..train import NonFiniteLossError
+from .config import ARCHITECTURES, TrainConfig, apply_overrides, valid_keys
 from .evaluate import evaluate
 from .inference import load_model
-from ..options import ConfigError, parse_assignments
-from .config import ARCHITECTURES, TrainConfig, apply_overrides, valid_keys
-from .loop import NonFiniteLossError
 from .presets import PRESETS, resolve
 from .rundir import RunDir
 from .trainer import TrainingInterrupted, train

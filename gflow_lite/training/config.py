@@ -1,8 +1,10 @@
 """`TrainConfig`: everything a training run needs, as one frozen dataclass holding an `LMConfig`.
 
-Overrides (``--set key=value`` of ``train``, ``compare`` and ``bench``) go through `apply_overrides`,
-which parses each value by the field's type with the package's one parser (`gflow_lite.options`).
-Keys are TrainConfig fields or, flat, LMConfig fields (``r=64``, ``offsets=1,2,4``).
+A TrainConfig is complete when it is built: the model's ``vocab_size`` is set from the tokenizer
+(`gflow_lite.data.tokenization.expected_vocab_size`) in ``__post_init__``, and the run manager only
+checks that the data agrees. Overrides (``--set key=value`` of ``train``, ``compare`` and ``bench``) go
+through `apply_overrides`, which parses each value by the field's type with the package's one parser
+(`gflow_lite.options`). Keys are TrainConfig fields or, flat, LMConfig fields (``r=64``, ``offsets=1,2,4``).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from ..model import ARCHITECTURES, LMConfig
 from ..data.tokenization import TOKENIZER_NAMES, expected_vocab_size
-from ..options import ConfigError, coerce_bools, field_types, parse_value
+from ..model import ARCHITECTURES, LMConfig
+from ..options import ConfigError, check_lm_config, coerce_bools, config_dict, config_from_dict, field_types, parse_value
+from ..train import Hyperparams
 from .device import PRECISIONS
 
 #: Fields that may differ between a run and its resumption (they do not change what is computed).
@@ -71,11 +74,14 @@ class TrainConfig:
             coerce_bools(self)
         except ConfigError as err:
             raise ConfigError(f"TrainConfig: {err}") from None
+        if not isinstance(self.model, LMConfig):
+            raise ConfigError(f"TrainConfig.model must be an LMConfig, got {type(self.model).__name__}")
+        check_lm_config(self.model)
         checks = [
             (self.arch in ARCHITECTURES, f"arch={self.arch!r} must be one of {tuple(ARCHITECTURES)}"),
             (
                 self.tokenizer in TOKENIZER_NAMES,
-                f"tokenizer={self.tokenizer!r} must be one of {TOKENIZER_NAMES}",
+                f"unknown tokenizer {self.tokenizer!r}; choose one of {TOKENIZER_NAMES}",
             ),
             (self.precision in PRECISIONS, f"precision={self.precision!r} must be one of {PRECISIONS}"),
             (
@@ -117,6 +123,9 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"TrainConfig: {message}")
+        vocab_size = expected_vocab_size(self.tokenizer, self.bpe_vocab_size)  # the model follows the tokenizer
+        if self.model.vocab_size != vocab_size:
+            object.__setattr__(self, "model", dataclasses.replace(self.model, vocab_size=vocab_size))
 
     @property
     def tokens_per_step(self) -> int:
@@ -129,27 +138,22 @@ class TrainConfig:
             return self.max_steps
         return max(1, math.ceil(self.epochs * n_train_tokens / self.tokens_per_step))
 
+    def hyperparams(self, n_train_tokens: int) -> Hyperparams:
+        """What the teaching loop (`gflow_lite.train.train`) needs, with ``max_steps`` = `total_steps`."""
+        return Hyperparams(max_steps=self.total_steps(n_train_tokens), lr=self.lr, min_lr=self.min_lr,
+                           warmup_steps=self.warmup_steps, weight_decay=self.weight_decay, betas=self.betas,
+                           grad_clip=self.grad_clip, eval_interval=self.eval_interval)
+
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> Dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["model"] = self.model.to_dict()
-        out["betas"] = list(self.betas)
-        return out
+        """JSON-ready (`gflow_lite.options.config_dict`); `from_dict` reads it back."""
+        return config_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown TrainConfig field(s) {unknown}; known fields: {sorted(known)}")
-        values = dict(data)
-        if "model" in values:
-            values["model"] = LMConfig.from_dict(values["model"])
-        if "betas" in values:
-            values["betas"] = tuple(values["betas"])
-        return cls(**values)
+        return config_from_dict(cls, data)
 
 
 # ---------------------------------------------------------------------------------------- overrides
@@ -173,8 +177,8 @@ def valid_keys() -> Tuple[str, ...]:
 def apply_overrides(cfg: TrainConfig, overrides: Mapping[str, str]) -> TrainConfig:
     """``cfg`` with ``key=value`` overrides applied, validated again.
 
-    Setting ``max_steps`` clears ``epochs`` and the reverse; changing ``tokenizer`` or ``bpe_vocab_size``
-    sets the model's ``vocab_size`` to the tokenizer's. Raises `ConfigError` for an unknown key or a value
+    Setting ``max_steps`` clears ``epochs`` and the reverse; the model's ``vocab_size`` follows
+    ``tokenizer`` and ``bpe_vocab_size`` (`TrainConfig`). Raises `ConfigError` for an unknown key or a value
     of the wrong type or range.
     """
     values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name != "model"}
@@ -193,8 +197,6 @@ def apply_overrides(cfg: TrainConfig, overrides: Mapping[str, str]) -> TrainConf
         else:
             raise ConfigError(f"unknown override key {key!r}; valid keys: {', '.join(valid_keys())}")
     try:
-        if {"tokenizer", "bpe_vocab_size"} & set(overrides):
-            model_changes["vocab_size"] = expected_vocab_size(values["tokenizer"], values["bpe_vocab_size"])
         return TrainConfig(model=cfg.model.replace(**model_changes), **values)
     except ConfigError:
         raise

@@ -98,13 +98,6 @@ def no_sync(model: nn.Module, skip_sync: bool) -> ContextManager:
     return contextlib.nullcontext()
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The bare model inside DDP and/or ``torch.compile`` wrappers."""
-    if isinstance(model, nn.parallel.DistributedDataParallel):
-        model = model.module
-    return getattr(model, "_orig_mod", model)
-
-
 def shutdown() -> None:
     """Leave the process group, if this process joined one."""
     if dist.is_available() and dist.is_initialized():

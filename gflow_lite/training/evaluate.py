@@ -1,10 +1,13 @@
-"""Perplexity over a whole split: every token predicted exactly once, no overlap (see `eval_blocks`)."""
+"""Perplexity over a whole split: every token predicted exactly once, no overlap (see `eval_blocks`).
+
+The run manager's version of `gflow_lite.train.evaluate`: the same mean loss per token and perplexity
+(`EvalResult`), over a whole split cut into blocks, summed exactly, under autocast and sharded over
+processes under DDP.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import math
-from dataclasses import asdict, dataclass
 from typing import Optional
 
 import numpy as np
@@ -13,25 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.batching import eval_blocks
+from ..train import EvalResult, perplexity
 from .device import Precision
 from .distributed import SINGLE_PROCESS, DistContext, all_reduce_sum
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """Mean cross-entropy per predicted token (nats), its exponential, and the number of tokens predicted."""
-
-    loss: float
-    ppl: float
-    tokens: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def perplexity(loss: float) -> float:
-    """``exp(loss)``, ``inf`` when it overflows."""
-    return math.exp(loss) if loss < 700 else float("inf")
 
 
 @torch.no_grad()

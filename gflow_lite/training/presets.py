@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Dict, Mapping, Optional
 
 from ..model import PAPER_SCHEDULE_12, LMConfig
-from ..options import ConfigError, parse_assignments
+from ..options import ConfigError
 from .config import ARCHITECTURES, TrainConfig, apply_overrides, valid_keys
 
 __all__ = [
@@ -23,13 +23,9 @@ __all__ = [
     "PRESETS",
     "TrainConfig",
     "apply_overrides",
-    "parse_set_args",
     "resolve",
     "valid_keys",
 ]
-
-#: ``["k=v", ...]`` (as given to ``--set``) -> ``{"k": "v"}``.
-parse_set_args = parse_assignments
 
 #: The paper's 6-layer setting (paper notes §2.1): WordPiece 30,522, d 256, d_ff 1024, r 32, L = 128, batch 32,
 #: 30 epochs. `LMConfig`'s defaults are this model (6 layers, 4 heads, the paper's offsets in every layer,
@@ -47,7 +43,7 @@ CPU_SMALL = TrainConfig(
 )
 
 #: The paper's width and depth (d 256, d_ff 1024, 6 layers, r 32, 4 heads, its six offsets) on cpu-small's data
-#: and BPE-4096 vocabulary: the second size of issue 14. 800 steps of 16 x 128 tokens (1.64M tokens, 0.54
+#: and BPE-4096 vocabulary: the second model size. 800 steps of 16 x 128 tokens (1.64M tokens, 0.54
 #: epochs): the committed runs (results/wikitext2/cpu-medium*/summary.json) trained at 1.1k-1.3k tokens/s on
 #: one core of a shared 2-core machine, 23-28 minutes each. With this vocabulary the paper's layer at r = 32
 #: has the Transformer's parameter count (+0.4%).
@@ -82,7 +78,8 @@ PRESETS: Dict[str, TrainConfig] = {
 
 
 def resolve(preset: str, model: str, overrides: Optional[Mapping[str, str]] = None) -> TrainConfig:
-    """A validated `TrainConfig`: preset ``preset`` for architecture ``model`` with ``overrides`` applied.
+    """A validated, complete `TrainConfig` (the vocabulary size included): preset ``preset`` for
+    architecture ``model`` with ``overrides`` applied.
 
     Raises `ConfigError` for an unknown preset, architecture or key, or a value of the wrong type.
     """

@@ -5,12 +5,14 @@
 evaluations), ``last.pt``, ``best.pt`` and ``summary.json`` (test perplexity of the best-validation
 checkpoint, paper notes §5.5).
 
-Each optimizer step is `gflow_lite.training.loop.train_step` (the step every training here runs): it
-accumulates ``grad_accum`` micro-batches, clips the gradient norm, steps AdamW and the warmup+cosine
-schedule, under autocast when the precision asks for it. Before any data or model is loaded the run
+The loop is the teaching loop, `gflow_lite.train.train`, and each optimizer step its `train_step`
+(``grad_accum`` micro-batches, gradient clipping, AdamW at the rate `gflow_lite.train.lr_at` gives); the
+run manager passes in its extras: autocast and the gradient scaler, DDP's ``no_sync`` and loss
+all-reduce, and a hook after each step for logs, checkpoints and signals. The configuration arrives
+complete (`TrainConfig`: the vocabulary size included). Before any data or model is loaded the run
 directory is created, checked writable and locked against a second writer (`rundir`); before the
 optimizer is built the memory the configuration needs is estimated (`memory.check_fits`). ``resume=True`` restores the
-model, optimizer, scheduler, gradient scaler, every RNG and the batch generator from ``last.pt``, so an
+model, optimizer, gradient scaler, every RNG and the batch generator from ``last.pt``, so an
 interrupted and resumed run computes the same losses as an uninterrupted one (bitwise on the CPU with
 ``deterministic=True``). SIGINT/SIGTERM save ``last.pt`` and raise `TrainingInterrupted`; a NaN/inf
 loss raises `NonFiniteLossError` before the weights are touched, leaving the last good checkpoint.
@@ -28,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import torch
 from tqdm.auto import tqdm
@@ -38,17 +40,17 @@ from ..data.batching import RandomBlockSampler
 from ..data.tokenization import get_tokenizer
 from ..data.wikitext import load_corpus
 from ..model import build_model
-from ..options import ConfigError, env_flag
+from ..options import ConfigError, config_dict, env_flag
+from ..train import EvalResult, NonFiniteLossError, make_optimizer, train_step
+from ..train import train as teaching_loop
 from . import distributed as ddp
 from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from .device import choose_precision, maybe_compile, seed_everything
-from .evaluate import EvalResult, evaluate
-from .metrics import MetricsLog, git_commit, hardware_info, write_json
 from .config import TrainConfig
-from .loop import NonFiniteLossError, train_step
+from .device import choose_precision, maybe_compile, seed_everything
+from .evaluate import evaluate
 from .memory import check_fits
+from .metrics import MetricsLog, git_commit, hardware_info, write_json
 from .rundir import RunDir, RunDirError, check_resume_config, check_start
-from .schedule import make_optimizer, make_scheduler
 
 
 class TrainingInterrupted(RuntimeError):
@@ -139,17 +141,22 @@ class Trainer:
         return bool(flags[1] > 0)
 
     def _setup(self, cfg: TrainConfig, resume: bool) -> None:
+        self.cfg = cfg
         resuming = self._claim_run_dir(resume)
-        tokenizer = get_tokenizer(cfg.tokenizer, cfg.bpe_vocab_size)
-        self.cfg = cfg.replace(model=cfg.model.replace(vocab_size=tokenizer.vocab_size))
         if resuming:
             check_resume_config(self.run, self.cfg)
         seed_everything(self.cfg.seed + self.ctx.rank, self.cfg.deterministic)
 
+        self.tokenizer = get_tokenizer(cfg.tokenizer, cfg.bpe_vocab_size)
+        if self.tokenizer.vocab_size != cfg.model.vocab_size:
+            raise ConfigError(
+                f"the {self.tokenizer.name} tokenizer built from the data has {self.tokenizer.vocab_size} "
+                f"tokens but the configuration says vocab_size={cfg.model.vocab_size}; rebuild the tokenizer "
+                f"cache or choose tokenizer/bpe_vocab_size to match"
+            )
         self.corpus = load_corpus(
-            tokenizer, train_tokens=self.cfg.train_tokens, eval_tokens=self.cfg.eval_tokens
+            self.tokenizer, train_tokens=self.cfg.train_tokens, eval_tokens=self.cfg.eval_tokens
         )
-        self.tokenizer = tokenizer
         if self.cfg.batch_size % self.ctx.world_size:
             raise ConfigError(
                 f"batch_size={self.cfg.batch_size} must be divisible by {self.ctx.world_size} processes"
@@ -164,15 +171,9 @@ class Trainer:
             autocast=self.precision.autocast,
         )
         self.wrapped = ddp.wrap_model(maybe_compile(self.model, self.cfg.compile), self.ctx, self.device)
-        self.optimizer = make_optimizer(self.model, self.cfg.lr, self.cfg.weight_decay, self.cfg.betas)
-        self.total_steps = self.cfg.total_steps(len(self.corpus.train))
-        self.scheduler = make_scheduler(
-            self.optimizer,
-            lr=self.cfg.lr,
-            min_lr=self.cfg.min_lr,
-            warmup_steps=self.cfg.warmup_steps,
-            max_steps=self.total_steps,
-        )
+        self.hyper = self.cfg.hyperparams(len(self.corpus.train))  # max_steps: the whole run's steps
+        self.total_steps = self.hyper.max_steps
+        self.optimizer = make_optimizer(self.model, self.hyper)
         self.scaler = self.precision.grad_scaler()
         self.sampler = RandomBlockSampler(
             self.corpus.train, self.cfg.model.block_size, self.cfg.batch_size, seed=self.cfg.seed
@@ -203,12 +204,11 @@ class Trainer:
         p = self.progress
         return {
             "arch": self.cfg.arch,
-            "model_config": self.cfg.model.to_dict(),
+            "model_config": config_dict(self.cfg.model),
             "train_config": self.cfg.to_dict(),
             "tokenizer": self._tokenizer_info(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "rng": capture_rng_state(self.sampler.generator),
             "step": p.step,
@@ -233,8 +233,7 @@ class Trainer:
             self.run.last, expected_arch=self.cfg.arch, expected_tokenizer=self.tokenizer.fingerprint
         )
         self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.scheduler.load_state_dict(payload["scheduler"])
+        self.optimizer.load_state_dict(payload["optimizer"])  # the rate follows the step (lr_at)
         self.scaler.load_state_dict(payload["scaler"])
         restore_rng_state(payload["rng"], self.sampler.generator)
         if self.ctx.rank:  # only rank 0's RNG was saved: give the others their own stream again
@@ -253,44 +252,42 @@ class Trainer:
             self.log.truncate_after(p.step)
 
     # ------------------------------------------------------------------------------------ one step
-    def _train_step(self, stop_flag: List[int]) -> tuple[float, float, bool]:
-        """One optimizer step; returns (mean loss over the global batch, its lr, whether to stop)."""
-        accum, ctx, device = self.cfg.grad_accum, self.ctx, self.device
-        stop_everywhere = [False]
+    def _batches(self) -> Iterator[List[Tuple[torch.Tensor, torch.Tensor]]]:
+        """The micro-batches of each step: ``grad_accum`` global batches, this process's shard of each."""
+        while True:
+            self._step_start = time.perf_counter()  # a step's time includes drawing its batches
+            micro = [self.sampler.next_batch() for _ in range(self.cfg.grad_accum)]
+            yield [(ddp.shard(x, self.ctx).to(self.device), ddp.shard(y, self.ctx).to(self.device)) for x, y in micro]
 
-        def micro_batches() -> List[Any]:
-            out = []
-            for _ in range(accum):
-                x, y = self.sampler.next_batch()
-                out.append((ddp.shard(x, ctx).to(device), ddp.shard(y, ctx).to(device)))
-            return out
+    def _train_step(self, model: torch.nn.Module, batch: Any, optimizer: torch.optim.Optimizer,
+                    **step_args: Any) -> float:
+        """`gflow_lite.train.train_step` with the run manager's extras; returns the mean loss of the global
+        batch. The stop flag set by a signal travels with the loss, so every process stops at the same step."""
+        ctx, device = self.ctx, self.device
 
         def mean_over_processes(loss_sum: torch.Tensor, n: int) -> float:
-            # the stop flag travels with the loss, so every process stops at the same step
             shared = torch.stack(
-                [loss_sum, torch.tensor(float(stop_flag[0]), dtype=torch.float64, device=device)]
+                [loss_sum, torch.tensor(float(self._stop_flag[0]), dtype=torch.float64, device=device)]
             )
             ddp.all_reduce_sum(shared, ctx)
-            stop_everywhere[0] = float(shared[1]) > 0
+            self._stop_everywhere = float(shared[1]) > 0
             return float(shared[0]) / (n * ctx.world_size)
 
-        lr = self.optimizer.param_groups[0]["lr"]
         try:
             loss = train_step(
-                self.wrapped,
-                self.optimizer,
-                micro_batches(),
-                scheduler=self.scheduler,
-                grad_clip=self.cfg.grad_clip,
+                model,
+                batch,
+                optimizer,
                 scaler=self.scaler,
                 autocast=self.precision.autocast,
-                no_sync=lambda skip: ddp.no_sync(self.wrapped, skip),
+                no_sync=lambda skip: ddp.no_sync(model, skip),
                 mean_loss=mean_over_processes,
-                step=self.progress.step + 1,
+                **step_args,
             )
         except NonFiniteLossError as err:
             raise NonFiniteLossError(f"{err}; {self._last_good()}") from None
-        return loss, lr, stop_everywhere[0]
+        self._step_time = time.perf_counter() - self._step_start
+        return loss
 
     def _last_good(self) -> str:
         if not self.run.last.is_file():
@@ -301,7 +298,7 @@ class Trainer:
         if not math.isfinite(val.loss):
             raise NonFiniteLossError(
                 f"validation loss is {val.loss} at step {self.progress.step}: the weights diverged "
-                f"(lr {self.scheduler.get_last_lr()[0]:.3g}); nothing saved; {self._last_good()}"
+                f"(lr {self.optimizer.param_groups[0]['lr']:.3g}); nothing saved; {self._last_good()}"
             )
 
     def _checkpoint_step(self) -> int:
@@ -346,7 +343,7 @@ class Trainer:
         """Train to ``total_steps`` (or stop and checkpoint at ``stop_after_step``), then summarise."""
         cfg, p = self.cfg, self.progress
         self._clock = time.time()
-        stop_flag = [0]
+        self._stop_flag, self._stop_everywhere, stopped = [0], False, [False]
         bar = tqdm(
             total=self.total_steps,
             initial=p.step,
@@ -356,31 +353,44 @@ class Trainer:
             dynamic_ncols=True,
             file=sys.stderr,
         )
-        with _signals_set_flag(stop_flag), bar:
-            while p.step < self.total_steps:
-                t0 = time.perf_counter()
-                loss, lr, stop = self._train_step(stop_flag)
-                dt = time.perf_counter() - t0
-                p.step += 1
-                p.tokens_seen += cfg.tokens_per_step
-                p.train_time_s += dt
-                p.window_losses.append(loss)
-                p.window_tokens += cfg.tokens_per_step
-                p.window_time += dt
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{cfg.tokens_per_step / max(dt, 1e-9):,.0f}")
-                is_eval = p.step % cfg.eval_interval == 0 or p.step == self.total_steps
-                val = self.evaluate_split("valid", cfg.eval_batches) if is_eval else None
-                if is_eval or p.step % cfg.log_interval == 0:
-                    self._log_step(lr, val)
-                if val is not None:
-                    self._checkpoint_after_eval(val, bar)
-                if stop or (stop_after_step is not None and p.step >= stop_after_step):
-                    self._snapshot_time()
-                    self._save(best=False)
-                    if stop:
-                        raise TrainingInterrupted(int(stop_flag[0]) or signal.SIGTERM, self.run.last, p.step)
-                    return TrainResult("stopped", p.step, self.run.path)
+
+        def after_step(step: int, loss: float, lr: float, val: Optional[EvalResult]) -> bool:
+            """The run manager's hook: progress, logs, checkpoints; True to stop here."""
+            dt = self._step_time
+            p.step = step
+            p.tokens_seen += cfg.tokens_per_step
+            p.train_time_s += dt
+            p.window_losses.append(loss)
+            p.window_tokens += cfg.tokens_per_step
+            p.window_time += dt
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{cfg.tokens_per_step / max(dt, 1e-9):,.0f}")
+            if val is not None or step % cfg.log_interval == 0:
+                self._log_step(lr, val)
+            if val is not None:
+                self._checkpoint_after_eval(val, bar)
+            if self._stop_everywhere or (stop_after_step is not None and step >= stop_after_step):
+                self._snapshot_time()
+                self._save(best=False)
+                if self._stop_everywhere:
+                    raise TrainingInterrupted(int(self._stop_flag[0]) or signal.SIGTERM, self.run.last, step)
+                stopped[0] = True
+            return stopped[0]
+
+        with _signals_set_flag(self._stop_flag), bar:
+            teaching_loop(
+                self.wrapped,
+                self._batches(),
+                "valid",
+                self.hyper,
+                optimizer=self.optimizer,
+                first_step=p.step,
+                step_fn=self._train_step,
+                evaluate_fn=lambda _model, split: self.evaluate_split(split, cfg.eval_batches),
+                on_step=after_step,
+            )
+        if stopped[0]:
+            return TrainResult("stopped", p.step, self.run.path)
         self._snapshot_time()
         return TrainResult("finished", p.step, self.run.path, self._finish())
 
