@@ -20,7 +20,7 @@ export TQDM_DISABLE ?= 1
 export MPLBACKEND ?= Agg
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup book notebooks chromium test test-fast lab bench paper clean help
+.PHONY: setup book notebooks chromium test test-fast lab bench paper clean help student-release grade
 
 help:
 	@echo "make book   - set up .venv, execute every chapter (quick mode, CPU) and build book/_build/html"
@@ -29,6 +29,8 @@ help:
 	@echo "make bench  - run the four benchmarks at full size into results/bench/"
 	@echo "make paper  - on a CUDA GPU: the paper's 6- and 12-layer presets, both models (SEEDS=1), into results/wikitext2/"
 	@echo "make notebooks - regenerate book/NN_*.ipynb (output-free), Colab badges and cells from book/NN_*.py"
+	@echo "make student-release OUT=DIR - the book as students get it (no solutions, grader or answers)"
+	@echo "make grade SUBMISSIONS=DIR OUT=FILE.csv - grade DIR/<student>/<NN_chapter>.ipynb against the hidden tests"
 
 setup: $(STAMP)
 
@@ -84,6 +86,18 @@ paper: setup
 
 lab: setup
 	$(BIN)/jupyter lab book/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+# Assessment (book/grading, instructor side; see book/instructors.md). The student repository and branch
+# come from student_release in book/_config.yml; STUDENT_REPO / STUDENT_BRANCH override them.
+student-release: setup
+	@test -n "$(OUT)" || { echo "usage: make student-release OUT=DIR [STUDENT_REPO=https://github.com/OWNER/NAME] [STUDENT_BRANCH=main]" >&2; exit 2; }
+	cd book && ../$(BIN)/python -m grading.release --out "$(abspath $(OUT))" \
+	  $(if $(STUDENT_REPO),--repo "$(STUDENT_REPO)") $(if $(STUDENT_BRANCH),--branch "$(STUDENT_BRANCH)")
+
+# GRADE_FLAGS: e.g. --chapters 01_geometry,02_layer --timeout 120 --memory-mb 4096 --seed 7
+grade: setup
+	@test -n "$(SUBMISSIONS)" -a -n "$(OUT)" || { echo "usage: make grade SUBMISSIONS=DIR OUT=FILE.csv [GRADE_FLAGS=...]" >&2; exit 2; }
+	cd book && ../$(BIN)/python -m grading --submissions "$(abspath $(SUBMISSIONS))" --out "$(abspath $(OUT))" $(GRADE_FLAGS)
 
 clean:
 	rm -rf book/_build .pytest_cache

@@ -252,9 +252,9 @@ for name, model in models.items():
 # LIBRARY** (the exercise asks you to compute it yourself, so calling `gflow_lite` for the answer does
 # not count), or **NOT DONE YET**. Hints start with the idea; run the check again after another attempt
 # and they get more concrete. Where an exercise states a constraint ("without Python loops", "in
-# $O(r)$"), the check measures it. The last cell prints the chapter's summary line. The reference
-# solutions are in `book/solutions/`; running a chapter with `GFLOW_SOLUTIONS=1` swaps them in (that is
-# how the test suite checks that every exercise can be solved).
+# $O(r)$"), the check measures it. The last cell prints the chapter's summary line, with the hints each
+# exercise has shown. These checks are feedback for you; a course grades with hidden tests of its own,
+# run outside your notebook on inputs drawn when grading.
 
 # %%
 from gflow_book import chapter_exercises

@@ -411,7 +411,8 @@ plt.show()
 
 # %%
 from gflow_book import chapter_exercises
-from gflow_book.checks import check_lagrange_norm, check_on_grassmannian, check_plucker_coordinates
+from gflow_book.checks import (check_causal_attention, check_lagrange_norm, check_on_grassmannian,
+                               check_plucker_coordinates, check_plucker_features)
 
 exercise = chapter_exercises("01_geometry")
 
@@ -455,6 +456,37 @@ def on_grassmannian(p, r, tol):
 
 # %%
 check_on_grassmannian(on_grassmannian)
+
+# %% [markdown]
+# **Exercise 1.4 (the lift, end to end).** Write `causal_attention(q, k, v)` for tensors of shape
+# `[..., L, d]`: single-head causal attention as section 1.1 builds it, the $L \times L$ scores
+# $q_t \cdot k_s / \sqrt d$, no weight on a later position $s > t$, a softmax over $s$, and the weighted
+# mean of the values. Write it with torch operations, not `scaled_dot_product_attention` (the check
+# compares with it). Mind large scores.
+
+# %%
+@exercise
+def causal_attention(q, k, v):
+    raise NotImplementedError("Exercise 1.4: your code here")
+
+
+# %%
+check_causal_attention(causal_attention)
+
+# %% [markdown]
+# **Exercise 1.5 (the Plücker lift, end to end).** Write `plucker_features(z, delta, eps)` for `z` of shape
+# `[B, T, r]`: pair each $z_t$ with $z_{t-\Delta}$, take the pair's Plücker coordinates (your exercise 1.1
+# may be used) and divide them by $\max(\lVert p \rVert, \varepsilon)$; where $t < \Delta$ there is no
+# partner and the features are 0. Shape `[B, T, r(r-1)/2]`.
+
+# %%
+@exercise
+def plucker_features(z, delta, eps):
+    raise NotImplementedError("Exercise 1.5: your code here")
+
+
+# %%
+check_plucker_features(plucker_features)
 
 # %%
 exercise.summary();

@@ -242,7 +242,10 @@ print("from scratch == library (reference and fast), d = 256, r = 32,", PAPER_OF
 #
 # * the wedge is linear in its second argument: $z \wedge (a x + b y) = a\,(z \wedge x) + b\,(z \wedge y)$;
 # * the normalisation divides by a scalar $n_t^\Delta = \max(\lVert z_t \wedge z_{t-\Delta} \rVert,
-#   \varepsilon)$, which the Lagrange identity gives in $O(r)$ without forming the wedge.
+#   \varepsilon)$, which $O(r)$ work gives without forming the wedge: the Lagrange identity
+#   $\sqrt{|z_t|^2 |z_{t-\Delta}|^2 - \langle z_t, z_{t-\Delta}\rangle^2}$, or base times height,
+#   $|z_t|\,|z_{t-\Delta}^\perp|$ with $z_{t-\Delta}^\perp$ the part of $z_{t-\Delta}$ orthogonal to $z_t$, which is
+#   what the library computes (`geometry.wedge_height`: no cancellation for nearly parallel pairs).
 #
 # Hence, with $a_t^\Delta = 1/|\mathcal{W}_t|$ for valid offsets and 0 otherwise,
 #
@@ -250,7 +253,7 @@ print("from scratch == library (reference and fast), d = 256, r = 32,", PAPER_OF
 #    = z_t \wedge w_t, \qquad w_t = \sum_\Delta \frac{a_t^\Delta}{n_t^\Delta}\, z_{t-\Delta}, $$
 #
 # and since $W_\text{plu}$ is linear, $g_t = W_\text{plu}(z_t \wedge w_t) + b_\text{plu}$ wherever some
-# offset is valid. Exercise 2.2 asks you to compute $w_t$. First, linearity:
+# offset is valid. Exercise 2.1 asks you to compute $w_t$. First, linearity:
 
 # %%
 zt, x1, x2 = torch.randn(3, 32, dtype=torch.float64)
@@ -312,13 +315,14 @@ print(f"changing token s never changed an output before s (all {T} positions)")
 # 2. At $t = 0$ the layer returns $\alpha_0 \odot h_0$. Why can it not return $h_0$ unchanged, and
 #    does that matter once the layer sits in a block with LayerNorm?
 # 3. The perturbation test in section 2.9 changes one input by $+1$. Could a non-causal layer pass it?
-#    What does the Jacobian test of exercise 2.2 see that a single perturbation might miss?
+#    What does an exact Jacobian (the check of exercise 2.2 computes one) see that a single
+#    perturbation might miss?
 #
 # ## Exercises
 
 # %%
 from gflow_book import chapter_exercises
-from gflow_book.checks import check_dependency_matrix, check_fast_partner
+from gflow_book.checks import check_dependency_matrix, check_fast_partner, check_grassmann_layer
 
 exercise = chapter_exercises("02_layer")
 
@@ -326,7 +330,8 @@ exercise = chapter_exercises("02_layer")
 # **Exercise 2.1 (the fast partner).** Write `fast_partner(z, offsets, eps)` for `z` of shape
 # `[B, T, r]`: the vector $w_t$ of section 2.8, so that `plucker(z, w)` equals the mean over valid
 # offsets of the normalised wedges $z_t \wedge z_{t-\Delta}$ (and $w_t = 0$ where no offset is valid).
-# Compute the norms with the Lagrange identity, not by forming the wedges (the check measures it).
+# Compute the norms in $O(r)$ (the Lagrange identity, or base times height), not by forming the wedges
+# (the check measures it).
 
 # %%
 @exercise
@@ -352,6 +357,22 @@ def dependency_matrix(mixer, T, d):
 
 # %%
 check_dependency_matrix(dependency_matrix)
+
+# %% [markdown]
+# **Exercise 2.3 (the fast layer, end to end).** Write `grassmann_layer(h, weights, offsets, eps)`: the
+# layer (G1)–(G6) for `h` of shape `[B, T, d]`, with `weights` a dict of the six tensors `W_red`, `b_red`,
+# `W_plu`, `b_plu`, `W_gate`, `b_gate` in `nn.Linear` layout (weight `[out, in]`). Use the fast identity
+# of section 2.8 (your `fast_partner` from 2.1): one projection per token, not one per offset. Where no
+# offset is valid, $g_t = 0$.
+
+# %%
+@exercise
+def grassmann_layer(h, weights, offsets, eps):
+    raise NotImplementedError("Exercise 2.3: your code here")
+
+
+# %%
+check_grassmann_layer(grassmann_layer)
 
 # %%
 exercise.summary();

@@ -483,7 +483,8 @@ print(f"12-layer Transformer with 256 positions: {transformer_12_at_256:,} param
 
 # %%
 from gflow_book import chapter_exercises
-from gflow_book.checks import check_grassmann_param_count, check_receptive_field
+from gflow_book.checks import (check_causal_block, check_grassmann_param_count, check_receptive_field,
+                               check_scheduled_adamw_step)
 
 exercise = chapter_exercises("03_model")
 
@@ -515,6 +516,37 @@ def grassmann_param_count(vocab_size, block_size, d_model, d_ff, r, n_layers):
 
 # %%
 check_grassmann_param_count(grassmann_param_count)
+
+# %% [markdown]
+# **Exercise 3.3 (the causal block).** Write `causal_block(h, mix, params)`: the paper's post-LN block of
+# section 3.1 around a given mixer `mix` (a function from `[B, T, d]` to `[B, T, d]`), with `params` a
+# dict of `ln1_weight`, `ln1_bias`, `fc1_weight`, `fc1_bias`, `fc2_weight`, `fc2_bias`, `ln2_weight`,
+# `ln2_bias` and `eps`. Write LayerNorm and the (exact, erf) GELU out with torch operations.
+
+# %%
+@exercise
+def causal_block(h, mix, params):
+    raise NotImplementedError("Exercise 3.3: your code here")
+
+
+# %%
+check_causal_block(causal_block)
+
+# %% [markdown]
+# **Exercise 3.4 (one training step with the schedule).** Write
+# `scheduled_adamw_step(param, grad, m, v, step, total_steps, peak_lr, warmup, weight_decay)`: the rate
+# of step `step` (counted from 1) under section 3.3's schedule, then one AdamW update (betas 0.9 and
+# 0.999, eps $10^{-8}$, decoupled weight decay) of `param` from `grad` and the moving averages `m`, `v`
+# (after `step - 1` steps). Return the new `(param, m, v)`; write the update out, without `torch.optim`.
+
+# %%
+@exercise
+def scheduled_adamw_step(param, grad, m, v, step, total_steps, peak_lr, warmup, weight_decay):
+    raise NotImplementedError("Exercise 3.4: your code here")
+
+
+# %%
+check_scheduled_adamw_step(scheduled_adamw_step)
 
 # %%
 exercise.summary();

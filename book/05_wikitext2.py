@@ -492,7 +492,7 @@ tp = published.PUBLISHED_THROUGHPUT
 print(f"GPU rate from {tp.source}: {tp.tokens_per_s:,.0f} tokens/s on {tp.device} ({tp.where})")
 
 # %% [markdown]
-# ## 5.6 Is it the geometry?
+# ## 5.6 Is it the geometry? (optional: research section)
 #
 # grassmann-plus comes within a few percent of the Transformer at the preset's learning rate, yet each
 # of its tokens meets only three fixed earlier positions per layer. Is it the Plücker geometry that does
@@ -777,7 +777,7 @@ assert {label: verdicts_paper[label] for label in PAPER_SPEC if label.startswith
     "pair [z_t; z_t-Δ] (no interaction)": "better", "pair z_t ⊗ z_t-Δ (bilinear)": "better"}
 
 # %% [markdown]
-# ## 5.7 A second size: does the gap shrink?
+# ## 5.7 A second size: does the gap shrink? (optional: research section)
 #
 # Every number so far is from one small model, while the paper's claim is about 6 layers at $d = 256$;
 # no public reproduction measured more than one size. The preset `cpu-medium` has the paper's width and

@@ -144,17 +144,18 @@ print(f"validation loss {valid_loss[first]:.3f} -> {valid_loss[last]:.3f} nats "
 # $\theta$ between the two vectors,
 #
 # $$ \sin\theta_t^\Delta = \frac{\lVert z_t \wedge z_{t-\Delta} \rVert}{|z_t|\,|z_{t-\Delta}|}
-#    = \sqrt{1 - \cos^2\theta_t^\Delta} \quad \text{(Lagrange identity)}, $$
+#    = \sqrt{1 - \cos^2\theta_t^\Delta} \quad \text{(by the Lagrange identity)}, $$
 #
 # the feature $g$ of (G4), the gate $\alpha$ of (G5) and the offset weights $a_t^\Delta$. Before we read
 # them, we check them against independent computations in float64, on the trained model's last layer.
 #
-# One caveat decides the tolerance. The layer evaluates the Lagrange identity in float32, and
+# One caveat about the tolerance. The layer computes the norm in float32 as base times height,
+# $|z_t|\,|z_{t-\Delta}^\perp|$ (`geometry.wedge_height`), not by the Lagrange identity, whose
 # $|z_t|^2 |z_{t-\Delta}|^2 - \langle z_t, z_{t-\Delta} \rangle^2$ cancels for nearly parallel pairs: its
-# rounding error, about $\epsilon_{32} |z_t|^2 |z_{t-\Delta}|^2$, becomes an error of up to
+# rounding error, about $\epsilon_{32} |z_t|^2 |z_{t-\Delta}|^2$, would become an error of up to
 # $\sqrt{\epsilon_{32}}\, |z_t|\,|z_{t-\Delta}| \approx 3 \times 10^{-4}\, |z_t|\,|z_{t-\Delta}|$ after the
-# square root. So we compare in units of $|z_t|\,|z_{t-\Delta}|$, with a tolerance of a few
-# $\sqrt{\epsilon_{32}}$.
+# square root. We compare in units of $|z_t|\,|z_{t-\Delta}|$ with that worst case, a few
+# $\sqrt{\epsilon_{32}}$, as the tolerance; the printed worst error shows how far inside it the layer stays.
 
 # %%
 stats = history[last]["stats"]
@@ -165,7 +166,7 @@ worst_error = 0.0
 for k, delta in enumerate(L.offsets):
     partner = shift_back(z, delta)
     scale = (z.norm(dim=-1) * partner.norm(dim=-1)).clamp_min(1e-30)
-    # the norm from the full Plücker vector (chapter 1) == the layer's Lagrange-identity norm
+    # the norm from the full Plücker vector (chapter 1) == the layer's base-times-height norm
     error = (plucker(z, partner).norm(dim=-1) - L.pair_norm[..., k].double()).abs() / scale
     assert error.max() < tol, (delta, error.max())
     # the sine from atan2 (geometry.pair_angle, float64) == the layer's sine

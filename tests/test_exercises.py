@@ -30,10 +30,15 @@ CHECK_NAMES = [
     "plucker_coordinates",
     "lagrange_norm",
     "on_grassmannian",
+    "causal_attention",
+    "plucker_features",
     "fast_partner",
     "dependency_matrix",
+    "grassmann_layer",
     "receptive_field",
     "grassmann_param_count",
+    "causal_block",
+    "scheduled_adamw_step",
     "paper_projection_flops",
     "crossover_length",
     "grassmann_cache_bytes",
@@ -134,6 +139,21 @@ def _wrong(name):
         return lambda u, v: ((u * u).sum(-1) * (v * v).sum(-1) - (u * v).sum(-1) ** 2).sqrt()  # NaN when parallel
     if name == "on_grassmannian":
         return lambda p, r, tol: torch.ones(p.shape[:-1], dtype=torch.bool)
+    if name == "causal_attention":  # forgets the 1/sqrt(d) scale
+        return lambda q, k, v: good(q * q.shape[-1] ** 0.5, k, v)
+    if name == "plucker_features":  # pairs with the future instead of the past
+        return lambda z, delta, eps: good(z.flip(1), delta, eps).flip(1)
+    if name == "grassmann_layer":  # keeps the bias where no offset is valid
+        def keeps_bias(h, weights, offsets, eps):
+            return good(h, weights, tuple(o - min(offsets) + 1 for o in offsets) if min(offsets) > 1 else offsets,
+                        eps) if h.shape[1] > 1 else good(h, weights, offsets, eps) + 1.0
+        return keeps_bias
+    if name == "causal_block":  # a pre-LN block instead of the paper's post-LN one
+        return lambda h, mix, p: good(h, lambda x: mix(x) + x, p)
+    if name == "scheduled_adamw_step":  # no bias correction
+        def no_correction(param, grad, m, v, step, total, lr, warmup, wd):
+            return good(param, grad, m, v, 10_000, total + 10_000, lr, warmup, wd)
+        return no_correction
     if name == "receptive_field":
         return lambda offsets, n, mode: sum(offsets[:n])
     if name == "grassmann_param_count":  # counts the head although it is tied
@@ -229,9 +249,11 @@ def test_exercise_decorator_swaps_in_solutions_only_when_asked(monkeypatch, caps
 
 
 def test_solutions_are_found_beside_the_book_package():
-    assert sol.solutions_dir() == BOOK / "solutions"
+    from gflow_book import solution_switch
+
+    assert solution_switch.solutions_dir() == BOOK / "solutions"
     with pytest.raises(FileNotFoundError, match="no solutions"):
-        sol.load_solutions("99_missing")
+        solution_switch.load_solutions("99_missing")
 
 
 def test_summary_counts_and_raises_only_under_solutions(monkeypatch, capsys):

@@ -27,3 +27,24 @@ def on_grassmannian(p, r, tol):
                + p[..., index[i, l]] * p[..., index[j, k]])
         ok &= res.abs() <= tol
     return ok
+
+
+def causal_attention(q, k, v):
+    """Single-head causal attention: ``softmax(q k^T / sqrt(d) + mask) v``, the mask -inf above the diagonal."""
+    L, d = q.shape[-2], q.shape[-1]
+    scores = q @ k.transpose(-1, -2) / d ** 0.5  # [..., L, L]: the lift
+    future = torch.ones(L, L, dtype=torch.bool).triu(1)
+    scores = scores.masked_fill(future, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)  # softmax subtracts the row maximum: no overflow
+    return weights @ v
+
+
+def plucker_features(z, delta, eps):
+    """``z_t ∧ z_{t-Δ} / max(||z_t ∧ z_{t-Δ}||, eps)`` for every t, zeros where t < Δ (no partner)."""
+    T, r = z.shape[1], z.shape[-1]
+    partner = torch.zeros_like(z)
+    if delta < T:
+        partner[:, delta:] = z[:, : T - delta]
+    i, j = torch.triu_indices(r, r, offset=1)
+    p = z[..., i] * partner[..., j] - z[..., j] * partner[..., i]
+    return p / p.norm(dim=-1, keepdim=True).clamp_min(eps)

@@ -30,3 +30,16 @@ def dependency_matrix(mixer, T, d):
         h2[0, s] += 1.0
         D[:, s] = (mixer(h2) - base)[0].abs().amax(-1) > 0
     return D
+
+
+def grassmann_layer(h, weights, offsets, eps):
+    """(G1)-(G6) by the fast identity: ``g_t = W_plu (z_t ∧ w_t) + b_plu`` where some offset is valid, else 0."""
+    z = h @ weights["W_red"].T + weights["b_red"]  # (G1)
+    w = fast_partner(z, offsets, eps)  # (G2)-(G4) folded into one partner per token
+    r = z.shape[-1]
+    i, j = torch.triu_indices(r, r, offset=1)
+    p = z[..., i] * w[..., j] - z[..., j] * w[..., i]  # the mean of the normalised wedges
+    any_valid = (torch.arange(h.shape[1]) >= min(offsets)).to(h.dtype)[:, None]  # [T, 1]
+    g = any_valid * (p @ weights["W_plu"].T + weights["b_plu"])
+    alpha = torch.sigmoid(torch.cat([h, g], dim=-1) @ weights["W_gate"].T + weights["b_gate"])  # (G5)
+    return alpha * h + (1 - alpha) * g  # (G6)

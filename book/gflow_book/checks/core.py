@@ -58,6 +58,8 @@ class CheckResult:
     status: Status
     message: str
     seq: int  # order in which checks ran in this process
+    hint_level: int = 0  # the most concrete hint this exercise has shown so far (0: none)
+    hints: int = 0  # how many hints the exercise has
 
 
 class Mismatch(AssertionError):
@@ -75,6 +77,7 @@ class LibraryCall(AssertionError):
 _RESULTS: Dict[str, CheckResult] = {}
 _SEQ = [0]
 _FAILURES: Dict[str, int] = {}  # failed attempts per check, for progressive hints
+_HINT_LEVEL: Dict[str, int] = {}  # the most concrete hint each exercise has shown (recorded for the summary)
 
 
 def results_seq() -> int:
@@ -88,8 +91,14 @@ def results() -> Dict[str, CheckResult]:
 
 
 def reset_attempts() -> None:
-    """Forget the failure counts (the next failure shows the first hint again)."""
+    """Forget the failure counts (the next failure shows the first hint again); the record of the hints
+    already shown, which `summary` reports, is kept."""
     _FAILURES.clear()
+
+
+def hint_levels() -> Dict[str, int]:
+    """The most concrete hint each exercise (by function name) has shown in this process."""
+    return dict(_HINT_LEVEL)
 
 
 def make_generator(seed: int) -> torch.Generator:
@@ -326,10 +335,12 @@ def run_check(
         msg = f"{head}: FAIL. Your function raised {type(err).__name__}: {err}"
     else:
         msg = f"{head}: PASS ({n} cases agree with the library)"
+    n_hints = 1 if isinstance(hint, str) else len(hint)
     if status is Status.FAILED:
         _FAILURES[check] = _FAILURES.get(check, 0) + 1
         msg += f"\n    hint: {_pick_hint(hint, _FAILURES[check])}"
+        _HINT_LEVEL[name] = max(_HINT_LEVEL.get(name, 0), min(_FAILURES[check], n_hints))
     _SEQ[0] += 1
-    _RESULTS[name] = CheckResult(name, check, status, msg, _SEQ[0])
+    _RESULTS[name] = CheckResult(name, check, status, msg, _SEQ[0], _HINT_LEVEL.get(name, 0), n_hints)
     print(msg)
     return status is Status.PASSED

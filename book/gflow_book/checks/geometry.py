@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
 from typing import Callable
 
 import torch
@@ -9,7 +12,8 @@ import torch
 from gflow_lite.geometry import grassmann_plucker_residual, n_plucker, plucker
 from .core import expect_close, expect_equal, largest_intermediate, make_generator, no_python_loops, run_check
 
-__all__ = ["check_plucker_coordinates", "check_lagrange_norm", "check_on_grassmannian"]
+__all__ = ["check_plucker_coordinates", "check_lagrange_norm", "check_on_grassmannian", "check_causal_attention",
+           "check_plucker_features"]
 
 
 def _pair(shape, seed, dtype=torch.float64):
@@ -131,3 +135,81 @@ def check_on_grassmannian(fn: Callable) -> bool:
         "e0∧e1 + e4∧e5, breaks only the relation of its own four indices",
         "ok = all(|p_ij p_kl - p_ik p_jl + p_il p_jk| <= tol for i < j < k < l), per vector: return a bool "
         "tensor of shape p.shape[:-1] (all True when r < 4)"])
+
+
+def check_causal_attention(fn: Callable) -> bool:
+    """``fn(q, k, v)`` must equal single-head causal attention (`scaled_dot_product_attention`, is_causal)."""
+    import torch.nn.functional as F
+
+    def case(shape, seed, kind="random"):
+        def run(f):
+            g = make_generator(seed)
+            q, k, v = (torch.randn(*shape, generator=g, dtype=torch.float64) for _ in range(3))
+            if kind == "large":
+                q, k = 30 * q, 30 * q.clone()
+            expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            expect_close(f(q.clone(), k.clone(), v.clone()), expected, f"{kind} q, k, v of shape {shape}",
+                         rtol=1e-7, atol=1e-9)
+        return run
+
+    cases = [case((1, 1, 3), 0), case((2, 5, 4), 1), case((1, 12, 8), 2), case((3, 2, 6, 4), 3),
+             case((2, 6, 4), 4, "large")]
+
+    def no_library_attention(f):
+        found = _calls(getattr(f, "__wrapped_learner__", f), {"scaled_dot_product_attention", "MultiheadAttention"})
+        return None if found is None else f"the exercise asks for the attention written out; found {found}"
+
+    return run_check("1.4 causal attention", fn, cases, constraints=[no_library_attention], hint=[
+        "score every pair (t, s) by a scaled dot product, forbid the pairs where s is after t, turn each row into "
+        "weights that sum to 1, and average the values with them",
+        "scores = q @ k^T / sqrt(d) is the L x L lift; set the entries above the diagonal to -inf before the "
+        "softmax over the last dimension (torch.softmax subtracts the row maximum, so large scores do not overflow)",
+        "scores.masked_fill(torch.ones(L, L, dtype=torch.bool).triu(1), float('-inf')); "
+        "return torch.softmax(scores, -1) @ v"])
+
+
+def _calls(fn: Callable, names) -> "str | None":
+    tree = _tree(fn)
+    if tree is None:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in names:
+            return f"`{node.attr}`"
+        if isinstance(node, ast.Name) and node.id in names:
+            return f"`{node.id}`"
+    return None
+
+
+def _tree(fn: Callable):
+    try:
+        return ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return None
+
+
+def check_plucker_features(fn: Callable) -> bool:
+    """``fn(z, delta, eps)`` must equal ``normalize_plucker(plucker(z_t, z_{t-Δ}), eps)``, zero where t < Δ."""
+    from gflow_lite.geometry import normalize_plucker
+
+    def case(B, T, r, delta, eps, seed, kind="random", scale=1.0):
+        def run(f):
+            z = scale * torch.randn(B, T, r, generator=make_generator(seed), dtype=torch.float64)
+            if kind == "parallel":
+                z[:, 3] = 2.0 * z[:, 2]
+            partner = torch.zeros_like(z)
+            if delta < T:
+                partner[:, delta:] = z[:, : T - delta]
+            expected = normalize_plucker(plucker(z, partner), eps)
+            expect_close(f(z.clone(), delta, eps), expected,
+                         f"{kind} z of shape {(B, T, r)}, delta={delta}, eps={eps:g}", rtol=1e-7, atol=1e-9)
+        return run
+
+    cases = [case(1, 5, 3, 1, 1e-6, 0), case(2, 9, 5, 3, 1e-6, 1), case(2, 4, 5, 6, 1e-6, 2),
+             case(2, 6, 4, 1, 1e-6, 3, "parallel"), case(1, 5, 4, 2, 1.0, 4, "tiny", scale=0.01)]
+    return run_check("1.5 Plücker features", fn, cases, allowed=("n_plucker",), hint=[
+        "pair every token with the token delta steps back (a zero vector where there is none), take the Plücker "
+        "coordinates of each pair, then scale each coordinate vector to length 1, but never divide by less than eps",
+        "partner = z shifted right by delta along the time dimension, zeros in front; p from exercise 1.1; "
+        "p / max(||p||, eps) with the norm over the last dimension",
+        "partner[:, delta:] = z[:, :T - delta]; p = plucker_coordinates(z, partner); "
+        "return p / p.norm(dim=-1, keepdim=True).clamp_min(eps)"])

@@ -13,7 +13,8 @@ from gflow_lite.model import CausalGrassmannMixing
 from ..counterexamples import leaky_mixing
 from .core import Mismatch, expect_close, expect_equal, largest_intermediate, make_generator, run_check
 
-__all__ = ["check_fast_partner", "check_dependency_matrix", "mean_normalized_wedge"]
+__all__ = ["check_fast_partner", "check_dependency_matrix", "mean_normalized_wedge", "check_grassmann_layer",
+           "layer_weights"]
 
 
 def mean_normalized_wedge(z: Tensor, offsets: Tuple[int, ...], eps: float) -> Tensor:
@@ -122,3 +123,39 @@ def check_dependency_matrix(fn: Callable[[Callable[[Tensor], Tensor], int, int],
         "for each s, perturb h[:, s] (add 1, say), run the mixer again and compare with the unperturbed "
         "output; the mixer takes and returns tensors of shape [1, T, d]",
         "D[:, s] = (mixer(h2) - mixer(h))[0].abs().amax(-1) > 0 with h2 = h, h2[0, s] += 1, for every s"])
+
+
+def layer_weights(layer: CausalGrassmannMixing) -> dict:
+    """The six tensors of a `CausalGrassmannMixing` in `nn.Linear` layout (weight [out, in], bias [out])."""
+    return {"W_red": layer.W_red.weight.detach().clone(), "b_red": layer.W_red.bias.detach().clone(),
+            "W_plu": layer.W_plu.weight.detach().clone(), "b_plu": layer.W_plu.bias.detach().clone(),
+            "W_gate": layer.W_gate.weight.detach().clone(), "b_gate": layer.W_gate.bias.detach().clone()}
+
+
+def check_grassmann_layer(fn: Callable) -> bool:
+    """``fn(h, weights, offsets, eps)`` must equal the library's `CausalGrassmannMixing` with those weights."""
+
+    def case(B, T, d, r, offsets, seed):
+        def run(f):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                layer = CausalGrassmannMixing(d, r, offsets).double().eval()
+                for p in layer.parameters():  # biases away from zero, so that a forgotten bias shows
+                    torch.nn.init.normal_(p, std=0.3)
+            h = torch.randn(B, T, d, generator=make_generator(seed), dtype=torch.float64)
+            with torch.no_grad():
+                expected = layer(h)
+                out = f(h.clone(), layer_weights(layer), tuple(offsets), layer.eps)
+            expect_close(out, expected, f"h of shape {(B, T, d)}, r={r}, offsets={tuple(offsets)}",
+                         rtol=1e-6, atol=1e-8)
+        return run
+
+    cases = [case(2, 12, 8, 4, (1, 2, 4), 0), case(1, 3, 6, 3, (1, 2, 4, 8), 1), case(2, 7, 5, 5, (2,), 2),
+             case(1, 1, 4, 3, (1,), 3)]
+    return run_check("2.3 the layer, end to end", fn, cases, hint=[
+        "(G1) reduce h to z; fold the offsets into one partner per token with your fast_partner (2.1); one "
+        "projection of z_t ∧ w_t; then the gate (G5) and the blend (G6)",
+        "z = h W_red^T + b_red; w = fast_partner(z, offsets, eps); g_t = W_plu (z_t ∧ w_t) + b_plu, but g_t = 0 "
+        "where no offset is valid (t < min(offsets)), bias included; alpha = sigmoid([h; g] W_gate^T + b_gate)",
+        "p = plucker(z, w); g = (t >= min(offsets))[:, None] * (p @ W_plu.T + b_plu); "
+        "return alpha * h + (1 - alpha) * g"])
