@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import platform
-from pathlib import Path
 from typing import Any, Dict, Optional
 
 import torch
 
+from ..provenance import cpu_info
 from ..training.metrics import git_commit
 
 __all__ = [
@@ -73,16 +73,6 @@ def retain_freed_memory() -> str:
     return "glibc, retaining (mallopt M_MMAP_THRESHOLD=32MiB, M_TRIM_THRESHOLD=1GiB)"
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _memory_gb() -> Optional[float]:
     try:
         pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
@@ -94,7 +84,7 @@ def _memory_gb() -> Optional[float]:
 def hardware(device: torch.device) -> Dict[str, Any]:
     """CPU model, logical cores and memory; the GPU name and memory on CUDA."""
     info: Dict[str, Any] = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_info()["model"],
         "logical_cores": os.cpu_count(),
         "memory_gb": _memory_gb(),
         "platform": platform.platform(),

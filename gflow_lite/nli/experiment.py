@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import platform
 import time
 import zipfile
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 
 from ..data.errors import DataError
 from ..data.snli import SNLISplit, load_snli
+from ..provenance import cpu_info
 from ..training.metrics import git_commit, hardware_info, write_json
 from .dataset import EncodedSplit, encode_split, subsample
 from .encoder import ENCODER_CAVEAT, ENCODER_NAME, MiniLMEncoder, SentenceEncoder
@@ -89,17 +89,7 @@ def code_hash() -> str:
 
 
 def _hardware() -> Dict:
-    info = hardware_info(torch.device("cpu"))
-    model = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info["cpu_model"] = model
-    return info
+    return {**hardware_info(torch.device("cpu")), "cpu_model": cpu_info()["model"]}
 
 
 def run_snli(
