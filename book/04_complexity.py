@@ -407,10 +407,11 @@ print(f"paper order / averaged first: {ref.total_flops / fast.total_flops:.2f}x 
 #   once: the input $h$ ($d$), the gate's input $[h; g]$ ($2d$), $\alpha$, $1-\alpha$ and $g$ ($3d$);
 #   per position the offset weights $a_t$ ($m$);
 # * **averaged first, plain** (`g_fast`): the input $h$ ($d$) and $z_t$ ($r$); the partners
-#   $z_{t-\Delta}$ and their parts $v^\Delta$ orthogonal to $z_t$ ($2mr$); $|z_t|^2$ before and after its
-#   floor and $|z_t|$ (3); six numbers per offset on the way to $c^\Delta$ (the inner product
-#   $\langle z_t, z_{t-\Delta}\rangle$, its quotient by $|z_t|^2$, $|v^\Delta|$, the norm
-#   $n^\Delta = |z_t|\,|v^\Delta|$, $\max(n^\Delta, \epsilon)$, $c^\Delta$) ($6m$); for the one Plücker
+#   $z_{t-\Delta}$ and their parts orthogonal to $z_t$ after each of the two Gram–Schmidt passes
+#   (`geometry.wedge_height`) ($3mr$); $|z_t|^2$ before and after its floor and $|z_t|$ (3); eight numbers
+#   per offset on the way to $c^\Delta$ (the two inner products with $z_t$ and their quotients by
+#   $|z_t|^2$, $|v^\Delta|$, the norm $n^\Delta = |z_t|\,|v^\Delta|$, $\max(n^\Delta, \epsilon)$,
+#   $c^\Delta$) ($8m$); for the one Plücker
 #   product the four gathered coordinate vectors and $z_t \wedge w_t$ itself, the projection's input
 #   ($5P$); the same gate tensors ($5d$); per position $a_t$ ($m$) and $\sum_\Delta a_t^\Delta$, which
 #   multiplies the bias (1);

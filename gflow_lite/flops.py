@@ -78,8 +78,8 @@ def grassmann_fast_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_flo
     Matmuls: W_red (d -> r), one projection of the averaged Plücker vector (P -> d, no bias: the bias
     enters as ``(Σ_Δ a^Δ) b``, elementwise), the gate (2d -> d); each with its two backward products.
     Saved by autograd (the ops of `CausalGrassmannMixing.g_fast`): per token 3 scalars and z (r) for the
-    orthogonalisation, 6 m scalars (inner products, norms, coefficients), the partners and their
-    orthogonal parts (2 m r), five P-vectors (the gathered coordinates and their products), the input h,
+    orthogonalisation, 8 m scalars (inner products of both Gram-Schmidt passes, norms, coefficients), the
+    partners and their orthogonal parts after each pass (3 m r), five P-vectors (the gathered coordinates and their products), the input h,
     g, alpha, 1 - alpha (4 d) and the gate input [h; g] (2 d); per position the offset weights (m) and
     their sum (1); the Plücker index pairs (2 P int64).
     """
@@ -90,7 +90,7 @@ def grassmann_fast_cost(B: int, L: int, d: int, r: int, m: int, *, bytes_per_flo
         "projection": plu["forward"] + plu["backward"],
         "gate": gate["forward"] + gate["backward"],
     }
-    floats = N * (3 + r + 6 * m + 2 * m * r + 5 * P + 6 * d) + L * (m + 1)
+    floats = N * (3 + r + 8 * m + 3 * m * r + 5 * P + 6 * d) + L * (m + 1)
     return MixerCost(
         forward_flops=red["forward"] + plu["forward"] + gate["forward"],
         backward_flops=red["backward"] + plu["backward"] + gate["backward"],

@@ -79,19 +79,22 @@ def lagrange_norm_sq(u: Tensor, v: Tensor) -> Tensor:
 
 
 def wedge_height(u: Tensor, v: Tensor) -> Tuple[Tensor, Tensor]:
-    """``(|u|, v_⊥)``: the base ``|u|`` (shape ``[..., 1]``) and the height vector ``v_⊥ = v - <û, v> û``,
-    the part of ``v`` orthogonal to ``û = u / |u|``. Shapes broadcast (``u [..., 1, r]`` against partners
-    ``v [..., m, r]``).
+    """``(|u|, v_⊥)``: the base ``|u|`` (shape ``[..., 1]``) and the height vector
+    ``v_⊥ = v - (<u, v> / |u|^2) u``, the part of ``v`` orthogonal to ``u`` (Gram-Schmidt, done twice).
+    Shapes broadcast (``u [..., 1, r]`` against partners ``v [..., m, r]``).
 
     The one stable way to the wedge that every plain path uses: ``u ∧ v = u ∧ v_⊥`` (a plane keeps its
     Plücker vector under Gram-Schmidt) and ``||u ∧ v|| = |u| |v_⊥|`` (base x height). The height is a
     difference of vectors, not of squares, so its relative error is ~ machine epsilon / sin θ where the
-    Lagrange identity's is / sin^2 θ (`lagrange_norm_sq`), and nothing is squared that could overflow.
+    Lagrange identity's is / sin^2 θ (`lagrange_norm_sq`); the second pass removes what the rounding of
+    the first left along ``u``, so that gradients through the normalised wedge stay accurate for nearly
+    parallel pairs too (at r = 2 they are 0 to rounding). ``|u|^2`` overflows float32 past |u| ~ 1e19.
     ``u = 0`` gives base 0 and ``v_⊥ = v``; the gradient is finite everywhere.
     """
-    base = u.norm(dim=-1, keepdim=True)
-    u_hat = u / base.clamp_min(torch.finfo(u.dtype).tiny)
-    return base, v - (u_hat * v).sum(-1, keepdim=True) * u_hat
+    uu = (u * u).sum(-1, keepdim=True).clamp_min(torch.finfo(u.dtype).tiny)  # |u|^2
+    v = v - (u * v).sum(-1, keepdim=True) / uu * u  # exactly 0 for v = u (x / x = 1 in floating point)
+    v = v - (u * v).sum(-1, keepdim=True) / uu * u  # twice: what rounding left along u goes too
+    return u.norm(dim=-1, keepdim=True), v
 
 
 def plucker_norm(u: Tensor, v: Tensor, eps: float = 0.0) -> Tensor:

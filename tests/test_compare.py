@@ -52,3 +52,10 @@ def test_compare_end_to_end_on_tiny(tmp_path):
     assert "ratio grassmann / transformer" in proc.stdout
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stderr.count("reusing summary.json") == 2
+    # a second call with other settings must not report them over runs trained with the first ones
+    other = [c if c != "max_steps=6" else "max_steps=7" for c in cmd]
+    before = (out / "compare.json").read_text()
+    refused = subprocess.run(other, capture_output=True, text=True, timeout=600)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "other settings" in refused.stderr and "max_steps: 6 -> 7" in refused.stderr
+    assert (out / "compare.json").read_text() == before  # nothing was overwritten

@@ -285,3 +285,31 @@ def test_kernels_compute_in_float32_under_bf16_autocast(impl, r, sin):
     assert rel_err(y, y32) < 1e-6
     for name in g:
         assert rel_err(g[name], g32[name]) < 1e-6, f"{impl}: {name}"
+
+
+# the plain paths' half of the numerics contract (the kernels' half is above)
+@pytest.mark.parametrize("impl", ["reference", "fast"])
+@pytest.mark.parametrize("r,sin", [(8, None), (3, 1e-4), (2, 1e-4)])
+def test_plain_paths_compute_in_float32_under_bf16_autocast(impl, r, sin):
+    layer, _, h, w = scaled_layers(r, 1.0, sin)
+    layer.impl = impl
+    y32, g32 = grads_of(layer, h, w)
+    y, g = grads_of(layer, h, w, autocast=True)
+    assert rel_err(y, y32) < 1e-6
+    for name in g:
+        if float(g32[name].abs().max()) > 0:
+            assert rel_err(g[name], g32[name]) < 1e-6, f"{impl}: {name}"
+
+
+@pytest.mark.parametrize("impl", ["reference", "fast"])
+@pytest.mark.parametrize("sin", [1e-1, 1e-2, 1e-3, 6.4e-5])
+def test_plain_paths_r2_gradient_through_z_is_zero_to_rounding(impl, sin):
+    """The kernels give exactly 0 (a special case); the plain paths' chain rule gives 0 up to the rounding
+    of p̂, at most 16 epsilon / sin θ of the largest gradient (for `fast` thanks to the second Gram-Schmidt
+    pass of `geometry.wedge_height`: with one pass it was of the order of the largest gradient)."""
+    layer, _, h, w = scaled_layers(2, 1.0, sin)
+    layer.impl = impl
+    _, g = grads_of(layer, h, w)
+    largest = max(float(x.abs().max()) for n, x in g.items() if n != "input")
+    through_z = max(float(g["W_red.weight"].abs().max()), float(g["W_red.bias"].abs().max()))
+    assert through_z <= 16 * 2.0 ** -23 / (sin / 4) * largest, f"{impl}: {through_z:.3g} of {largest:.3g}"

@@ -27,9 +27,10 @@ from typing import Any, Dict, List, Sequence
 import torch
 
 from ..options import ConfigError, parse_assignments
-from ..training.config import ARCHITECTURES
+from ..training.config import ARCHITECTURES, TrainConfig
 from ..training.metrics import git_commit, hardware_info, write_json
 from ..training.presets import PRESETS, resolve
+from ..training.rundir import config_differences
 
 
 class CompareRunError(RuntimeError):
@@ -98,12 +99,30 @@ def aggregate(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
     return out
 
 
+def _differences(stored: Dict[str, Any], spec: CompareSpec, model: str, seed: int) -> List[str]:
+    """How a finished run's recorded config differs from what ``spec`` asks of (model, seed); fields that
+    do not change what is computed (device, threads, ...) and fields added since (at their defaults) aside."""
+    wanted = resolve(spec.preset, model, parse_assignments(spec.run_overrides(model, seed))).to_dict()
+    try:  # a config recorded before a field existed reads as that field's default
+        stored = TrainConfig.from_dict(stored).to_dict()
+    except (ConfigError, TypeError, ValueError, KeyError):
+        pass
+    return config_differences(stored, wanted)
+
+
 def _run_one(spec: CompareSpec, model: str, seed: int, out: Path, log) -> Dict[str, Any]:
     run_dir = out / f"{model}_seed{seed}"
     summary = run_dir / "summary.json"
     if summary.is_file():
-        log(f"[compare] {run_dir.name}: finished earlier, reusing summary.json")
-        return json.loads(summary.read_text())
+        done = json.loads(summary.read_text())
+        differences = _differences(done.get("config", {}), spec, model, seed)
+        if differences:
+            raise CompareRunError(
+                f"{run_dir} holds a finished run trained with other settings ({'; '.join(differences)}); "
+                f"a comparison reuses a run only when its recorded config equals the one asked for: give "
+                f"another --out for these settings, or the settings of that run")
+        log(f"[compare] {run_dir.name}: finished earlier with the same settings, reusing summary.json")
+        return done
     cmd = [sys.executable, "-m", "gflow_lite", "train", "--model", model, "--preset", spec.preset,
            "--out", str(run_dir)]
     overrides = spec.run_overrides(model, seed)
