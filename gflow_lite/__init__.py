@@ -8,7 +8,7 @@ The paper's code is the reading path, four short files that import only each oth
 `data`, the benchmarks (`bench`), SNLI (`nli`), multi-seed comparisons (`experiments`) and the command line.
 
 Import order (a module imports only from modules before it; tests/test_layering.py checks every import):
-geometry -> generate -> model -> train -> controls -> kernels -> options -> flops -> analysis -> data -> published -> audit -> training -> experiments -> nli -> bench -> cli -> __main__
+geometry -> generate -> model -> train -> controls -> provenance -> kernels -> options -> flops -> analysis -> data -> published -> audit -> training -> experiments -> nli -> bench -> cli -> __main__
 """
 
 from .geometry import plucker

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import platform
 import shutil
 import warnings
 from functools import lru_cache
@@ -51,6 +50,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from ..provenance import cpu_info
 from .fused import _layer_dtype, fused_grassmann_layer
 
 __all__ = ["available", "build_error", "native_grassmann_layer", "release_scratch", "SOURCE"]
@@ -61,17 +61,6 @@ SOURCE = Path(__file__).with_name("csrc") / "grassmann_cpu.cpp"
 _MODULE = None
 _ERROR: Optional[str] = None
 _TRIED = False
-
-
-def _cpu_flags() -> str:
-    """This CPU's instruction-set flags (Linux), so that a ``-march=native`` build is never reused elsewhere."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _build():
@@ -86,7 +75,7 @@ def _build():
             raise RuntimeError("the ninja build tool is missing: pip install \"gflow_lite[native]\" "
                                "(or pip install ninja)") from None
     digest = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), torch.__version__.encode(), _cpu_flags().encode()):
+    for part in (SOURCE.read_bytes(), torch.__version__.encode(), cpu_info()["flags"].encode()):
         digest.update(part)
     flags = ["-O3", "-march=native", "-fopenmp"]
     return cpp_extension.load(name=f"gflow_lite_native_{digest.hexdigest()[:12]}", sources=[str(SOURCE)],
