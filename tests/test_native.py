@@ -120,4 +120,6 @@ def test_an_unbuildable_extension_falls_back_to_fused_with_one_warning(monkeypat
 
 def test_the_build_is_keyed_by_source_torch_and_cpu():
     assert native.SOURCE.is_file() and native.SOURCE.suffix == ".cpp"
-    assert native._cpu_flags()  # part of the extension's name: a -march=native build is never reused elsewhere
+    from gflow_lite.provenance import cpu_info
+
+    assert cpu_info()["flags"]  # part of the extension's name: a -march=native build is never reused elsewhere
