@@ -125,8 +125,7 @@ class CausalGrassmannMixing(nn.Module):
         s = e.sum(-1, keepdim=True)
         return torch.where(s > 0, e / torch.where(s > 0, s, 1.0), 0.0), s[:, 0] > 0
 
-    def pair_feature(self, z: Tensor, z_past: Tensor) -> Tensor:
-        """(G2): the feature of the pair ``(z_t, z_{t-Δ})``, the Plücker coordinates of their 2-plane."""
+    def pair_feature(self, z: Tensor, z_past: Tensor) -> Tensor:  # (G2): Plücker coordinates of the 2-plane
         return plucker(z, z_past)
 
     def g_reference(self, z: Tensor, partners: List[Tensor], a: Tensor) -> Tensor:
@@ -199,8 +198,7 @@ class CausalSelfAttention(nn.Module):
         q, k, v = (y.view(B, T, self.n_heads, C // self.n_heads).transpose(1, 2)
                    for y in self.qkv(x).split(C, dim=2))
         past = 0 if cache is None else cache.length
-        if cache is not None:
-            k, v = cache.append(k, v)
+        k, v = (k, v) if cache is None else cache.append(k, v)
         mask = self.attention_mask(past, T, x.device)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None,
                                            dropout_p=self.dropout if self.training else 0.0)
@@ -262,6 +260,8 @@ class LanguageModel(nn.Module):
 
     def __init__(self, cfg: LMConfig) -> None:
         super().__init__()
+        assert all(isinstance(getattr(cfg, k), bool) for k in ("normalize", "out_proj", "tie_weights")), \
+            "a switch given as a word: pass the config through gflow_lite.options.check_lm_config first"
         self.config = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.pos_emb = nn.Embedding(cfg.block_size, cfg.d_model) if cfg.pos_emb == "learned" else None

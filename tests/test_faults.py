@@ -125,14 +125,15 @@ def test_bool_fields_refuse_non_bools(bad):
 
 @pytest.mark.parametrize("field", ["normalize", "tie_weights", "out_proj"])
 def test_lmconfig_bool_given_as_string_is_never_taken_as_true(field):
-    from gflow_lite.model import LMConfig
+    from gflow_lite.model import GrassmannLM, LMConfig
+    from gflow_lite.options import check_lm_config
 
-    try:
-        cfg = LMConfig(**{field: "false"})
-    except ValueError as err:  # refused clearly...
-        assert field in str(err)
-    else:  # ...or parsed correctly
-        assert getattr(cfg, field) is False
+    cfg = LMConfig(vocab_size=20, block_size=8, d_model=8, n_layers=1, d_ff=8, r=4, n_heads=2, **{field: "false"})
+    with pytest.raises(AssertionError, match="check_lm_config"):  # the model never reads "false" as true...
+        GrassmannLM(cfg)
+    assert getattr(check_lm_config(cfg), field) is False  # ...and the check where input arrives parses it
+    with pytest.raises(ValueError, match=field):
+        check_lm_config(LMConfig(**{field: "maybe"}))
 
 
 @pytest.mark.parametrize(
