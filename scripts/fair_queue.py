@@ -231,36 +231,80 @@ def publish(scratch_dir: Path, dest: Path, message: str) -> None:
     print(f"[queue] could not commit {rel}; commit it by hand", flush=True)
 
 
-def run_queue(plan: dict, slots: int, wt: Path, scratch: Path) -> None:
+class Job:
+    """A run in progress: a process this runner started, or one a stopped runner left going (adopted by
+    its ``queue.pid``, so that a restarted runner waits for it instead of starting it twice)."""
+
+    def __init__(self, out: Path, run: Path, proc: Optional[subprocess.Popen] = None, pid: int = 0,
+                 args=None, t0: Optional[float] = None) -> None:
+        self.out, self.run, self.proc, self.pid = out, run, proc, proc.pid if proc else pid
+        self.args, self.t0 = (proc.args if proc else args), (t0 or time.time())
+
+    def poll(self) -> Optional[int]:
+        if self.proc is not None:
+            return self.proc.poll()
+        if alive(self.pid):
+            return None
+        return 0 if (self.run / "summary.json").is_file() else 1
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a live gflow_lite process (not a recycled pid)."""
+    try:
+        return b"gflow_lite" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def adopt(plan: dict, scratch: Path) -> Dict[Tuple[str, float, int], Job]:
+    jobs = {}
+    for pid_file in (scratch / FAIR.relative_to(ROOT) / "sweep").glob("*/queue.pid"):
+        pid, t0 = pid_file.read_text().split()
+        if not alive(int(pid)):
+            continue
+        out = pid_file.parent
+        stem, seed = out.name.rsplit("-s", 1)
+        name = next(n for n in plan["models"] if stem.startswith(n + "-lr") and stem[len(n) + 3:]
+                    .replace("e-", "").replace("e", "").isdigit())
+        lr = float(stem[len(name) + 3:])
+        arch = plan["models"][name]["arch"]
+        jobs[(name, lr, int(seed))] = Job(out, out / f"{arch}_seed{seed}", pid=int(pid), t0=float(t0),
+                                          args=f"(adopted pid {pid})")
+        print(f"[queue] adopted {out.name} (pid {pid}, still running)", flush=True)
+    return jobs
+
+
+def run_queue(plan: dict, slots: int, wt: Path, scratch: Path, pause: Path) -> None:
     head = ensure_worktree(wt)
     env = dict(os.environ, PYTHONPATH=str(wt), GFLOW_DATA_DIR=str(wt / "data"), TQDM_DISABLE="1",
                OMP_NUM_THREADS="1")
-    running: Dict[Tuple[str, float, int], Tuple[subprocess.Popen, Path, float]] = {}
-    print(f"[queue] runs from {head[:7]} in {wt}, {slots} at a time", flush=True)
+    running = adopt(plan, scratch)
+    print(f"[queue] runs from {head[:7]} in {wt}, {slots} at a time (new runs wait while {pause} exists)",
+          flush=True)
     while True:
-        for key, (proc, out, t0) in list(running.items()):
-            if proc.poll() is None:
+        for key, job in list(running.items()):
+            code = job.poll()
+            if code is None:
                 continue
             del running[key]
             name, lr, seed = key
-            arch = plan["models"][name]["arch"]
-            run = out / f"{arch}_seed{seed}"
-            log = (out / "queue.log").read_text(errors="replace").strip().splitlines()[-8:]
-            if not (run / "summary.json").is_file() and not (run / "metrics.jsonl").is_file():
+            log = (job.out / "queue.log").read_text(errors="replace").strip().splitlines()[-8:]
+            if not (job.run / "summary.json").is_file() and not (job.run / "metrics.jsonl").is_file():
                 # it never trained: a fault of the machine or the setup, not of the model at this rate
                 raise SystemExit(f"[queue] {name} lr {rate_name(lr)} seed {seed} did not start training "
-                                 f"(exit {proc.returncode}):\n" + "\n".join(log))
-            if proc.returncode != 0 or not (run / "summary.json").is_file():
-                (run / "failed.json").write_text(json.dumps(
-                    {"status": "failed", "returncode": proc.returncode, "git_commit": head,
-                     "command": proc.args, "wall_time_s": time.time() - t0, "output_tail": log}, indent=2))
+                                 f"(exit {code}):\n" + "\n".join(log))
+            if code != 0 or not (job.run / "summary.json").is_file():
+                (job.run / "failed.json").write_text(json.dumps(
+                    {"status": "failed", "returncode": code, "git_commit": head, "command": job.args,
+                     "wall_time_s": time.time() - job.t0, "output_tail": log}, indent=2))
+            (job.out / "queue.pid").unlink(missing_ok=True)
             what = f"{name}, lr {rate_name(lr)}, seed {seed}"
-            publish(out, sweep_dir(name, lr, seed),
+            publish(job.out, sweep_dir(name, lr, seed),
                     f"Results (issue 22): fair sweep, {what} (cpu-small, run at {head[:7]})")
-            print(f"[queue] finished {what} (exit {proc.returncode}) in {time.time() - t0:.0f} s", flush=True)
+            print(f"[queue] finished {what} (exit {code}) in {time.time() - job.t0:.0f} s", flush=True)
         results = collect(plan)
         todo = [t for t in next_runs(plan, results, list(running)) if t not in running]
-        while todo and len(running) < slots:
+        while todo and len(running) < slots and not pause.exists():
             key = todo.pop(0)
             if any(k[0] == key[0] for k in running) and any(t[0] != key[0] for t in todo):
                 todo.append(key)  # prefer another model for the second slot
@@ -272,9 +316,11 @@ def run_queue(plan: dict, slots: int, wt: Path, scratch: Path) -> None:
             cmd = command(plan, name, lr, seed, out)
             log = open(out / "queue.log", "a")
             print(f"[queue] start {name} lr {rate_name(lr)} seed {seed}: {' '.join(cmd[1:])}", flush=True)
-            running[key] = (subprocess.Popen(cmd, cwd=wt, env=env, stdout=log, stderr=subprocess.STDOUT),
-                            out, time.time())
-        if not running:
+            proc = subprocess.Popen(cmd, cwd=wt, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    preexec_fn=lambda: os.nice(19))  # the machine's other work comes first
+            (out / "queue.pid").write_text(f"{proc.pid} {time.time()}")
+            running[key] = Job(out, out / f"{plan['models'][name]['arch']}_seed{seed}", proc=proc)
+        if not running and not pause.exists():
             print("[queue] nothing left to run in the sweep", flush=True)
             return
         time.sleep(20)
@@ -288,12 +334,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     r.add_argument("--slots", type=int, default=2)
     r.add_argument("--worktree", type=Path, default=ROOT.parent / "fair-worktree")
     r.add_argument("--scratch", type=Path, default=ROOT.parent / "fair-scratch")
+    r.add_argument("--pause-file", type=Path, default=None,
+                   help="while this file exists no new run starts (default: SCRATCH/PAUSE)")
     a = ap.parse_args(argv)
     plan = load_plan()
     if a.cmd == "status":
         print(status(plan))
     else:
-        run_queue(plan, a.slots, a.worktree.resolve(), a.scratch.resolve())
+        scratch = a.scratch.resolve()
+        run_queue(plan, a.slots, a.worktree.resolve(), scratch, (a.pause_file or scratch / "PAUSE").resolve())
 
 
 if __name__ == "__main__":
