@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 0. Welcome
 #
-# [![Open In Colab](_static/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/00_welcome.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/00_welcome.ipynb)
 #
 # *Attention Is Not What You Need: Grassmann Flows as an Attention-Free Alternative for Sequence
 # Modeling* (Zhang Chong, arXiv [2512.19428](https://arxiv.org/abs/2512.19428)) proposes to replace

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 1. Lifting vs Plücker geometry
 #
-# [![Open In Colab](_static/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/01_geometry.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/01_geometry.ipynb)
 #
 # The paper's argument starts from geometry. Self-attention, it says, *lifts* a sequence of $L$ vectors
 # into an $L \times L$ tensor of pairwise scores, and then reads its output back out of that tensor.

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 2. The layer
 #
-# [![Open In Colab](_static/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/02_layer.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/02_layer.ipynb)
 #
 # This chapter builds the **Causal Grassmann layer** one equation at a time, with the weights of
 # `gflow_lite`'s `CausalGrassmannMixing`, and checks after each step that we compute what the library

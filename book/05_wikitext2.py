@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 5. Experiments: WikiText-2
 #
-# [![Open In Colab](_static/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/05_wikitext2.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/05_wikitext2.ipynb)
 #
 # The paper's central empirical claim is one table: on WikiText-2, Grassmann language models reach a
 # best validation perplexity within 10–15% of size-matched Transformers. Every public reproduction found

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 6. Experiments: SNLI
 #
-# [![Open In Colab](_static/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/06_snli.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/06_snli.ipynb)
 #
 # The paper's second experiment leaves language modelling for natural language inference: given a
 # *premise* and a *hypothesis*, decide whether the premise entails the hypothesis, contradicts it, or

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 7. The geometry of a trained model
 #
-# [![Open In Colab](_static/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/07_geometry_trained.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/07_geometry_trained.ipynb)
 #
 # The paper's case against attention is partly about interpretability: attention's lift into all
 # pairwise interactions is "analytically opaque", while in the Grassmann model information flows "by

@@ -59,9 +59,11 @@ def colab_url(stem: str, repo: Dict[str, str] | None = None) -> str:
             f"{repo['path_to_book']}/{stem}.ipynb")
 
 
-#: The badge image: a local copy (book/_static) that the built site serves itself, so that it shows
-#: without network; on GitHub and in Jupyter the relative path works too.
-BADGE_IMAGE = "_static/colab-badge.svg"
+#: The badge image: the standard one at its absolute address, so that it shows wherever the notebook is
+#: opened on its own (Colab, GitHub, Jupyter; a relative path is a broken image inside Colab). The website
+#: serves its local copy instead (book/_ext/colab_badge.py swaps the address for book/_static/colab-badge.svg
+#: when the book is built), so the site still loads no image from the network.
+BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 
 def badge_line(stem: str, repo: Dict[str, str] | None = None) -> str:

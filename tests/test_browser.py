@@ -1,7 +1,8 @@
 r"""The built website in a real browser: headless Chromium opens the index and every chapter page.
 
 For each page: the DOM (after scripts ran) must contain the chapter's title and at least as many PNG
-figures as its source has ``plt.show()`` calls, each a real PNG file in the build; a screenshot must be
+figures as its source has ``plt.show()`` calls, each a real PNG file in the build, and the Colab badge as
+the site's own copy of the image (the notebooks carry its absolute address); a screenshot must be
 a non-blank image. Math, offline: every page that has formulas shows them typeset by the bundled MathJax
 (``mjx-container`` elements, no MathJax error, no raw ``\(``/``\[``/``$$`` left in the visible text),
 loads no script, style sheet or image from the network, and its Colab/Binder launch links come from
@@ -137,6 +138,10 @@ def test_page_renders_with_its_figures(stem, chromium, html_dir, tmp_path):
         assert data.startswith(PNG_MAGIC) and len(data) > 5000, f"{stem}: {src} is not a real figure"
     colab = sync_module().colab_url(stem)
     assert colab in parsed.links, f"{stem}: no link to {colab} (badge) in the rendered page"
+    # The notebook's badge is the absolute Colab address; the site shows its own copy (book/_ext/colab_badge.py).
+    badges = [s for s in parsed.srcs if "colab-badge" in s]
+    assert len(badges) == 1 and not REMOTE.match(badges[0]), f"{stem}: badge images {badges} (want one, local)"
+    assert (page.parent / badges[0]).read_bytes() == (BOOK / "_static" / "colab-badge.svg").read_bytes()
 
 
 @pytest.mark.parametrize("stem", PAGES)

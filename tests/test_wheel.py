@@ -36,6 +36,7 @@ from typing import Dict, List
 
 import nbformat
 import pytest
+import yaml
 
 from gflow_lite.data import paths
 from gflow_lite.data.errors import DataFileMissingError
@@ -120,7 +121,8 @@ def test_every_badge_and_launch_link_comes_from_the_configured_url():
     assert chapters
     for source in chapters:
         for path in (source, source.with_suffix(".ipynb")):
-            links = [u for u in LINK_RE.findall(path.read_text()) if "colab" in u or repo["slug"] in u]
+            links = [u for u in LINK_RE.findall(path.read_text())
+                     if ("colab" in u or repo["slug"] in u) and u != sync.BADGE_IMAGE]
             colab = [u for u in links if "colab.research.google.com" in u]
             assert colab == [sync.colab_url(source.stem)], f"{path.name}: its Colab links {colab}"
             for url in colab:
@@ -131,8 +133,75 @@ def test_every_badge_and_launch_link_comes_from_the_configured_url():
             for url in links:
                 assert repo["slug"] in url, f"{path.name}: {url} does not use the configured repository"
         assert f'"{repo["url"]}"' in sync.colab_cell()
-    assert "colab.research.google.com/assets" not in sync.badge_line("00_x"), "the badge image is local"
-    assert (BOOK / sync.BADGE_IMAGE).is_file()
+
+
+# ------------------------------------------------------------------------------ fast: the badge image
+def _badge_extension():
+    sys.path.insert(0, str(BOOK / "_ext"))
+    try:
+        import colab_badge  # noqa: PLC0415 - book/_ext/colab_badge.py, the site's Sphinx hook
+    finally:
+        sys.path.remove(str(BOOK / "_ext"))
+    return colab_badge
+
+
+def test_notebooks_carry_the_absolute_badge_that_shows_inside_colab():
+    """A relative image path is a broken image inside Colab: every chapter (.py and .ipynb) shows the
+    standard badge by its absolute address, the one the site's extension swaps for the local copy."""
+    sync, ext = _sync(), _badge_extension()
+    assert sync.BADGE_IMAGE == ext.REMOTE_BADGE == "https://colab.research.google.com/assets/colab-badge.svg"
+    for source in sorted(BOOK.glob(f"{CHAPTER_GLOB}.py")):
+        nb = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+        images = re.findall(r"!\[Open In Colab\]\(([^)]+)\)", nb.cells[0].source)
+        assert images == [ext.REMOTE_BADGE], f"{source.stem}.ipynb: badge image {images}"
+        assert f"[![Open In Colab]({ext.REMOTE_BADGE})]({sync.colab_url(source.stem)})" in source.read_text()
+    assert (BOOK / ext.LOCAL_BADGE).read_bytes().lstrip().startswith(b"<svg"), "the site's copy is an SVG"
+    config = yaml.safe_load((BOOK / "_config.yml").read_text())
+    assert config["sphinx"]["local_extensions"] == {"colab_badge": "_ext"}, "the site must use the extension"
+
+
+def _sphinx_build(tmp_path: Path, pages: Dict[str, str]) -> tuple[Path, str]:
+    """A small Sphinx/myst-nb site with the book's badge extension, as Jupyter Book configures it."""
+    import io
+
+    from sphinx.application import Sphinx
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    (src / "_static").mkdir(parents=True)
+    shutil.copy(BOOK / _badge_extension().LOCAL_BADGE, src / "_static" / "colab-badge.svg")
+    (src / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(BOOK / '_ext')!r})\n"
+        "extensions = ['myst_nb', 'colab_badge']\nnb_execution_mode = 'off'\nhtml_static_path = ['_static']\n")
+    for name, text in pages.items():
+        (src / name).write_text(text)
+    toc = "\n".join(Path(n).stem for n in pages)
+    (src / "index.md").write_text(f"# Site\n\n```{{toctree}}\n{toc}\n```\n")
+    warnings = io.StringIO()
+    app = Sphinx(str(src), str(src), str(out), str(tmp_path / "doctrees"), "html", status=None,
+                 warning=warnings, freshenv=True)
+    app.build()
+    return out, warnings.getvalue()
+
+
+def test_site_serves_the_badge_from_its_own_files(tmp_path):
+    """Chapter 0's badge cell, built as the site builds it: the page's image is the local copy in the
+    build, not the network address; an image on the network elsewhere is a warning (an error under -W)."""
+    ext = _badge_extension()
+    nb = nbformat.read(BOOK / "00_welcome.ipynb", as_version=4)
+    nb.cells = nb.cells[:1]
+    remote = "https://example.org/figure.png"
+    out, warnings = _sphinx_build(tmp_path, {"chapter.ipynb": nbformat.writes(nb),
+                                             "other.md": f"# Other\n\n![a figure]({remote})\n"})
+    page = (out / "chapter.html").read_text()
+    srcs = re.findall(r'<img[^>]*alt="Open In Colab"[^>]*src="([^"]+)"|<img[^>]*src="([^"]+)"[^>]*alt="Open In Colab"',
+                      page)
+    srcs = [a or b for a, b in srcs]
+    assert len(srcs) == 1, f"one badge image expected on the page, found {srcs}"
+    assert "://" not in srcs[0] and ext.REMOTE_BADGE not in page, f"the page loads the badge from {srcs[0]}"
+    assert (out / srcs[0]).read_bytes() == (BOOK / ext.LOCAL_BADGE).read_bytes()
+    assert f'href="{_sync().colab_url("00_welcome")}"' in page, "the badge still links to Colab"
+    flagged = [line for line in warnings.splitlines() if "from the network" in line]
+    assert len(flagged) == 1 and "other.md" in flagged[0] and remote in flagged[0], warnings
 
 
 # ------------------------------------------------------------------------------ slow: helpers
