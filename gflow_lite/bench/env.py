@@ -7,18 +7,14 @@ contention it was measured under (this project's CPUs are shared; see `load_aver
 from __future__ import annotations
 
 import os
-import platform
 from typing import Any, Dict, Optional
 
 import torch
 
-from ..provenance import cpu_info
-from ..training.metrics import git_commit
+from ..training.metrics import git_commit, hardware_info
 
 __all__ = [
     "environment",
-    "git_commit",
-    "hardware",
     "load_average",
     "resolve_device",
     "set_threads",
@@ -73,29 +69,6 @@ def retain_freed_memory() -> str:
     return "glibc, retaining (mallopt M_MMAP_THRESHOLD=32MiB, M_TRIM_THRESHOLD=1GiB)"
 
 
-def _memory_gb() -> Optional[float]:
-    try:
-        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
-        return round(pages * size / 2**30, 1)
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def hardware(device: torch.device) -> Dict[str, Any]:
-    """CPU model, logical cores and memory; the GPU name and memory on CUDA."""
-    info: Dict[str, Any] = {
-        "cpu": cpu_info()["model"],
-        "logical_cores": os.cpu_count(),
-        "memory_gb": _memory_gb(),
-        "platform": platform.platform(),
-        "cpu_capability": getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)(),
-    }
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        info.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1))
-    return info
-
-
 def load_average() -> Optional[list]:
     """The 1/5/15-minute load averages (runnable processes): above the core count, timings are shared."""
     try:
@@ -111,7 +84,7 @@ def environment(device: torch.device) -> Dict[str, Any]:
         "device": str(device),
         "threads": torch.get_num_threads(),
         "git_commit": git_commit(),  # one definition: gflow_lite.training.metrics
-        "hardware": hardware(device),
+        "hardware": hardware_info(device),  # the one hardware record: gflow_lite.training.metrics
         "load_average_start": load_average(),
         "native_kernels": _native_status(device),
     }

@@ -18,6 +18,8 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
+from ..training.metrics import write_json as save_json
+
 __all__ = ["REQUIRED_KEYS", "write_json", "format_table", "loglog_slope", "check_result", "ratio", "by_key"]
 
 REQUIRED_KEYS = (
@@ -36,12 +38,8 @@ REQUIRED_KEYS = (
 def write_json(path: os.PathLike, payload: Mapping[str, Any]) -> Path:
     """Write ``payload`` (checked by `check_result`) to ``path`` atomically; return the path."""
     check_result(payload)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
-    return path
+    save_json(Path(path), dict(payload))  # the package's one JSON writer (atomic)
+    return Path(path)
 
 
 def check_result(payload: Mapping[str, Any]) -> None:

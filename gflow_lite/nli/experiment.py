@@ -21,7 +21,6 @@ import torch
 
 from ..data.errors import DataError
 from ..data.snli import SNLISplit, load_snli
-from ..provenance import cpu_info
 from ..training.metrics import git_commit, hardware_info, write_json
 from .dataset import EncodedSplit, encode_split, subsample
 from .encoder import ENCODER_CAVEAT, ENCODER_NAME, MiniLMEncoder, SentenceEncoder
@@ -88,10 +87,6 @@ def code_hash() -> str:
     return digest.hexdigest()
 
 
-def _hardware() -> Dict:
-    return {**hardware_info(torch.device("cpu")), "cpu_model": cpu_info()["model"]}
-
-
 def run_snli(
     head: str,
     seeds: Sequence[int],
@@ -139,7 +134,7 @@ def run_snli(
         params=head_params(head, cfg),
         git_commit=git_commit(),
         code_sha256=source_hash,
-        hardware=_hardware(),
+        hardware=hardware_info(torch.device("cpu")),
         wall_time_s=time.perf_counter() - start,
         cpu_time_s=time.process_time() - cpu_start,
         encoder=getattr(encoder, "name", ENCODER_NAME),

@@ -12,11 +12,12 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from ..data.atomic import atomic_write_text
+from ..provenance import cpu_info
 
 
-def read_metrics(run_dir: Path | str) -> List[Dict[str, Any]]:
-    """The records of ``run_dir/metrics.jsonl`` (``[]`` if absent; a line cut by a kill is skipped)."""
-    path = Path(run_dir) / "metrics.jsonl"
+def read_jsonl(path: Path | str) -> List[Dict[str, Any]]:
+    """The records of a JSON-lines file (``[]`` if absent; a line cut by a kill is skipped)."""
+    path = Path(path)
     if not path.is_file():
         return []
     out = []
@@ -26,6 +27,11 @@ def read_metrics(run_dir: Path | str) -> List[Dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return out
+
+
+def read_metrics(run_dir: Path | str) -> List[Dict[str, Any]]:
+    """The records of ``run_dir/metrics.jsonl``."""
+    return read_jsonl(Path(run_dir) / "metrics.jsonl")
 
 
 class MetricsLog:
@@ -39,15 +45,7 @@ class MetricsLog:
             handle.write(json.dumps(record) + "\n")
 
     def records(self) -> List[Dict[str, Any]]:
-        if not self.path.is_file():
-            return []
-        records = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:  # a line cut by a kill: ignore it
-                continue
-        return records
+        return read_jsonl(self.path)
 
     def truncate_after(self, step: int) -> None:
         """Keep only records with ``record["step"] <= step`` (rewritten atomically)."""
@@ -89,17 +87,30 @@ def git_commit() -> str:
     return UNKNOWN_COMMIT
 
 
+def _memory_gb() -> Optional[float]:
+    try:
+        return round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def hardware_info(device: torch.device, world_size: int = 1) -> Dict[str, Any]:
-    """Where the run ran: platform, CPU count, torch version, device (and GPU name)."""
+    """Where a result was computed, the one hardware record of runs, benchmarks and SNLI: platform, Python,
+    torch, CPU model, logical cores, memory, torch's CPU capability and threads, device, processes (and
+    the GPU's name and memory on CUDA)."""
     info: Dict[str, Any] = {
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "cpu_model": cpu_info()["model"],
         "cpu_count": os.cpu_count(),
+        "memory_gb": _memory_gb(),
+        "cpu_capability": getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)(),
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
         "world_size": world_size,
     }
     if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
+        props = torch.cuda.get_device_properties(device)
+        info.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1))
     return info
