@@ -357,6 +357,20 @@ def test_run_outputs_and_summary(tmp_path):
     assert "val_ppl" in records[9] and "val_ppl" not in records[8]
 
 
+def test_patience_ends_a_run_at_its_plateau(tmp_path):
+    """With ``patience=k`` a run ends after k evaluations without a lower validation loss, and its summary
+    is that of the best checkpoint (a learning rate too small to move float32 weights: a flat plateau)."""
+    cfg = tiny().replace(max_steps=40, eval_interval=5, patience=2, lr=1e-12, min_lr=1e-13)
+    result = train(cfg, tmp_path / "run")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert result.status == "finished" and summary["best_step"] == 5
+    assert summary["early_stop_step"] == 15 and summary["steps"] == 15
+    with pytest.raises(ConfigError, match="patience=0"):
+        tiny().replace(patience=0)
+    full = train(tiny().replace(patience=None), tmp_path / "full")
+    assert full.summary["early_stop_step"] is None and full.summary["steps"] == tiny().max_steps
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     real_build = trainer_module.build_model
     calls = {"n": 0}

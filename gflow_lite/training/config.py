@@ -21,7 +21,7 @@ from ..train import Hyperparams
 from .device import PRECISIONS
 
 #: Fields that may differ between a run and its resumption (they do not change what is computed).
-RESUMABLE_CHANGES: Tuple[str, ...] = ("device", "precision", "compile", "log_interval", "num_threads")
+RESUMABLE_CHANGES: Tuple[str, ...] = ("device", "precision", "compile", "log_interval", "num_threads", "patience")
 
 
 def _finite(x: Any) -> bool:
@@ -61,6 +61,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     eval_interval: int = 500
     eval_batches: Optional[int] = None
+    patience: Optional[int] = None
     seed: int = 1337
     device: str = "auto"
     precision: str = "auto"
@@ -113,6 +114,8 @@ class TrainConfig:
                 "eval_interval and log_interval must be >= 1",
             ),
             (self.eval_batches is None or self.eval_batches >= 1, "eval_batches must be None or >= 1"),
+            (self.patience is None or self.patience >= 1,
+             f"patience={self.patience} must be None (train to the end) or >= 1 evaluations"),
             (
                 self.train_tokens is None or self.train_tokens > self.model.block_size + 1,
                 f"train_tokens={self.train_tokens} must exceed block_size + 1",

@@ -343,7 +343,7 @@ class Trainer:
         """Train to ``total_steps`` (or stop and checkpoint at ``stop_after_step``), then summarise."""
         cfg, p = self.cfg, self.progress
         self._clock = time.time()
-        self._stop_flag, self._stop_everywhere, stopped = [0], False, [False]
+        self._stop_flag, self._stop_everywhere, stopped, early = [0], False, [False], [None]
         bar = tqdm(
             total=self.total_steps,
             initial=p.step,
@@ -369,6 +369,9 @@ class Trainer:
                 self._log_step(lr, val)
             if val is not None:
                 self._checkpoint_after_eval(val, bar)
+                if cfg.patience is not None and step - p.best_step >= cfg.patience * cfg.eval_interval:
+                    early[0] = step  # a plateau: `patience` evaluations without a better validation loss
+                    return True
             if self._stop_everywhere or (stop_after_step is not None and step >= stop_after_step):
                 self._snapshot_time()
                 self._save(best=False)
@@ -392,7 +395,7 @@ class Trainer:
         if stopped[0]:
             return TrainResult("stopped", p.step, self.run.path)
         self._snapshot_time()
-        return TrainResult("finished", p.step, self.run.path, self._finish())
+        return TrainResult("finished", p.step, self.run.path, self._finish(early_stop=early[0]))
 
     def _checkpoint_after_eval(self, val: EvalResult, bar: tqdm) -> None:
         """Save ``last.pt`` (and ``best.pt`` if ``val`` is the best so far); refuse diverged weights."""
@@ -413,8 +416,9 @@ class Trainer:
         self.progress.elapsed_s += now - self._clock
         self._clock = now
 
-    def _finish(self) -> Dict[str, Any]:
-        """Evaluate the best-validation checkpoint on valid and test; write and return the summary."""
+    def _finish(self, early_stop: Optional[int] = None) -> Dict[str, Any]:
+        """Evaluate the best-validation checkpoint on valid and test; write and return the summary
+        (``early_stop``: the step at which ``patience`` evaluations without improvement ended the run)."""
         best = load_checkpoint(
             self.run.best, expected_arch=self.cfg.arch, expected_tokenizer=self.tokenizer.fingerprint
         )
@@ -433,6 +437,7 @@ class Trainer:
             "tokenizer": self._tokenizer_info(),
             "params": self.model.num_params(),
             "steps": p.step,
+            "early_stop_step": early_stop,
             "tokens_seen": p.tokens_seen,
             "wall_time_s": p.elapsed_s,
             "train_time_s": p.train_time_s,
