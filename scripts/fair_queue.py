@@ -1,28 +1,32 @@
 """The fair comparison's queue (issue 22): every model tuned alike, run two at a time, resumable.
 
-The plan lives in ``results/wikitext2/fair/plan.json``: the models (an architecture and its overrides), the
-rates already measured by earlier runs (their folders), and the rates each sweep starts from. What is run
-next is derived, each time, from the plan and the results on disk, so a stopped machine resumes by running
-this script again:
+The plan lives in ``results/wikitext2/fair/plan.json`` (its README states it in words): the models (an
+architecture and its overrides), the rates already measured by earlier runs (their folders), the rates each
+sweep starts from, and the later stages. What runs next is derived, each time, from the plan and the
+results on disk, so a stopped machine resumes by running this script again:
 
-    python scripts/fair_queue.py status             # the queue: done, running, next, with core-hours
+    python scripts/fair_queue.py status             # what is done, each model's best, what runs next
     python scripts/fair_queue.py run --slots 2      # run the queue (one thread per run), commit each result
 
-The decision rule (stated before the results, in the plan's README):
+The decision rule (stated before the results):
 
-* every run is cpu-small (2000 steps), peak rate ``lr`` with cosine decay to ``min_lr = lr / 10``;
-* a run *fails* when it ends without a summary, its best validation perplexity is not finite, or it is
-  more than ``fail_factor`` (2x) the best that model reached at any rate; a rate at which any seed fails
-  is a failure of that model at that rate (it is reported, never replaced by another model's rate);
-* a model's best rate is the non-failed rate with the lowest mean best validation perplexity over its
-  seeds; while the best is the highest (lowest) rate tried, the sweep adds twice (half) that rate;
-* when the best is inside the tried range, seed 1 runs there; when seed 1 fails, that rate fails and the
-  rule starts again from the next best.
+* **sweep** (cpu-small, 2000 steps): peak rate ``lr``, cosine decay to ``min_lr = lr / 10``. A run *fails*
+  when it ends without a summary, its best validation perplexity is not finite, or it is more than
+  ``fail_factor`` (2x) the best that model reached at any rate; a rate at which any seed fails is a failure
+  of that model at that rate (reported, never replaced by another model's rate). A model's best rate is the
+  non-failed rate with the lowest mean best validation perplexity over its seeds; while the best is the
+  highest (lowest) rate tried, the sweep adds twice (half) that rate; when the best is inside the tried
+  range, seed 1 runs there (if it fails, that rate fails and the rule starts again).
+* **plateau**: the best Transformer (post- or pre-LN, whichever is better at its best rate), grassmann-plus
+  and the paper's layer, each at its own best rate, trained with early stopping (the plan's
+  ``max_steps``, ``eval_interval`` and ``patience``); seed 0 for all three first, then seed 1.
+* **medium** (cpu-medium): the best Transformer and grassmann-plus at their small best rate and half of it
+  (extended while the best is at an edge), the paper's layer at its own best rate; seed 0.
 
-Runs execute in a clean git worktree (``--worktree``, created at the current HEAD if missing) so that each
-summary records a commit without ``-dirty``; their folders are written outside any repository
+Runs execute in clean git worktrees (one per stage, created at the current HEAD when first needed) so
+that each summary records a commit without ``-dirty``; their folders are written outside any repository
 (``--scratch``), and a finished run's files (not its checkpoints) are copied into this repository under
-``results/wikitext2/fair/`` and committed on their own.
+``results/wikitext2/fair/<stage>/`` and committed on their own.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ from typing import Dict, List, Optional, Tuple
 ROOT = Path(__file__).resolve().parents[1]
 FAIR = ROOT / "results" / "wikitext2" / "fair"
 PLAN = FAIR / "plan.json"
+STAGES = ("sweep", "plateau", "medium")
+Key = Tuple[str, str, float, int]  # (stage, model, peak rate, seed)
 
 
 def _model_defaults() -> Dict[str, object]:
@@ -65,27 +71,31 @@ def load_plan() -> dict:
     return json.loads(PLAN.read_text())
 
 
+def run_dir(stage: str, model: str, lr: float, seed: int) -> Path:
+    return FAIR / stage / f"{model}-lr{rate_name(lr)}-s{seed}"
+
+
 # ----------------------------------------------------------------------------------------------- results
 def run_result(folder: Path, arch: str, seed: int) -> Optional[dict]:
     """A finished run's summary, a recorded failure, or None (not run yet)."""
     run = folder / f"{arch}_seed{seed}"
-    if (run / "summary.json").is_file():
-        return json.loads((run / "summary.json").read_text())
-    if (run / "failed.json").is_file():
-        return json.loads((run / "failed.json").read_text())
+    for name in ("summary.json", "failed.json"):
+        if (run / name).is_file():
+            return json.loads((run / name).read_text())
     return None
 
 
-def sweep_dir(model: str, lr: float, seed: int) -> Path:
-    return FAIR / "sweep" / f"{model}-lr{rate_name(lr)}-s{seed}"
+def overrides(plan: dict, stage: str, name: str) -> Dict[str, object]:
+    """The model's settings in a stage: its own, and what the stage changes (the medium size's r)."""
+    return {**plan["models"][name]["overrides"], **plan["stages"][stage].get("overrides", {}).get(name, {})}
 
 
-def check_config(summary: dict, spec: dict, lr: float, where: Path) -> None:
-    """An earlier run counts only if it was trained with exactly this model's settings and rate."""
+def check_config(summary: dict, spec: dict, lr: float, stage: dict, where: Path) -> None:
+    """A run counts only if it was trained with exactly this model's settings, rate and stage."""
     cfg = summary.get("config")
     if cfg is None:  # a recorded failure carries the command instead
         return
-    want = {"lr": lr, "min_lr": lr / 10, "preset": "cpu-small", "max_steps": 2000}
+    want = {"lr": lr, "min_lr": lr / 10, "preset": stage["preset"], **stage.get("set", {})}
     for k, v in want.items():
         if not (cfg.get(k) == v or (isinstance(v, float) and math.isclose(cfg.get(k, math.nan), v))):
             raise SystemExit(f"{where}: {k}={cfg.get(k)!r}, the plan expects {v!r}")
@@ -99,30 +109,34 @@ def check_config(summary: dict, spec: dict, lr: float, where: Path) -> None:
         raise SystemExit(f"{where}: architecture {summary.get('model')!r}, the plan expects {spec['arch']!r}")
 
 
-def collect(plan: dict) -> Dict[str, Dict[float, Dict[int, dict]]]:
-    """model -> rate -> seed -> summary (or failure record), from the earlier folders and the sweep's."""
-    out: Dict[str, Dict[float, Dict[int, dict]]] = {}
-    for name, spec in plan["models"].items():
-        mine = out.setdefault(name, {})
-        for rate, sources in spec.get("earlier", {}).items():
-            lr = float(rate)
-            for seed, rel in enumerate(sources):
-                if isinstance(rel, dict):  # a run stopped by hand after it failed to train: its note says why
-                    mine.setdefault(lr, {})[seed] = {"status": "failed", **rel}
-                    continue
-                folder = ROOT / rel
-                res = run_result(folder, spec["arch"], seed)
-                if res is None:
-                    raise SystemExit(f"{folder}: no {spec['arch']}_seed{seed} result, as the plan says")
-                check_config(res, spec, lr, folder)
-                mine.setdefault(lr, {})[seed] = res
-        for d in sorted((FAIR / "sweep").glob(f"{name}-lr*-s*")):
-            lr = float(d.name[len(name) + 3:].rsplit("-s", 1)[0])
-            seed = int(d.name.rsplit("-s", 1)[1])
-            res = run_result(d, spec["arch"], seed)
-            if res is not None:
-                check_config(res, spec, lr, d)
-                mine.setdefault(lr, {})[seed] = res
+Results = Dict[str, Dict[str, Dict[float, Dict[int, dict]]]]  # stage -> model -> rate -> seed -> summary
+
+
+def collect(plan: dict) -> Results:
+    """Every result the plan knows: the earlier folders (sweep) and each stage's own folders."""
+    out: Results = {stage: {name: {} for name in plan["models"]} for stage in STAGES}
+    for name, model in plan["models"].items():
+        for stage in STAGES:
+            spec, mine = {**model, "overrides": overrides(plan, stage, name)}, out[stage][name]
+            earlier = model.get("earlier", {}) if stage == "sweep" else \
+                plan["stages"][stage].get("earlier", {}).get(name, {})
+            for rate, sources in earlier.items():
+                lr = float(rate)
+                for seed, rel in enumerate(sources):
+                    if isinstance(rel, dict):  # a run stopped by hand after it failed to train: its note says why
+                        mine.setdefault(lr, {})[seed] = {"status": "failed", **rel}
+                        continue
+                    res = run_result(ROOT / rel, spec["arch"], seed)
+                    if res is None:
+                        raise SystemExit(f"{ROOT / rel}: no {spec['arch']}_seed{seed} result, as the plan says")
+                    check_config(res, spec, lr, plan["stages"][stage], ROOT / rel)
+                    mine.setdefault(lr, {})[seed] = res
+            for d in sorted((FAIR / stage).glob(f"{name}-lr*-s*")):
+                lr, seed = float(d.name[len(name) + 3:].rsplit("-s", 1)[0]), int(d.name.rsplit("-s", 1)[1])
+                res = run_result(d, spec["arch"], seed)
+                if res is not None:
+                    check_config(res, spec, lr, plan["stages"][stage], d)
+                    mine.setdefault(lr, {})[seed] = res
     return out
 
 
@@ -143,39 +157,92 @@ def verdicts(runs: Dict[float, Dict[int, dict]], fail_factor: float) -> Tuple[Di
     return status, (min(ok, key=ok.get) if ok else None)
 
 
+def mean_ppl(runs: Dict[int, dict]) -> float:
+    return sum(ppl(r) for r in runs.values()) / len(runs)
+
+
 # ------------------------------------------------------------------------------------------------- queue
-def next_runs(plan: dict, results, running: List[Tuple[str, float, int]]) -> List[Tuple[str, float, int]]:
-    """The runs that can start now, most decisive first (the plan's model order)."""
-    busy = {m for m, _, _ in running}
-    todo: List[Tuple[str, float, int]] = []
-    for name, spec in plan["models"].items():
-        runs = results[name]
-        start = [float(x) for x in spec.get("start", [])]
-        missing = [(name, lr, 0) for lr in start if 0 not in runs.get(lr, {})]
-        missing = [m for m in missing if m not in running]
-        if missing or name in busy:
-            todo += missing  # the start rates run first; the adaptive part waits for them
-            continue
-        status, best = verdicts(runs, plan["fail_factor"])
-        if best is None:
-            continue
-        tried = sorted(runs)
-        if best == tried[-1]:
-            todo.append((name, best * 2, 0))
-        elif best == tried[0]:
-            todo.append((name, best / 2, 0))
-        elif 1 not in runs[best]:
-            todo.append((name, best, 1))
-    return todo  # in the plan's order; `run_queue` gives the second slot to another model where it can
+def sweep_next(plan: dict, name: str, runs: Dict[float, Dict[int, dict]], busy: bool) -> List[Tuple[float, int]]:
+    """The sweep's next runs of one model ([] when it is settled, or while one of its runs is going)."""
+    start = [float(x) for x in plan["models"][name].get("start", [])]
+    missing = [(lr, 0) for lr in start if 0 not in runs.get(lr, {})]
+    if missing or busy:
+        return missing  # the start rates first; the adaptive part waits for them
+    _, best = verdicts(runs, plan["fail_factor"])
+    if best is None:
+        return []
+    tried = sorted(runs)
+    if best == tried[-1]:
+        return [(best * 2, 0)]
+    if best == tried[0]:
+        return [(best / 2, 0)]
+    return [] if 1 in runs[best] else [(best, 1)]
 
 
-def command(plan: dict, name: str, lr: float, seed: int, out: Path) -> List[str]:
-    spec = plan["models"][name]
-    sets = [f"{k}={v}" for k, v in spec["overrides"].items()]
-    cmd = [sys.executable, "-m", "gflow_lite", "compare", "--preset", "cpu-small", "--seeds", "1",
+def settled(plan: dict, results: Results, running: List[Key]) -> Dict[str, float]:
+    """The models whose sweep is over (best inside the tried rates, two seeds there): name -> best rate."""
+    out = {}
+    for name in plan["models"]:
+        runs = results["sweep"][name]
+        busy = any(k[0] == "sweep" and k[1] == name for k in running)
+        if not busy and not sweep_next(plan, name, runs, busy):
+            best = verdicts(runs, plan["fail_factor"])[1]
+            if best is not None and 1 in runs[best]:
+                out[name] = best
+    return out
+
+
+def best_transformer(plan: dict, results: Results, bests: Dict[str, float]) -> Optional[str]:
+    """The Transformer block that wins at its own best rate (both sweeps settled), or None."""
+    names = plan["stages"]["plateau"]["transformers"]
+    if not all(n in bests for n in names):
+        return None
+    return min(names, key=lambda n: mean_ppl(results["sweep"][n][bests[n]]))
+
+
+def next_runs(plan: dict, results: Results, running: List[Key]) -> List[Key]:
+    """The runs that can start now, most decisive first: the sweep in the plan's model order, then the
+    plateau runs (seed 0 of all three before any seed 1), then cpu-medium."""
+    todo: List[Key] = []
+    for name in plan["models"]:
+        busy = any(k[0] == "sweep" and k[1] == name for k in running)
+        todo += [("sweep", name, lr, s) for lr, s in sweep_next(plan, name, results["sweep"][name], busy)]
+    bests = settled(plan, results, running)
+    t_best = best_transformer(plan, results, bests)
+    trio = [n for n in (t_best, *plan["stages"]["plateau"]["models"]) if n in bests]
+    for seed in plan["stages"]["plateau"]["seeds"]:
+        for name in trio:
+            if seed not in results["plateau"][name].get(bests[name], {}):
+                todo.append(("plateau", name, bests[name], seed))
+        if len(trio) < 3 or any(0 not in results["plateau"][n].get(bests[n], {}) for n in trio):
+            break  # seed 1 where time allows: after seed 0 of all three
+    medium = plan["stages"]["medium"]
+    for name, how in ((t_best, "retune"), *((n, medium["models"][n]) for n in medium["models"])):
+        if name not in bests:
+            continue
+        runs = results["medium"][name]
+        if how == "best":
+            rates = [bests[name]]
+        else:  # the small best and half of it, extended while the medium best is at an edge
+            rates = [bests[name], bests[name] / 2]
+            done = {lr: r for lr, r in runs.items() if 0 in r}
+            if all(lr in done for lr in rates) and not any(k[0] == "medium" and k[1] == name for k in running):
+                _, best = verdicts(done, plan["fail_factor"])
+                tried = sorted(done)
+                rates += [best * 2] if best == tried[-1] else [best / 2] if best == tried[0] else []
+        todo += [("medium", name, lr, 0) for lr in rates if 0 not in runs.get(lr, {})]
+    return [k for k in todo if k not in running]
+
+
+def command(plan: dict, key: Key, out: Path) -> List[str]:
+    stage, name, lr, seed = key
+    spec, st = plan["models"][name], plan["stages"][stage]
+    sets = [f"{k}={v}" for k, v in overrides(plan, stage, name).items()]
+    cmd = [sys.executable, "-m", "gflow_lite", "compare", "--preset", st["preset"], "--seeds", "1",
            "--seed-base", str(seed), "--jobs", "1", "--models", spec["arch"],
-           "--label", f"fair sweep: {name}, lr {rate_name(lr)}, seed {seed}",
-           "--set", "num_threads=1", f"lr={lr:g}", f"min_lr={lr / 10:g}"]
+           "--label", f"fair {stage}: {name}, lr {rate_name(lr)}, seed {seed}",
+           "--set", "num_threads=1", f"lr={lr:g}", f"min_lr={lr / 10:g}",
+           *(f"{k}={v}" for k, v in st.get("set", {}).items())]
     if sets:
         cmd += [f"--set-{spec['arch']}", *sets]
     return cmd + ["--out", str(out)]
@@ -183,18 +250,21 @@ def command(plan: dict, name: str, lr: float, seed: int, out: Path) -> List[str]
 
 def status(plan: dict) -> str:
     results = collect(plan)
-    lines = ["| model | rate | seed 0 | seed 1 | verdict |", "|---|---|---|---|---|"]
-    for name in plan["models"]:
-        st, best = verdicts(results[name], plan["fail_factor"])
-        for lr in sorted(results[name]):
-            seeds = results[name][lr]
-            cells = [f"{ppl(seeds[s]):.2f}" if s in seeds else "" for s in (0, 1)]
-            tag = st[lr] + (" (best)" if lr == best else "")
-            lines.append(f"| {name} | {rate_name(lr)} | {cells[0]} | {cells[1]} | {tag} |")
+    lines = []
+    for stage in STAGES:
+        lines += [f"## {stage}", "", "| model | rate | seed 0 | seed 1 | verdict |", "|---|---|---|---|---|"]
+        for name in plan["models"]:
+            runs = results[stage][name]
+            st, best = verdicts(runs, plan["fail_factor"]) if runs else ({}, None)
+            for lr in sorted(runs):
+                cells = [f"{ppl(runs[lr][s]):.2f}" if s in runs[lr] else "" for s in (0, 1)]
+                lines.append(f"| {name} | {rate_name(lr)} | {cells[0]} | {cells[1]} | "
+                             f"{st[lr]}{' (best)' if lr == best else ''} |")
+        lines.append("")
     todo = next_runs(plan, results, [])
-    lines.append("")
-    lines.append(f"next ({len(todo)} now runnable, about {plan['core_hours_per_run']:.2f} core-hours each): "
-                 + ", ".join(f"{m} {rate_name(lr)} s{s}" for m, lr, s in todo))
+    hours = sum(plan["stages"][k[0]]["core_hours_per_run"] for k in todo)
+    lines.append(f"runnable now: {len(todo)} runs, about {hours:.1f} core-hours: "
+                 + ", ".join(f"{s} {m} {rate_name(lr)} s{seed}" for s, m, lr, seed in todo))
     return "\n".join(lines)
 
 
@@ -215,7 +285,7 @@ def publish(scratch_dir: Path, dest: Path, message: str) -> None:
     """Copy a finished run's files (not its checkpoints) into the repository and commit only them."""
     dest.mkdir(parents=True, exist_ok=True)
     for f in scratch_dir.rglob("*"):
-        if f.is_file() and f.suffix != ".pt" and ".lock" not in f.name:
+        if f.is_file() and f.suffix != ".pt" and ".lock" not in f.name and f.name != "queue.pid":
             target = dest / f.relative_to(scratch_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, target)
@@ -235,10 +305,10 @@ class Job:
     """A run in progress: a process this runner started, or one a stopped runner left going (adopted by
     its ``queue.pid``, so that a restarted runner waits for it instead of starting it twice)."""
 
-    def __init__(self, out: Path, run: Path, proc: Optional[subprocess.Popen] = None, pid: int = 0,
+    def __init__(self, out: Path, run: Path, head: str, proc: Optional[subprocess.Popen] = None, pid: int = 0,
                  args=None, t0: Optional[float] = None) -> None:
-        self.out, self.run, self.proc, self.pid = out, run, proc, proc.pid if proc else pid
-        self.args, self.t0 = (proc.args if proc else args), (t0 or time.time())
+        self.out, self.run, self.head, self.proc = out, run, head, proc
+        self.pid, self.args, self.t0 = (proc.pid if proc else pid), (proc.args if proc else args), t0 or time.time()
 
     def poll(self) -> Optional[int]:
         if self.proc is not None:
@@ -256,72 +326,79 @@ def alive(pid: int) -> bool:
         return False
 
 
-def adopt(plan: dict, scratch: Path) -> Dict[Tuple[str, float, int], Job]:
+def parse_dir(plan: dict, out: Path) -> Key:
+    stem, seed = out.name.rsplit("-s", 1)
+    name = max((n for n in plan["models"] if stem.startswith(n + "-lr")), key=len)
+    return out.parent.name, name, float(stem[len(name) + 3:]), int(seed)
+
+
+def worktree(worktrees: Path, stage: str) -> Path:
+    return worktrees / ("fair-worktree" if stage == "sweep" else f"fair-worktree-{stage}")
+
+
+def adopt(plan: dict, scratch: Path, worktrees: Path) -> Dict[Key, Job]:
     jobs = {}
-    for pid_file in (scratch / FAIR.relative_to(ROOT) / "sweep").glob("*/queue.pid"):
-        pid, t0 = pid_file.read_text().split()
+    for pid_file in (scratch / FAIR.relative_to(ROOT)).glob("*/*/queue.pid"):
+        pid, t0 = pid_file.read_text().split()[:2]
         if not alive(int(pid)):
             continue
-        out = pid_file.parent
-        stem, seed = out.name.rsplit("-s", 1)
-        name = next(n for n in plan["models"] if stem.startswith(n + "-lr") and stem[len(n) + 3:]
-                    .replace("e-", "").replace("e", "").isdigit())
-        lr = float(stem[len(name) + 3:])
-        arch = plan["models"][name]["arch"]
-        jobs[(name, lr, int(seed))] = Job(out, out / f"{arch}_seed{seed}", pid=int(pid), t0=float(t0),
-                                          args=f"(adopted pid {pid})")
-        print(f"[queue] adopted {out.name} (pid {pid}, still running)", flush=True)
+        key = parse_dir(plan, pid_file.parent)
+        arch = plan["models"][key[1]]["arch"]
+        jobs[key] = Job(pid_file.parent, pid_file.parent / f"{arch}_seed{key[3]}",
+                        ensure_worktree(worktree(worktrees, key[0])), pid=int(pid), t0=float(t0),
+                        args=f"(adopted pid {pid})")
+        print(f"[queue] adopted {key[0]}/{pid_file.parent.name} (pid {pid}, still running)", flush=True)
     return jobs
 
 
-def run_queue(plan: dict, slots: int, wt: Path, scratch: Path, pause: Path) -> None:
-    head = ensure_worktree(wt)
-    env = dict(os.environ, PYTHONPATH=str(wt), GFLOW_DATA_DIR=str(wt / "data"), TQDM_DISABLE="1",
-               OMP_NUM_THREADS="1")
-    running = adopt(plan, scratch)
-    print(f"[queue] runs from {head[:7]} in {wt}, {slots} at a time (new runs wait while {pause} exists)",
-          flush=True)
+def run_queue(plan: dict, slots: int, worktrees: Path, scratch: Path, pause: Path) -> None:
+    running = adopt(plan, scratch, worktrees)
+    print(f"[queue] {slots} at a time; new runs wait while {pause} exists", flush=True)
     while True:
         for key, job in list(running.items()):
             code = job.poll()
             if code is None:
                 continue
             del running[key]
-            name, lr, seed = key
+            stage, name, lr, seed = key
             log = (job.out / "queue.log").read_text(errors="replace").strip().splitlines()[-8:]
             if not (job.run / "summary.json").is_file() and not (job.run / "metrics.jsonl").is_file():
                 # it never trained: a fault of the machine or the setup, not of the model at this rate
-                raise SystemExit(f"[queue] {name} lr {rate_name(lr)} seed {seed} did not start training "
-                                 f"(exit {code}):\n" + "\n".join(log))
+                raise SystemExit(f"[queue] {stage} {name} lr {rate_name(lr)} seed {seed} did not start "
+                                 f"training (exit {code}):\n" + "\n".join(log))
             if code != 0 or not (job.run / "summary.json").is_file():
                 (job.run / "failed.json").write_text(json.dumps(
-                    {"status": "failed", "returncode": code, "git_commit": head, "command": job.args,
+                    {"status": "failed", "returncode": code, "git_commit": job.head, "command": job.args,
                      "wall_time_s": time.time() - job.t0, "output_tail": log}, indent=2))
             (job.out / "queue.pid").unlink(missing_ok=True)
             what = f"{name}, lr {rate_name(lr)}, seed {seed}"
-            publish(job.out, sweep_dir(name, lr, seed),
-                    f"Results (issue 22): fair sweep, {what} (cpu-small, run at {head[:7]})")
-            print(f"[queue] finished {what} (exit {code}) in {time.time() - job.t0:.0f} s", flush=True)
-        results = collect(plan)
-        todo = [t for t in next_runs(plan, results, list(running)) if t not in running]
+            publish(job.out, run_dir(*key), f"Results (issue 22): fair {stage}, {what} "
+                                            f"({plan['stages'][stage]['preset']}, run at {job.head[:7]})")
+            print(f"[queue] finished {stage} {what} (exit {code}) in {time.time() - job.t0:.0f} s", flush=True)
+        todo = next_runs(plan, collect(plan), list(running))
         while todo and len(running) < slots and not pause.exists():
             key = todo.pop(0)
-            if any(k[0] == key[0] for k in running) and any(t[0] != key[0] for t in todo):
+            if any(k[1] == key[1] for k in running) and any(t[1] not in {k[1] for k in running} for t in todo):
                 todo.append(key)  # prefer another model for the second slot
-                key = next(t for t in todo if t[0] not in {k[0] for k in running})
+                key = next(t for t in todo if t[1] not in {k[1] for k in running})
                 todo.remove(key)
-            name, lr, seed = key
-            out = scratch / sweep_dir(name, lr, seed).relative_to(ROOT)
+            stage = key[0]
+            wt = worktree(worktrees, stage)
+            head = ensure_worktree(wt)
+            env = dict(os.environ, PYTHONPATH=str(wt), GFLOW_DATA_DIR=str(wt / "data"), TQDM_DISABLE="1",
+                       OMP_NUM_THREADS="1")
+            out = scratch / run_dir(*key).relative_to(ROOT)
             out.mkdir(parents=True, exist_ok=True)
-            cmd = command(plan, name, lr, seed, out)
+            cmd = command(plan, key, out)
             log = open(out / "queue.log", "a")
-            print(f"[queue] start {name} lr {rate_name(lr)} seed {seed}: {' '.join(cmd[1:])}", flush=True)
+            print(f"[queue] start {stage} {key[1]} lr {rate_name(key[2])} seed {key[3]} at {head[:7]}: "
+                  f"{' '.join(cmd[1:])}", flush=True)
             proc = subprocess.Popen(cmd, cwd=wt, env=env, stdout=log, stderr=subprocess.STDOUT,
                                     preexec_fn=lambda: os.nice(19))  # the machine's other work comes first
             (out / "queue.pid").write_text(f"{proc.pid} {time.time()}")
-            running[key] = Job(out, out / f"{plan['models'][name]['arch']}_seed{seed}", proc=proc)
-        if not running and not pause.exists():
-            print("[queue] nothing left to run in the sweep", flush=True)
+            running[key] = Job(out, out / f"{plan['models'][key[1]]['arch']}_seed{key[3]}", head, proc=proc)
+        if not running and not pause.exists() and not todo:
+            print("[queue] nothing left to run", flush=True)
             return
         time.sleep(20)
 
@@ -329,10 +406,11 @@ def run_queue(plan: dict, slots: int, wt: Path, scratch: Path, pause: Path) -> N
 def main(argv: Optional[List[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("status", help="print the table and what runs next")
+    sub.add_parser("status", help="print the tables and what runs next")
     r = sub.add_parser("run", help="run the queue")
     r.add_argument("--slots", type=int, default=2)
-    r.add_argument("--worktree", type=Path, default=ROOT.parent / "fair-worktree")
+    r.add_argument("--worktrees", type=Path, default=ROOT.parent,
+                   help="where the clean worktrees live (fair-worktree, fair-worktree-plateau, ...)")
     r.add_argument("--scratch", type=Path, default=ROOT.parent / "fair-scratch")
     r.add_argument("--pause-file", type=Path, default=None,
                    help="while this file exists no new run starts (default: SCRATCH/PAUSE)")
@@ -342,7 +420,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         print(status(plan))
     else:
         scratch = a.scratch.resolve()
-        run_queue(plan, a.slots, a.worktree.resolve(), scratch, (a.pause_file or scratch / "PAUSE").resolve())
+        run_queue(plan, a.slots, a.worktrees.resolve(), scratch, (a.pause_file or scratch / "PAUSE").resolve())
 
 
 if __name__ == "__main__":
