@@ -12,6 +12,7 @@ This module imports nothing from the rest of the package, so any module may use 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import os
@@ -24,6 +25,8 @@ __all__ = [
     "FALSE_WORDS",
     "TRUE_WORDS",
     "check_lm_config",
+    "output_path",
+    "check_output_target",
     "coerce_bools",
     "config_dict",
     "config_from_dict",
@@ -252,3 +255,39 @@ def check_lm_config(cfg: Any) -> Any:
         raise ConfigError(f"LMConfig.d_model={cfg.d_model} is not divisible by n_heads={cfg.n_heads}; choose "
                           f"n_heads among the divisors of d_model (the paper: 256 and 4)")
     return cfg
+
+
+def output_path(text: str) -> "os.PathLike[str]":
+    """An argparse ``type`` for an output folder or file: refuses an empty value (an unset shell variable
+    would otherwise mean the current folder) and a name longer than the file system allows, with a clear
+    message before anything runs."""
+    from pathlib import Path
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty (an unset shell variable?); give a folder or file name")
+    if "\0" in text:
+        raise argparse.ArgumentTypeError("contains a NUL character")
+    for part in Path(text).parts:
+        if len(os.fsencode(part)) > 255:
+            raise argparse.ArgumentTypeError(f"has a name of {len(os.fsencode(part))} bytes ({part[:40]}...); "
+                                             f"file systems allow at most 255 per name")
+    return Path(text)
+
+
+def check_output_target(path: "os.PathLike[str]", option: str, folder: bool) -> None:
+    """Before any work: `ConfigError` unless ``path`` (a folder, or a file with ``folder=False``) can be
+    written: no file where a folder must be, and the nearest existing folder is writable."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.exists() and folder != path.is_dir():
+        raise ConfigError(f"{option} {path} exists and is {'a file' if folder else 'a folder'}; "
+                          f"give {'a folder' if folder else 'a file name'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{option} {path} is below {parent}, which is a file, not a folder; "
+                                  f"choose another {option}")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ConfigError(f"{option} {path}: {parent} is not writable; choose another {option}")
+            return

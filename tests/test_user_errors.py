@@ -37,3 +37,36 @@ def test_a_missing_data_folder_is_one_clear_line(tmp_path):
                    env={"GFLOW_DATA_DIR": str(tmp_path / "nowhere")})
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "SHA256SUMS" in done.stderr and "GFLOW_DATA_DIR" in done.stderr
+
+
+def test_a_users_own_files_in_out_are_never_deleted(tmp_path):
+    """`--out` on a folder with the user's own config.json and metrics.jsonl (no run marker): refused, and
+    both files are left as they were (they used to be taken for a failed start and deleted)."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"my": "settings"}')
+    (folder / "metrics.jsonl").write_text('{"my": 1}\n')
+    for extra in ([], ["--resume"]):
+        done = run_cli("train", "--model", "grassmann", "--preset", "tiny", "--out", str(folder), *extra)
+        assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+        assert "not a run the trainer started" in done.stderr or "holds no run" in done.stderr, done.stderr
+        assert (folder / "config.json").read_text() == '{"my": "settings"}'
+        assert (folder / "metrics.jsonl").read_text() == '{"my": 1}\n'
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "metrics.jsonl"]
+
+
+@pytest.mark.parametrize("value,match", [("", "is empty"), ("x" * 300, "at most 255")])
+def test_out_that_cannot_name_a_folder_is_refused_before_anything_is_written(tmp_path, value, match):
+    done = run_cli("train", "--model", "grassmann", "--preset", "tiny", "--out", value, cwd=tmp_path)
+    assert done.returncode == 2 and match in done.stderr and "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []  # `--out ""` used to write the run into the current folder
+
+
+def test_outputs_below_a_file_fail_before_the_work(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    bench = run_cli("bench", "decode", "--quick", "--json", str(blocker / "decode.json"))
+    assert bench.returncode != 0 and "is below" in bench.stderr and "Traceback" not in bench.stderr
+    assert "latency" not in bench.stdout  # refused before the benchmark ran, not after
+    compare = run_cli("compare", "--preset", "tiny", "--seeds", "1", "--out", str(blocker / "cmp"))
+    assert compare.returncode != 0 and "is below" in compare.stderr and "Traceback" not in compare.stderr

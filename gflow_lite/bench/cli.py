@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 from .env import environment, load_average, resolve_device, retain_freed_memory, set_threads
-from ..options import override, parse_assignments
+from ..options import check_output_target, override, parse_assignments, output_path
 from .registry import BENCHMARKS, load
 from .report import write_json
 
@@ -76,7 +76,7 @@ def format_targets(payload: Dict[str, Any]) -> str:
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", choices=BENCHMARKS, help="which benchmark")
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the results file here")
+    parser.add_argument("--json", type=output_path, default=None, metavar="PATH", help="write the results file here")
     parser.add_argument(
         "--quick", action="store_true", help="the short variant (under a minute on 2 CPU cores)"
     )
@@ -97,6 +97,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    if args.json is not None:  # before the benchmark runs, not after (its results would be lost)
+        check_output_target(args.json, "--json", folder=False)
     run_benchmark(
         args.name,
         quick=args.quick,

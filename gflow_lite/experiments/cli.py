@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..options import ConfigError
+from ..options import ConfigError, check_output_target, output_path
 from ..training.presets import PRESETS
 from .compare import CompareRunError, CompareSpec, env_jobs, format_compare, run_compare
 
@@ -34,13 +34,14 @@ def add_compare(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--label", default="", help="a name for this comparison (stored in compare.json)")
     p.add_argument("--jobs", type=int, default=None,
                    help="runs at a time (default: min(2, cores)); with >1 each run uses one thread")
-    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument("--out", required=True, type=output_path, help="output directory")
     p.set_defaults(func=run_compare_cmd)
 
 
 def run_compare_cmd(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise ConfigError(f"--seeds {args.seeds}: need at least 1 seed")
+    check_output_target(args.out, "--out", folder=True)
     spec = CompareSpec(
         preset=args.preset,
         seeds=list(range(args.seed_base, args.seed_base + args.seeds)),

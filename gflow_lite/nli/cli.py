@@ -18,6 +18,7 @@ from typing import List, Optional
 
 import torch
 
+from ..options import output_path
 from .encoder import EncoderUnavailableError
 from .experiment import NLIInputError, run_snli
 from .heads import HEADS, HeadConfig
@@ -57,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = TrainSettings()
     parser.add_argument("--head", required=True, choices=HEADS, help="which head to train")
     parser.add_argument("--seeds", type=_at_least_one, default=3, help="number of seeds, 0..N-1 (default 3)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for snli_<head>.json (and snli.png)")
+    parser.add_argument("--out", type=output_path, required=True, help="folder for snli_<head>.json (and snli.png)")
     parser.add_argument("--train-path", type=Path, default=None,
                         help="official snli_1.0.zip, its folder or snli_1.0_train.jsonl "
                              "(default: the shipped 1%% sample)")

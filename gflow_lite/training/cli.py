@@ -20,7 +20,7 @@ from typing import Any, Dict
 import torch
 
 from ..data.wikitext import load_wikitext2
-from ..options import ConfigError, parse_assignments
+from ..options import ConfigError, parse_assignments, output_path
 from ..train import NonFiniteLossError
 from .config import ARCHITECTURES, TrainConfig, apply_overrides, valid_keys
 from .evaluate import evaluate
@@ -90,7 +90,7 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
         help="override a preset field, e.g. --set r=64 offsets=1,2,4 max_steps=500",
     )
     p.add_argument(
-        "--out", required=True, type=Path, help="run directory (must not hold a run unless --resume)"
+        "--out", required=True, type=output_path, help="run directory (must not hold a run unless --resume)"
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     p.add_argument(

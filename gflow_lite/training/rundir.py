@@ -1,13 +1,16 @@
 """The run directory: what it holds, and the rules for starting or resuming a run in it.
 
 Files: ``config.json`` (the resolved TrainConfig), ``metrics.jsonl``, ``last.pt``, ``best.pt`` and, once
-the run has finished, ``summary.json``; ``.lock`` while a training process writes there.
+the run has finished, ``summary.json``; ``.lock`` while a training process writes there; ``.gflow_run``, the
+marker that says the folder holds a run the trainer started (nothing in a folder without it is ever
+removed or overwritten: a user's own ``config.json`` is theirs).
 
 * One writer at a time: `RunDir.lock` takes an exclusive ``flock`` on ``.lock``; a second training into the
   same directory is refused (the lock dies with its process, so a killed run leaves no stale lock).
 * Starting a run in a directory that holds a checkpoint is refused (nothing is overwritten). A directory
-  whose run stopped before its first checkpoint (only ``config.json`` / ``metrics.jsonl``) holds nothing
-  to keep: a fresh start, or ``--resume``, starts it again from step 0 and says so.
+  of ours (with the marker) whose run stopped before its first checkpoint (only ``config.json`` /
+  ``metrics.jsonl``) holds nothing to keep: a fresh start, or ``--resume``, starts it again from step 0
+  and says so. A folder without the marker that holds files with a run's names is refused: not ours.
 * Resuming requires the same configuration, except for the fields in `RESUMABLE_CHANGES`.
 * The directory is created and checked writable before any data or model is loaded.
 """
@@ -32,6 +35,10 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 
+#: The file the trainer writes first into a run directory: what marks the folder as a run of ours.
+MARKER = ".gflow_run"
+
+
 class RunDirError(RuntimeError):
     """The output directory cannot be used as asked (exists without --resume, nothing to resume...)."""
 
@@ -45,6 +52,7 @@ class RunDir:
     path: Path
     _lock_handle: Optional[IO[str]] = field(default=None, repr=False, compare=False)
     _created: List[Path] = field(default_factory=list, repr=False, compare=False)
+    _lock_is_new: bool = field(default=False, repr=False, compare=False)
 
     @property
     def config(self) -> Path:
@@ -70,8 +78,23 @@ class RunDir:
     def lock_file(self) -> Path:
         return self.path / ".lock"
 
+    @property
+    def marker(self) -> Path:
+        return self.path / MARKER
+
+    def is_ours(self) -> bool:
+        """Whether the trainer started a run here (the marker it writes); only then may it clear files."""
+        return self.marker.is_file()
+
+    def run_files(self) -> List[Path]:
+        return [p for p in (self.config, self.metrics, self.last, self.best, self.summary) if p.exists()]
+
     def holds_run(self) -> bool:
-        return any(p.exists() for p in (self.config, self.metrics, self.last, self.best, self.summary))
+        return bool(self.run_files())
+
+    def mark(self) -> None:
+        """Write the marker (before any other file of the run)."""
+        self.marker.write_text('{"gflow_lite_run": 1}\n', encoding="utf-8")
 
     def holds_checkpoint(self) -> bool:
         """Whether a checkpoint or a summary is there: the only things of a run worth keeping."""
@@ -98,6 +121,7 @@ class RunDir:
                     )
                 break
         missing = [d for d in (self.path, *self.path.parents) if not d.exists()]
+        self._lock_is_new = not self.lock_file.exists()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             self._created = missing
@@ -132,14 +156,18 @@ class RunDir:
             self._lock_handle.truncate(0)
             self._lock_handle.close()
         self._lock_handle = None
-        if remove_if_unused and self._created and [p.name for p in self.path.iterdir()] == [".lock"]:
+        if remove_if_unused and self._lock_is_new and not self.is_ours():  # a refused start leaves no lock
             with contextlib.suppress(OSError):
                 self.lock_file.unlink()
+        if remove_if_unused and self._created and not any(self.path.iterdir()):
+            with contextlib.suppress(OSError):
                 for directory in self._created:  # deepest first
                     directory.rmdir()
 
     def clear_failed_start(self) -> None:
-        """Remove what a run that stopped before its first checkpoint left (config and metrics)."""
+        """Remove what a run of ours that stopped before its first checkpoint left (config and metrics)."""
+        if not self.is_ours():  # never a file the trainer did not write
+            return
         for leftover in (self.config, self.metrics):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
@@ -168,6 +196,13 @@ def check_start(run: RunDir, resume: bool) -> bool:
     """
     if run.path.exists() and not run.path.is_dir():
         raise RunDirError(f"--out {run.path} exists and is not a directory; choose another --out")
+    theirs = run.run_files() if not run.is_ours() else []
+    if theirs and not (resume and run.config.is_file() and run.last.is_file()):
+        raise RunDirError(
+            f"--out {run.path} holds {', '.join(p.name for p in theirs)} but no gflow_lite run marker "
+            f"({MARKER}): these files are not a run the trainer started and are left alone; choose an empty "
+            f"or new folder for --out"
+        )
     if not resume:
         if run.holds_checkpoint():
             raise RunDirError(

@@ -183,8 +183,11 @@ class Trainer:
         self.log = MetricsLog(self.run.metrics)
         if resuming:
             self._restore()
+            if self.ctx.is_main and not self.run.is_ours():
+                self.run.mark()  # a run of an earlier version (no marker yet): its stored config matched
         elif self.ctx.is_main:
             self.run.clear_failed_start()
+            self.run.mark()
             write_json(self.run.config, self.cfg.to_dict())
         ddp.barrier(self.ctx)
 
