@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 3. From the layer to a language model
 #
-# [![Open In Colab](_static/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/03_model.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/03_model.ipynb)
 #
 # Chapter 2 built the Causal Grassmann layer. A language model needs more around it: a **block** (the
 # layer, a feed-forward network, LayerNorms), **embeddings** that turn token ids into vectors, a
@@ -46,14 +46,16 @@ import matplotlib.pyplot as plt
 import torch
 from torch.testing import assert_close
 
+from gflow_book import published_runs as published
 from gflow_book.counterexamples import leaky_mixing
-from gflow_book.demo_training import lr_at, random_token_batches, train_lm
+from gflow_book.demo_training import demo_schedule, random_token_batches, train_lm
 from gflow_book.scratch import grassmann_from_scratch
 from gflow_book.sizing import describe_mode, sizes
 from gflow_lite import PAPER_OFFSETS, PAPER_SCHEDULE_12, CausalGrassmannMixing, GrassmannLM, LMConfig
 from gflow_lite.audit import format_audit, paper_audit, paper_config, paper_params_m
 from gflow_lite.geometry import n_plucker
 from gflow_lite.model import Block
+from gflow_lite.train import lr_at
 
 print(describe_mode())
 torch.manual_seed(0)
@@ -159,21 +161,25 @@ print(f"{model.num_params():,} parameters, by parts and by PyTorch")
 # weights. The book's small runs add three habits of modern training: **AdamW** (Adam with decoupled
 # weight decay); a learning rate that **warms up** linearly over the first steps (large early updates
 # on an untrained post-LN model can stall it) and then **decays** along a cosine to a tenth; and
-# **gradient clipping** to norm 1. Here is the whole loop:
+# **gradient clipping** to norm 1. Steps are counted from 0, as in the library. Here is the whole loop:
 
 # %%
+def rate_at(step, steps, lr, warmup):
+    """The learning rate of step `step` (0, 1, ..., steps - 1)."""
+    min_lr = lr / 10
+    if step < warmup:  # linear warmup: lr / warmup, 2 lr / warmup, ..., lr
+        return lr * (step + 1) / warmup
+    progress = (step - warmup) / max(steps - warmup, 1)  # 0 -> 1 at step == steps
+    return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * progress))  # cosine from lr to min_lr
+
+
 def train_from_scratch(model, next_batch, steps, lr, warmup):
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     losses = []
     model.train()
-    for step in range(1, steps + 1):
-        if step <= warmup:  # linear warmup ...
-            rate = lr * step / warmup
-        else:  # ... then a cosine from lr down to lr / 10
-            progress = (step - warmup) / max(steps - warmup, 1)
-            rate = lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    for step in range(steps):
         for group in opt.param_groups:
-            group["lr"] = rate
+            group["lr"] = rate_at(step, steps, lr, warmup)
         x, y = next_batch()
         _, loss = model(x, y)
         opt.zero_grad(set_to_none=True)
@@ -186,7 +192,10 @@ def train_from_scratch(model, next_batch, steps, lr, warmup):
 
 # %% [markdown]
 # The book's chapters train with `gflow_book.demo_training.train_lm`, which is this loop plus optional
-# held-out evaluations and a guard against a non-finite loss. Same model, same batches: same losses.
+# held-out evaluations and a guard against a non-finite loss. Its schedule is the library's own,
+# `gflow_lite.train.lr_at(step, cfg)`, the one the paper-sized runs use, with the peak `lr`, the floor
+# `min_lr = lr / 10`, `warmup_steps` and `max_steps` in a `Hyperparams` (`demo_schedule` builds it).
+# Same schedule, same model, same batches: same losses.
 
 # %%
 losses = {}
@@ -196,7 +205,12 @@ for name, loop in (("from scratch", lambda m, b: train_from_scratch(m, b, 30, 3e
     m = GrassmannLM(cfg.replace(dropout=0.0))
     losses[name] = loop(m, random_token_batches(cfg.vocab_size, 8, cfg.block_size, seed=0))
 assert_close(torch.tensor(losses["from scratch"]), torch.tensor(losses["train_lm"]), rtol=1e-6, atol=1e-6)
-assert [lr_at(s, 30, 3e-3, 5) for s in (1, 5, 30)] == [3e-3 / 5, 3e-3, 3e-3 * 0.1]
+schedule = demo_schedule(30, 3e-3, 5)
+assert_close(torch.tensor([rate_at(s, 30, 3e-3, 5) for s in range(31)], dtype=torch.float64),
+             torch.tensor([lr_at(s, schedule) for s in range(31)], dtype=torch.float64), rtol=1e-12, atol=0.0)
+# step 0 at a fifth of the peak, the peak at step 4, a tenth of it once the 30 steps are done
+assert_close(torch.tensor([lr_at(s, schedule) for s in (0, 4, 30)], dtype=torch.float64),
+             torch.tensor([3e-3 / 5, 3e-3, 3e-4], dtype=torch.float64), rtol=1e-12, atol=0.0)
 print(f"30 steps: identical losses, {losses['train_lm'][0]:.3f} -> {losses['train_lm'][-1]:.3f}")
 
 # %% [markdown]
@@ -318,10 +332,24 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# A leaking model would report perplexities near 1 on real text as well. The paper reports 261–282 on
-# WikiText-2, so its code must have been causal: pairing $t$ with $t - \Delta$, exactly what the library
-# does (and what every working public reproduction does).
-#
+# As perplexities, $e^{\text{loss}}$: an honest model cannot get below $V$ on random tokens, and the
+# leaking one ends far below it. On real text a leaking model reads the token it is asked to predict just
+# the same, so it would beat every honest model. The paper's Grassmann models report validation
+# perplexities of 261–282 on WikiText-2, each **above** its Transformer's: no sign of a leak. Its code
+# must have paired $t$ with $t - \Delta$, exactly what the library does (and what every working public
+# reproduction does).
+
+# %%
+leak_ppl = {name: math.exp(loss) for name, loss in final.items()}
+assert leak_ppl["causal (library)"] > V**0.97 and leak_ppl["leaky (as written)"] < V**0.6  # the asserts above
+paper_ppl = {(e.setting, e.model): e.val_ppl[0] for e in published.WIKITEXT2 if e.source == "paper"}
+paper_grassmann = {setting: ppl for (setting, model), ppl in paper_ppl.items() if model == "grassmann"}
+assert 261 <= min(paper_grassmann.values()) and max(paper_grassmann.values()) <= 283
+assert all(ppl > paper_ppl[setting, "transformer"] for setting, ppl in paper_grassmann.items())
+print({name: round(ppl, 1) for name, ppl in leak_ppl.items()}, f"(V = {V});",
+      "the paper's Grassmann models:", paper_grassmann)
+
+# %% [markdown]
 # ## 3.5 Two readings of the offset schedule
 #
 # The paper's six-layer models use offsets $\{1, 2, 4, 8, 12, 16\}$; its twelve-layer models "a
@@ -370,14 +398,33 @@ def measured_reach(offset_mode):
     hook.remove()
     logits[0, -1].sum().backward()  # the last position's prediction
     sensitive = captured["emb"].grad[0].abs().amax(-1) > 0  # [T]: inputs it depends on
-    return 127 - int(sensitive.nonzero().min()), cfg.receptive_field()
+    seen = {127 - int(t) for t in sensitive.nonzero()}  # the distances back it depends on
+    return 127 - int(sensitive.nonzero().min()), cfg.receptive_field(), seen
 
 
-for mode in ("per_layer", "all"):
-    measured, predicted = measured_reach(mode)
-    assert measured == predicted
+def distances(offsets_per_layer):
+    """Every sum of one offset (or 0: the token itself) per layer."""
+    reach = {0}
+    for offsets in offsets_per_layer:
+        reach = {a + b for a in reach for b in (0, *offsets)}
+    return reach
+
+
+unseen = {}
+for mode, per_layer in (("per_layer", [(o,) for o in PAPER_OFFSETS]), ("all", [PAPER_OFFSETS] * 6)):
+    measured, predicted, seen = measured_reach(mode)
+    assert measured == predicted and seen == distances(per_layer)
+    unseen[mode] = sorted(set(range(measured + 1)) - seen)
     print(f"offset_mode={mode!r:12s}: position 127 sees back to {127 - measured}, "
-          f"{measured} tokens (predicted {predicted})")
+          f"{measured} tokens (predicted {predicted}); distances in between it does not see: {unseen[mode]}")
+assert unseen["per_layer"] == [] and len(distances([(o,) for o in PAPER_OFFSETS])) <= 2**6
+assert len(unseen["all"]) == 13 and unseen["all"][0] == 71
+
+# %% [markdown]
+# Reaching back is not seeing everything in between. Each layer moves information back by one of its
+# offsets or keeps it in place, so a token at distance $k$ is seen only if $k$ is a sum of one offset (or
+# 0) per layer. One offset per layer gives at most $2^6 = 64$ such sums (the paper's six cover 0 to 43);
+# every offset in every layer leaves 13 distances below 96 out of reach, the first at 71.
 
 # %%
 depth = range(1, 13)
@@ -534,10 +581,14 @@ check_causal_block(causal_block)
 
 # %% [markdown]
 # **Exercise 3.4 (one training step with the schedule).** Write
-# `scheduled_adamw_step(param, grad, m, v, step, total_steps, peak_lr, warmup, weight_decay)`: the rate
-# of step `step` (counted from 1) under section 3.3's schedule, then one AdamW update (betas 0.9 and
-# 0.999, eps $10^{-8}$, decoupled weight decay) of `param` from `grad` and the moving averages `m`, `v`
-# (after `step - 1` steps). Return the new `(param, m, v)`; write the update out, without `torch.optim`.
+# `scheduled_adamw_step(param, grad, m, v, step, total_steps, peak_lr, warmup, weight_decay)`: the
+# `step`-th update (counted from 1, as AdamW's bias correction counts) of a run of `total_steps`. First its
+# rate under section 3.3's schedule, written out: the rate of the library's step `step - 1` (it counts from
+# 0), `rate_at(step - 1, total_steps, peak_lr, warmup)` above, which equals
+# `gflow_lite.train.lr_at(step - 1, Hyperparams(lr=peak_lr, min_lr=peak_lr / 10, warmup_steps=warmup,
+# max_steps=total_steps))`. Then one AdamW update (betas 0.9 and 0.999, eps $10^{-8}$, decoupled weight
+# decay) of `param` from `grad` and the moving averages `m`, `v` (after `step - 1` steps). Return the new
+# `(param, m, v)`; write the update out, without `torch.optim`, and the rate without calling the library.
 
 # %%
 @exercise

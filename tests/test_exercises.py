@@ -19,8 +19,9 @@ from book_support import BOOK, SOLUTIONS, chapter_sources, exercise_names, load_
 import gflow_book.checks as ex
 from gflow_book import exercises as sol
 from gflow_book.counterexamples import leaky_mixing
-from gflow_book.demo_training import lr_at, random_token_batches, train_lm
+from gflow_book.demo_training import demo_schedule, random_token_batches, train_lm
 from gflow_lite import CausalGrassmannMixing, GrassmannLM, LMConfig
+from gflow_lite.train import Hyperparams, lr_at
 from gflow_lite import geometry
 
 #: exercise name -> the check's name in gflow_book.checks (looked up when a test runs)
@@ -505,13 +506,46 @@ def test_hints_progress_from_the_idea_to_the_formula(capsys):
     assert "hint 1 of 3" in capsys.readouterr().out
 
 
-def test_lr_schedule_warms_up_then_decays():
-    assert lr_at(1, 100, 1.0, 10) == pytest.approx(0.1) and lr_at(10, 100, 1.0, 10) == pytest.approx(1.0)
-    assert lr_at(100, 100, 1.0, 10) == pytest.approx(0.1)
-    assert all(lr_at(s, 100, 1.0, 10) >= lr_at(s + 1, 100, 1.0, 10) for s in range(10, 100))
+def _rates_of_train_lm(steps, lr, warmup):
+    """The learning rate of every optimizer step `train_lm` takes (read by a global step hook)."""
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    seen = []
+    handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: seen.append(opt.param_groups[0]["lr"]))
+    try:
+        torch.manual_seed(0)
+        model = GrassmannLM(LMConfig(vocab_size=11, block_size=8, d_model=8, n_layers=1, d_ff=16, r=3,
+                                     n_heads=2, offsets=(1, 2), dropout=0.0))
+        train_lm(model, random_token_batches(11, 2, 8, seed=0), steps, lr, warmup=warmup)
+    finally:
+        handle.remove()
+    return seen
+
+
+def test_train_lm_follows_the_library_schedule():
+    """The demo loop has no schedule of its own: its rates are `gflow_lite.train.lr_at`'s, step 0 first."""
+    assert demo_schedule(12, 1e-2, 3) == Hyperparams(max_steps=12, lr=1e-2, min_lr=1e-3, warmup_steps=3)
+    rates = _rates_of_train_lm(12, 1e-2, 3)
+    assert rates == pytest.approx([lr_at(s, demo_schedule(12, 1e-2, 3)) for s in range(12)], rel=1e-12, abs=0)
+    assert rates[:3] == pytest.approx([1e-2 / 3, 2e-2 / 3, 1e-2], rel=1e-12)  # warmup to the peak
+    assert rates[3] == pytest.approx(rates[2], rel=1e-12) and all(a > b for a, b in zip(rates[3:], rates[4:]))  # the cosine from the peak
+    assert rates[-1] > lr_at(12, demo_schedule(12, 1e-2, 3)) == pytest.approx(1e-3)  # ... reaches lr / 10 after
+    assert _rates_of_train_lm(5, 1e-2, 0) == [1e-2] * 5  # warmup=0: a constant rate
 
 
 def test_the_library_never_imports_the_book():
     lib = BOOK.parent / "gflow_lite"
     offenders = [str(p.relative_to(lib)) for p in lib.rglob("*.py") if "gflow_book" in p.read_text()]
     assert offenders == [], f"gflow_lite must not import the book's support package: {offenders}"
+
+
+def test_result_tables_print_as_aligned_text_outside_html():
+    """A `gflow_book.results.Table` shown where HTML is not (a terminal, a text-only output) reads as a table."""
+    from IPython.core.formatters import PlainTextFormatter
+
+    from gflow_book.results import Table
+
+    table = Table(["preset", "lr"], [["tiny", "1e-3"], ["cpu-small", "**6e-4**"]])
+    expected = "preset     lr\n---------  --------\ntiny       1e-3\ncpu-small  **6e-4**"
+    assert repr(table) == table.text() == PlainTextFormatter()(table) == expected
+    assert " at 0x" not in repr(table)

@@ -2,14 +2,14 @@
 
 Chapter 0 (two tiny models side by side), chapter 3 (the leak) and chapter 7 (snapshots of a trained
 model) train small models with this loop: AdamW, a linear warmup then a cosine decay of the learning
-rate, gradient clipping, one loss per step; each step is the library's `gflow_lite.train.train_step`.
+rate (the library's `gflow_lite.train.lr_at`, down to a tenth of the peak), gradient clipping, one loss
+per step; each step is the library's `gflow_lite.train.train_step`.
 Chapter 3 writes the same loop out line by line and asserts that it gives the same losses. The
 paper-sized runs use the library's run manager (``gflow_lite.training``).
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Tuple
@@ -17,9 +17,9 @@ from typing import Callable, List, Tuple
 import torch
 from torch import Tensor, nn
 
-from gflow_lite.train import train_step
+from gflow_lite.train import Hyperparams, lr_at, train_step
 
-__all__ = ["TrainLog", "train_lm", "evaluate_lm", "random_token_batches", "model_device", "lr_at"]
+__all__ = ["TrainLog", "train_lm", "evaluate_lm", "random_token_batches", "model_device", "demo_schedule"]
 
 Batch = Tuple[Tensor, Tensor]
 
@@ -62,12 +62,11 @@ def evaluate_lm(model: nn.Module, next_batch: Callable[[], Batch], n_batches: in
     return total / n_batches
 
 
-def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
-    """Learning rate of step ``step`` (1-based): linear warmup over ``warmup`` steps, then cosine to 0.1 lr."""
-    if step <= warmup:
-        return lr * step / warmup
-    progress = (step - warmup) / max(steps - warmup, 1)
-    return lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+def demo_schedule(steps: int, lr: float, warmup: int) -> Hyperparams:
+    """The schedule of the demos, as the library's `Hyperparams`: ``gflow_lite.train.lr_at(step, ...)`` of
+    it warms up linearly over ``warmup`` steps to ``lr``, then follows a cosine down to ``lr / 10`` at
+    ``steps`` (``step`` counted from 0, as the library does)."""
+    return Hyperparams(max_steps=steps, lr=lr, min_lr=lr / 10, warmup_steps=warmup)
 
 
 def train_lm(
@@ -85,8 +84,9 @@ def train_lm(
 ) -> TrainLog:
     """Train ``model`` (returning ``(logits, loss)`` from ``model(x, y)``) for ``steps`` AdamW steps.
 
-    ``warmup > 0``: the learning rate follows `lr_at` (warmup, then cosine decay); ``warmup = 0``: it stays
-    ``lr``. ``next_batch()`` returns ``(x, y)`` on the CPU; they are moved to the model's device. With
+    ``warmup > 0``: the learning rate of step ``step`` (from 0) is
+    ``gflow_lite.train.lr_at(step, demo_schedule(steps, lr, warmup))`` (warmup, then cosine decay to a tenth);
+    ``warmup = 0``: it stays ``lr``. ``next_batch()`` returns ``(x, y)`` on the CPU; they are moved to the model's device. With
     ``eval_batch`` and ``eval_every > 0`` the held-out loss is recorded every ``eval_every`` steps and at
     the end. Raises if the loss becomes non-finite.
     """
@@ -95,12 +95,15 @@ def train_lm(
     log = TrainLog()
     start = time.perf_counter()
 
-    for step in range(1, steps + 1):
+    schedule = demo_schedule(steps, lr, warmup) if warmup else None
+
+    for step in range(steps):
         batch = tuple(t.to(device) for t in next_batch())
-        rate = lr_at(step, steps, lr, warmup) if warmup else None
+        rate = lr_at(step, schedule) if schedule is not None else None
         log.losses.append(train_step(model, batch, opt, lr=rate, grad_clip=clip or 0.0, step=step))
-        if eval_batch is not None and eval_every > 0 and (step % eval_every == 0 or step == steps):
-            log.evals.append((step, evaluate_lm(model, eval_batch, eval_batches)))
+        done = step + 1  # steps taken so far: the held-out losses are recorded after steps done
+        if eval_batch is not None and eval_every > 0 and (done % eval_every == 0 or done == steps):
+            log.evals.append((done, evaluate_lm(model, eval_batch, eval_batches)))
     log.seconds = time.perf_counter() - start
     return log
 

@@ -552,10 +552,12 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 class Table:
-    """A table of strings: ``markdown()`` for the README, HTML when a notebook displays it.
+    """A table of strings: ``markdown()`` for the README, HTML when a notebook displays it, aligned plain text
+    (``text()``, the ``repr``) where HTML is not shown: a terminal, a plain-text notebook output. ``str`` is
+    the markdown.
 
     Notebooks and the book show ``_repr_html_`` (the book's markdown renderer has no tables); ``**x**`` in
-    a cell becomes bold in both forms.
+    a cell becomes bold in HTML and markdown and stays as written in plain text.
     """
 
     def __init__(self, header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> None:
@@ -576,8 +578,20 @@ class Table:
         body = "".join("<tr>" + "".join(cell("td", v) for v in row) + "</tr>" for row in self.rows)
         return f"<table><thead>{head}</thead><tbody>{body}</tbody></table>"
 
+    def text(self) -> str:
+        """The table as aligned plain text: the header, a rule, one line per row, columns padded."""
+        widths = [max(len(v) for v in column) for column in zip(self.header, *self.rows)]
+
+        def line(cells: Sequence[str]) -> str:
+            return "  ".join(v.ljust(w) for v, w in zip(cells, widths)).rstrip()
+
+        return "\n".join([line(self.header), line(["-" * w for w in widths])] + [line(row) for row in self.rows])
+
     def _repr_html_(self) -> str:
         return self.html()
+
+    def __repr__(self) -> str:
+        return self.text()
 
     def __str__(self) -> str:
         return self.markdown()

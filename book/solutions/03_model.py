@@ -37,12 +37,14 @@ def causal_block(h, mix, params):
 
 
 def scheduled_adamw_step(param, grad, m, v, step, total_steps, peak_lr, warmup, weight_decay):
-    """One AdamW step (betas 0.9, 0.999; eps 1e-8) at the rate of the warmup-then-cosine schedule."""
-    if step <= warmup:
-        lr = peak_lr * step / warmup
+    """The ``step``-th AdamW update (betas 0.9, 0.999; eps 1e-8; ``step`` from 1) at the rate of the library's
+    step ``step - 1`` under the warmup-then-cosine schedule (``gflow_lite.train.lr_at``, min_lr = peak_lr / 10)."""
+    s, min_lr = step - 1, peak_lr / 10  # the schedule counts steps from 0
+    if s < warmup:
+        lr = peak_lr * (s + 1) / warmup
     else:
-        progress = (step - warmup) / max(total_steps - warmup, 1)
-        lr = peak_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+        progress = (s - warmup) / max(total_steps - warmup, 1)
+        lr = min_lr + 0.5 * (peak_lr - min_lr) * (1 + math.cos(math.pi * progress))
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     param = param * (1 - lr * weight_decay)  # decoupled weight decay
     m = beta1 * m + (1 - beta1) * grad

@@ -151,7 +151,7 @@ def scheduled_adamw_step(param, grad, m, v, step, total_steps, peak_lr, warmup, 
     if step <= warmup:
         rate = peak_lr * step / warmup
     else:
-        frac = (step - warmup) / max(1, total_steps - warmup)
+        frac = (step - 1 - warmup) / max(1, total_steps - warmup)  # the schedule counts from 0
         rate = peak_lr / 10 + (peak_lr - peak_lr / 10) * (1 + math.cos(math.pi * frac)) / 2
     m2 = 0.9 * m + 0.1 * grad
     v2 = 0.999 * v + 0.001 * grad ** 2

@@ -122,7 +122,7 @@ def causal_block(h, mix, params):  # pre-LN instead of the paper's post-LN
 @exercise
 def scheduled_adamw_step(param, grad, m, v, step, total_steps, peak_lr, warmup, weight_decay):  # no bias correction
     lr = peak_lr * step / warmup if step <= warmup else peak_lr * (
-        0.1 + 0.45 * (1 + math.cos(math.pi * (step - warmup) / max(total_steps - warmup, 1))))
+        0.1 + 0.45 * (1 + math.cos(math.pi * (step - 1 - warmup) / max(total_steps - warmup, 1))))
     m = 0.9 * m + 0.1 * grad
     v = 0.999 * v + 0.001 * grad * grad
     return param * (1 - lr * weight_decay) - lr * m / (v.sqrt() + 1e-8), m, v

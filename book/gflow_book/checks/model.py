@@ -111,8 +111,10 @@ def check_causal_block(fn: Callable) -> bool:
 
 def check_scheduled_adamw_step(fn: Callable) -> bool:
     """``fn(param, grad, m, v, step, total_steps, peak_lr, warmup, weight_decay) -> (param, m, v)`` must be one
-    step of `torch.optim.AdamW` (betas 0.9, 0.999, eps 1e-8) at the rate `lr_at` gives for ``step``."""
-    from ..demo_training import lr_at
+    step of `torch.optim.AdamW` (betas 0.9, 0.999, eps 1e-8) at the rate the library's schedule gives the
+    ``step``-th update: ``gflow_lite.train.lr_at(step - 1, Hyperparams(lr=peak, min_lr=peak / 10,
+    warmup_steps=warmup, max_steps=total_steps))`` (the library counts steps from 0, AdamW from 1)."""
+    from gflow_lite.train import Hyperparams, lr_at
 
     def case(step, total, warmup, wd, seed, shape=(3, 4)):
         def run(f):
@@ -121,7 +123,7 @@ def check_scheduled_adamw_step(fn: Callable) -> bool:
                                                                                          dtype=torch.float64)
             m0 = 0.1 * torch.randn(*shape, generator=g, dtype=torch.float64) if step > 1 else torch.zeros(shape, dtype=torch.float64)
             v0 = (0.01 * torch.randn(*shape, generator=g, dtype=torch.float64)).abs() if step > 1 else torch.zeros(shape, dtype=torch.float64)
-            lr = lr_at(step, total, 3e-3, warmup)
+            lr = lr_at(step - 1, Hyperparams(lr=3e-3, min_lr=3e-4, warmup_steps=warmup, max_steps=total))
             param = torch.nn.Parameter(p0.clone())
             opt = torch.optim.AdamW([param], lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=wd)
             param.grad = grad.clone()
@@ -149,7 +151,8 @@ def check_scheduled_adamw_step(fn: Callable) -> bool:
     return run_check("3.4 one training step", fn, cases, constraints=[no_optimizer], hint=[
         "first the learning rate of this step from the schedule (warmup, then cosine to a tenth), then AdamW: "
         "decay the weights, update both moving averages, correct their bias, step",
-        "lr = peak * step / warmup while step <= warmup, else peak (0.1 + 0.45 (1 + cos(pi progress))); "
+        "with s = step - 1 (the schedule counts from 0) and low = peak / 10: lr = peak (s + 1) / warmup while "
+        "s < warmup, else low + (peak - low) (1 + cos(pi progress)) / 2, progress = (s - warmup) / (total - warmup); "
         "param *= 1 - lr wd; m = 0.9 m + 0.1 grad; v = 0.999 v + 0.001 grad^2; divide m, v by 1 - beta^step",
         "return param - lr * m_hat / (v_hat.sqrt() + 1e-8), m, v"])
 
