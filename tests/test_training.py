@@ -406,6 +406,40 @@ def test_diverging_weights_are_caught_at_evaluation(tmp_path):
     assert not (tmp_path / "run" / "last.pt").exists()
 
 
+def test_an_exploding_but_finite_loss_ends_the_run_and_a_lower_rate_rescues_it(tmp_path, monkeypatch):
+    """A validation loss that stays finite but passes twice a uniform guess's is a divergence: non-zero
+    end, no checkpoint of the diverged weights, strict JSON everywhere; resuming with a lower rate is
+    allowed and recorded (it used to be refused, and the run ended "finished" with Infinity in its files)."""
+    real_build = trainer_module.build_model
+
+    def build_exploding(arch, cfg):  # from step 11 on, logits are scaled far up: finite, but 1e3x too sure
+        model = real_build(arch, cfg)
+
+        def scale(module, inputs, output):
+            return output * 1e4 if scale.steps > 10 else output
+
+        scale.steps = 0
+        model.register_forward_pre_hook(lambda m, i: setattr(scale, "steps", scale.steps + m.training))
+        model.lm_head.register_forward_hook(scale)
+        return model
+
+    monkeypatch.setattr(trainer_module, "build_model", build_exploding)
+    cfg = tiny(max_steps="30")
+    with pytest.raises(NonFiniteLossError, match=r"validation loss is .* at step 20 .*uniform guess"):
+        train(cfg, tmp_path / "run")
+    run = tmp_path / "run"
+    assert ckpt.load_checkpoint(run / "last.pt")["step"] == 10 and not (run / "summary.json").exists()
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+    monkeypatch.setattr(trainer_module, "build_model", real_build)
+    rescued = train(cfg.replace(lr=cfg.lr / 10, min_lr=cfg.min_lr / 10), run, resume=True)
+    assert rescued.status == "finished" and math.isfinite(rescued.summary["best_val_ppl"])
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert {"step": 10, "event": "resumed with other rates",
+            "changed": {"lr": [cfg.lr, cfg.lr / 10], "min_lr": [cfg.min_lr, cfg.min_lr / 10]}} in events
+    assert json.loads((run / "config.json").read_text())["lr"] == cfg.lr / 10
+
+
 def test_existing_run_is_not_overwritten_and_resume_checks_config(tmp_path):
     from gflow_lite.training.rundir import RunDirError
 

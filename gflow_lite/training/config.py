@@ -21,7 +21,9 @@ from ..train import Hyperparams
 from .device import PRECISIONS
 
 #: Fields that may differ between a run and its resumption (they do not change what is computed).
-RESUMABLE_CHANGES: Tuple[str, ...] = ("device", "precision", "compile", "log_interval", "num_threads", "patience")
+#: (``lr`` and ``min_lr`` may change too, to rescue a run that diverged; the trainer records the change.)
+RESUMABLE_CHANGES: Tuple[str, ...] = ("device", "precision", "compile", "log_interval", "num_threads", "patience",
+                                      "lr", "min_lr")
 
 
 def _finite(x: Any) -> bool:

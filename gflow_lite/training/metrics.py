@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
@@ -42,7 +43,7 @@ class MetricsLog:
 
     def append(self, record: Dict[str, Any]) -> None:
         with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write(strict_json(record) + "\n")
 
     def records(self) -> List[Dict[str, Any]]:
         return read_jsonl(self.path)
@@ -50,12 +51,27 @@ class MetricsLog:
     def truncate_after(self, step: int) -> None:
         """Keep only records with ``record["step"] <= step`` (rewritten atomically)."""
         kept = [r for r in self.records() if r.get("step", 0) <= step]
-        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+        atomic_write_text(self.path, "".join(strict_json(r) + "\n" for r in kept))
+
+
+def _finite_or_null(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(v) for v in value]
+    return value
+
+
+def strict_json(data: Any, **options: Any) -> str:
+    """JSON that every reader accepts: a non-finite number (NaN, Infinity: not JSON) is written as null."""
+    return json.dumps(_finite_or_null(data), allow_nan=False, **options)
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Pretty JSON, written atomically."""
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """Pretty, strict JSON (`strict_json`), written atomically: the package's one JSON writer."""
+    atomic_write_text(path, strict_json(data, indent=2, sort_keys=False) + "\n")
 
 
 UNKNOWN_COMMIT = "unknown"

@@ -183,6 +183,7 @@ class Trainer:
         self.log = MetricsLog(self.run.metrics)
         if resuming:
             self._restore()
+            self._record_rate_change()
             if self.ctx.is_main and not self.run.is_ours():
                 self.run.mark()  # a run of an earlier version (no marker yet): its stored config matched
         elif self.ctx.is_main:
@@ -254,6 +255,16 @@ class Trainer:
         if self.ctx.is_main:
             self.log.truncate_after(p.step)
 
+    def _record_rate_change(self) -> None:
+        """A resume with another peak or final rate (allowed: it rescues a run that diverged) is recorded
+        in metrics.jsonl, and config.json then holds the rates the run continues with."""
+        stored = self.run.stored_config()
+        changed = {k: [stored.get(k), getattr(self.cfg, k)] for k in ("lr", "min_lr")
+                   if stored.get(k) != getattr(self.cfg, k)}
+        if changed and self.ctx.is_main:
+            self.log.append({"step": self.progress.step, "event": "resumed with other rates", "changed": changed})
+            write_json(self.run.config, self.cfg.to_dict())
+
     # ------------------------------------------------------------------------------------ one step
     def _batches(self) -> Iterator[List[Tuple[torch.Tensor, torch.Tensor]]]:
         """The micro-batches of each step: ``grad_accum`` global batches, this process's shard of each."""
@@ -298,10 +309,16 @@ class Trainer:
         return f"the last good checkpoint is {self.run.last} (step {self._checkpoint_step()})"
 
     def _check_finite_val(self, val: EvalResult) -> None:
-        if not math.isfinite(val.loss):
+        """A non-finite validation loss, or one above twice a uniform guess's (2 ln V: the model predicts
+        worse than knowing nothing), ends the run before anything is saved: the last checkpoint stays the
+        last sane one, and the run can be resumed from it with a lower rate."""
+        ceiling = 2 * math.log(self.cfg.model.vocab_size)
+        if not (math.isfinite(val.loss) and val.loss <= ceiling):
             raise NonFiniteLossError(
-                f"validation loss is {val.loss} at step {self.progress.step}: the weights diverged "
-                f"(lr {self.optimizer.param_groups[0]['lr']:.3g}); nothing saved; {self._last_good()}"
+                f"validation loss is {val.loss:.4g} at step {self.progress.step} (a uniform guess scores "
+                f"{ceiling / 2:.3g}): the weights diverged (lr {self.optimizer.param_groups[0]['lr']:.3g}); "
+                f"nothing saved; {self._last_good()}; to rescue it, resume with a lower rate "
+                f"(--resume --set lr=...)"
             )
 
     def _checkpoint_step(self) -> int:
