@@ -135,14 +135,18 @@ print("p =", p.numpy().round(3))
 # ### What each side costs
 #
 # Each pair becomes its $P = r(r-1)/2$ Plücker coordinates ($P = 496$ for the paper's $r = 32$). So per
-# layer the Grassmann layer handles about $6 \cdot 496 \cdot L$ numbers, linear in $L$, while four attention heads
-# hold $4 \cdot L(L+1)/2$ scores, quadratic in $L$. The constants matter: below a crossover length the
-# "linear" layer handles *more* numbers than attention.
+# layer the Grassmann layer, computed in the paper's order (every pair's Plücker vector formed, as
+# `impl="reference"` does), handles about $6 \cdot 496 \cdot L$ numbers, linear in $L$, while four
+# attention heads hold $4 \cdot L(L+1)/2$ scores, quadratic in $L$. The constants matter: below a
+# crossover length the "linear" layer handles *more* numbers than attention. The count below is that of
+# the paper's order. Chapter 2 derives an equal layer that averages over the offsets first and forms
+# one Plücker vector per token, $496 L$ numbers, whose crossover is much shorter; chapter 4 counts the
+# arithmetic of every path.
 
 # %%
 lengths = [2**k for k in range(4, 15)]
 n_attn = [4 * L_ * (L_ + 1) // 2 for L_ in lengths]  # 4 heads, causal scores
-n_grass = [grassmann_pairs(L_) * geo.n_plucker(32) for L_ in lengths]  # r = 32
+n_grass = [grassmann_pairs(L_) * geo.n_plucker(32) for L_ in lengths]  # r = 32, the paper's order
 
 # where does the lift overtake? (the pair count in closed form, checked against the layer above)
 Ls = torch.arange(1, 10_001)
@@ -154,12 +158,16 @@ assert grassmann_pairs(crossover) * 496 < 4 * crossover * (crossover + 1) // 2
 # doubling L multiplies the lift by ~4 and the Plücker features by ~2
 assert abs(n_attn[-1] / n_attn[-2] - 4.0) < 4e-3
 assert abs(n_grass[-1] / n_grass[-2] - 2.0) < 2e-2
-print(f"attention's lift outgrows the Plücker features from L = {crossover} tokens on")
+# averaged first (chapter 2): one Plücker vector per token, 496 L numbers
+crossover_averaged = int(Ls[4 * Ls * (Ls + 1) // 2 <= Ls * 496].max()) + 1
+assert crossover_averaged == 248 and crossover > 5 * crossover_averaged
+print(f"attention's lift outgrows the Plücker features of the paper's order from L = {crossover} tokens on "
+      f"(the averaged-first order's, one vector per token: from L = {crossover_averaged})")
 
 # %%
 fig, ax = plt.subplots(figsize=(6.4, 4))
 ax.loglog(lengths, n_attn, "o-", label="attention: $4 \\cdot L(L+1)/2$ scores")
-ax.loglog(lengths, n_grass, "s-", label="Grassmann: pairs $\\times$ 496 coordinates")
+ax.loglog(lengths, n_grass, "s-", label="Grassmann, paper's order: pairs $\\times$ 496 coordinates")
 ax.axvline(crossover, color="gray", ls="--", lw=1, label=f"crossover, L = {crossover}")
 ax.set_xlabel("sequence length L (tokens)")
 ax.set_ylabel("numbers per layer")

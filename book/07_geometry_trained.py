@@ -507,7 +507,7 @@ assert_close(weights[last].sum(-1), torch.ones(cfg.n_layers), rtol=0, atol=1e-5)
 print(f"{steps} steps in {learned_log.seconds:.1f} s; validation loss {learned_ablation.base_loss:.3f} "
       f"(mean aggregate: {ablation.base_loss:.3f})")
 for i in range(cfg.n_layers):
-    print(f"layer {i}: learned weights {dict(zip(cfg.offsets, weights[last][i].numpy().round(3)))}")
+    print(f"layer {i}: learned weights {dict(zip(cfg.offsets, (round(w, 3) for w in weights[last][i].tolist())))}")
 
 # %%
 fig, axes = plt.subplots(1, cfg.n_layers, figsize=(3.8 * cfg.n_layers, 3.6), sharey=True, squeeze=False)
