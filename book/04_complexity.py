@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 4. Complexity
 #
-# [![Open In Colab](_static/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/04_complexity.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gflow-lite/gflow_lite/blob/main/book/04_complexity.ipynb)
 #
 # The paper's practical promise is linear cost in the sequence length $L$: attention compares every
 # token with every earlier one, $O(L^2 d)$, while the Causal Grassmann layer pairs each token with a
@@ -21,14 +21,15 @@
 #
 # **Learning goals.** After this chapter you can
 #
-# 1. count the matrix-multiply FLOPs and the activation memory of attention and of the three ways the
-#    library computes the Grassmann layer (the paper's order, averaged first, the fused kernel), and
-#    check every formula exactly against `torch.utils.flop_counter.FlopCounterMode` and the saved tensors;
+# 1. count the matrix-multiply FLOPs and the activation memory of attention and of the four ways the
+#    library computes the Grassmann layer (the paper's order, averaged first, the fused kernel, the native
+#    kernel), and check every formula exactly against `torch.utils.flop_counter.FlopCounterMode` and the
+#    saved tensors;
 # 2. say what "linear in $L$" hides: the projection term $m\,d\,r^2/2$ per token, larger than
 #    attention's quadratic term up to thousands of tokens, and the factor $m$ that averaging before
 #    projecting (chapter 2) removes from it;
 # 3. find the length at which attention starts to cost more arithmetic than the Grassmann mixer, for each
-#    of the three paths;
+#    of the four paths;
 # 4. measure time and memory against $L$, and read the committed full benchmark runs with their
 #    provenance;
 # 5. show that the Grassmann model generates text with a cache of constant size, while a Transformer's
@@ -137,10 +138,11 @@ print(f"the projection is {projection / paper_order:.0%} of the paper-order mixe
 # $4d^2 + (L+1)d$, at $L = 1024$. "Linear in $L$" is true; the constant in front of $L$ is what decides
 # at the lengths people train on.
 #
-# The library computes the layer in three ways, with the same parameters and the same function
+# The library computes the layer in four ways, with the same parameters and the same function
 # (`CausalGrassmannMixing(impl=...)`): `"reference"` in the paper's order; `"fast"` (the default),
-# averaged first, in plain PyTorch; `"fused"`, averaged first too, as one hand-written autograd node.
-# Section 4.3 counts the last two; here is what they mean for the backward pass.
+# averaged first, in plain PyTorch; `"fused"`, averaged first too, as one hand-written autograd node;
+# `"native"`, that node with its elementwise work in C++. Section 4.3 counts the last three; here is what
+# they mean for the backward pass.
 #
 # The backward pass of a linear map costs two products of the forward's size (the input's gradient and
 # the weight's), so when autograd does the backward, forward plus backward is **three times** the
@@ -485,6 +487,12 @@ native_growth = (grassmann_native_cost(1, L2, d, r, m).saved_bytes
 assert native_growth == 4 * sum(native_floats.values()) < per_token_saved["fused kernel"]
 print(f"native kernel: {native.total_flops / fast.total_flops:.4f}x the plain path's FLOPs, "
       f"{native_growth:,.0f} bytes per token saved (fused kernel: {per_token_saved['fused kernel']:,d})")
+# per token, each path's bytes saved for backward against a fused attention kernel's (the library's formulas)
+vs_attention = {kind: (mixer_cost(kind, 1, L2, d, r, m, H).saved_bytes - mixer_cost(kind, 1, L1, d, r, m, H).saved_bytes)
+                / (mixer_cost("attention", 1, L2, d, r, m, H).saved_bytes
+                   - mixer_cost("attention", 1, L1, d, r, m, H).saved_bytes) for kind in ("fast", "fused", "native")}
+assert 3.4 < vs_attention["fast"] < 3.9 and 0.75 < vs_attention["fused"] < 0.9 and 0.6 < vs_attention["native"] < 0.7
+print("bytes saved per token, against fused attention:", {kind: round(x, 2) for kind, x in vs_attention.items()})
 
 # %% [markdown]
 # Two honest remarks. First, a fused attention kernel (flash attention, which `scaled_dot_product_attention`
@@ -535,7 +543,8 @@ def first_length(attention_more, limit=2**20):
 
 grassmann = {"paper order": lambda n: grassmann_reference_cost(1, n, d, r, m).total_flops,
              "averaged first": lambda n: grassmann_fast_cost(1, n, d, r, m).total_flops,
-             "fused kernel": lambda n: grassmann_fused_cost(1, n, d, r, m).total_flops}
+             "fused kernel": lambda n: grassmann_fused_cost(1, n, d, r, m).total_flops,
+             "native kernel": lambda n: grassmann_native_cost(1, n, d, r, m).total_flops}
 crossover = {}
 for order, g_flops in grassmann.items():
     for causal in (True, False):
@@ -547,13 +556,15 @@ for order, g_flops in grassmann.items():
 
 # %%
 assert crossover["averaged first", True] < crossover["fused kernel", True] < 100  # K > P costs a little
+assert crossover["averaged first", True] <= crossover["native kernel", True] < crossover["fused kernel", True]
 assert crossover["paper order", True] > 1000
 assert abs(2 * crossover["paper order", False] - crossover["paper order", True]) <= 2
 assert crossover["paper order", False] > 256
 
 # %% [markdown]
-# Against either averaged-first path the crossover is a few dozen tokens (a few more for the fused
-# kernel, whose $r/2$ spare slots and bias-gradient product add about 1%); against the paper's order it is
+# Against the three averaged-first paths the crossover is a few dozen tokens (a few more for the fused
+# kernel, whose $r/2$ spare slots and bias-gradient product add about 1%; the native kernel's
+# bias-gradient product alone hardly moves it); against the paper's order it is
 # in the thousands (half as many with the full square counted), far beyond the paper's training lengths of 128
 # and 256. At those lengths the paper-order layer does **more** arithmetic than the attention it replaces.
 # Exercise 4.2 asks for $L^\ast$ in closed form.
