@@ -32,20 +32,37 @@ of wall time on a busy 2-core machine, into an empty extension folder) into torc
 source, the torch version and this CPU's instruction-set flags (it is built with ``-march=native``), so
 later processes load it in well under a second. Where it cannot be built (no compiler, say), or on
 another device, ``impl="native"`` runs `gflow_lite.kernels.fused` (the same function), and one warning says
-why (`available`, `build_error`).
+why (`available`, `build_error`; a missing compiler is named as such).
+
+**The cache fails safe** (tests/test_native_cache.py). Builds of one extension folder are serialised by an
+``fcntl.flock`` on ``gflow_lite_build.flock`` there, which the kernel releases when its holder dies: whoever
+holds it and finds torch's own ``lock`` file (left by a build stopped with kill -9, an OOM kill, a closed
+terminal) removes it as stale and says so, instead of waiting on it forever; waiting for another process's
+build gives up after ``GFLOW_NATIVE_BUILD_TIMEOUT`` seconds (600) and falls back. SIGTERM and SIGHUP during
+the build raise `BuildInterrupted` (a KeyboardInterrupt), so both locks are released on the way out. After a
+build that loaded, the ``.so``'s SHA-256 is recorded beside it (``<name>.so.sha256``); a ``.so`` that does
+not match (truncated, say, which ninja would call up to date and the loader would die on with SIGBUS) or has
+no record is removed, and rebuilt. Nothing outside the ``gflow_lite_native_<digest>`` folder is touched.
 tests/test_native.py checks it against the paper-order reference and the fused kernel, outputs and
 gradients, float64 and float32, streaming through a cache and with several threads.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional, Sequence, Tuple
+from typing import Iterator, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -53,14 +70,124 @@ from torch import Tensor
 from ..provenance import cpu_info
 from .fused import _layer_dtype, fused_grassmann_layer
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; torch's own build lock only
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = ["available", "build_error", "native_grassmann_layer", "release_scratch", "SOURCE"]
 
 #: The C++ source, shipped inside the package.
 SOURCE = Path(__file__).with_name("csrc") / "grassmann_cpu.cpp"
 
+#: Our build lock (an ``fcntl.flock`` on this file in the extension's folder; the kernel releases it when its
+#: holder dies) and the SHA-256 of the ``.so`` recorded after a build that loaded.
+FLOCK_NAME = "gflow_lite_build.flock"
+DIGEST_SUFFIX = ".sha256"
+#: Seconds to wait for another process's build before falling back (``GFLOW_NATIVE_BUILD_TIMEOUT``).
+BUILD_TIMEOUT_S = 600.0
+NO_COMPILER = "no C++ compiler found (install g++ / build-essential / Xcode command line tools)"
+
 _MODULE = None
 _ERROR: Optional[str] = None
 _TRIED = False
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived during the build (torch's build lock and ours were released first)."""
+
+
+def _say(msg: str) -> None:
+    print(f"gflow_lite.kernels.native: {msg}", file=sys.stderr, flush=True)
+
+
+def _name() -> str:
+    digest = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), torch.__version__.encode(), cpu_info()["flags"].encode()):
+        digest.update(part)
+    return f"gflow_lite_native_{digest.hexdigest()[:12]}"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _compiler_problem() -> Optional[str]:
+    """Why the C++ compiler torch would call (``$CXX`` or ``c++``) cannot compile, or None."""
+    cxx = os.environ.get("CXX", "c++")
+    if shutil.which(cxx) is None:
+        return f"{NO_COMPILER}: `{cxx}` is not on PATH"
+    try:
+        done = subprocess.run([cxx, "--version"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{NO_COMPILER}: `{cxx} --version` failed ({exc})"
+    if done.returncode != 0:
+        return f"{NO_COMPILER}: `{cxx} --version` exits with status {done.returncode}"
+    return None
+
+
+@contextlib.contextmanager
+def _flock(path: Path, timeout: float) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path``, waiting up to ``timeout`` s for another builder."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        start, said = time.monotonic(), False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise
+            waited = time.monotonic() - start
+            if waited >= timeout:
+                raise TimeoutError(f"waited {timeout:.0f} s for another process building the C++ kernel "
+                                   f"(it holds {path}); set GFLOW_NATIVE_BUILD_TIMEOUT to wait longer")
+            if not said and waited > 2:
+                _say(f"waiting for another process building the C++ kernel (lock {path}; at most "
+                     f"{timeout:.0f} s)")
+                said = True
+            time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """While active, SIGTERM and SIGHUP (left at their default action by the caller) raise `BuildInterrupted`
+    instead of killing the process at once, so that torch's build lock is released on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, _frame):
+        raise BuildInterrupted(f"{signal.Signals(signum).name} during the C++ kernel's build")
+
+    previous = {}
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _remove(path: Path, build_dir: Path) -> None:
+    if path.parent != build_dir:  # never anything outside our own gflow_lite_native_<digest> folder
+        raise AssertionError(f"refusing to remove {path} outside {build_dir}")
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
 
 
 def _build():
@@ -74,12 +201,56 @@ def _build():
         if shutil.which("ninja") is None:
             raise RuntimeError("the ninja build tool is missing: pip install \"gflow_lite[native]\" "
                                "(or pip install ninja)") from None
-    digest = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), torch.__version__.encode(), cpu_info()["flags"].encode()):
-        digest.update(part)
+    name = _name()
+    build_dir = Path(cpp_extension._get_build_directory(name, verbose=False))  # creates it; as torch names it
+    if build_dir.name != name:
+        raise RuntimeError(f"unexpected extension folder {build_dir} for {name}")
+    so = build_dir / f"{name}{cpp_extension.LIB_EXT}"
+    recorded = build_dir / f"{so.name}{DIGEST_SUFFIX}"
+    timeout = float(os.environ.get("GFLOW_NATIVE_BUILD_TIMEOUT", BUILD_TIMEOUT_S))
     flags = ["-O3", "-march=native", "-fopenmp"]
-    return cpp_extension.load(name=f"gflow_lite_native_{digest.hexdigest()[:12]}", sources=[str(SOURCE)],
-                              extra_cflags=flags, extra_ldflags=["-fopenmp"], verbose=False)
+    with _interruptible(), _flock(build_dir / FLOCK_NAME, timeout):
+        torch_lock = build_dir / "lock"
+        if torch_lock.exists():  # every builder of this folder holds our flock: the lock's owner is gone
+            _remove(torch_lock, build_dir)
+            _say(f"removed a stale build lock {torch_lock} (left by a build that was stopped)")
+        verified = False
+        if so.exists():
+            want = recorded.read_text().strip() if recorded.exists() else None
+            verified = want is not None and _sha256(so) == want
+            if not verified:  # truncated, changed, or built before digests were recorded: rebuild it
+                why = ("no digest was recorded for it" if want is None
+                       else "it does not match the digest recorded at its build")
+                _say(f"the cached C++ kernel {so} cannot be trusted ({why}; truncated?): rebuilding it")
+                _remove(so, build_dir)
+                _remove(recorded, build_dir)
+        if not verified:
+            problem = _compiler_problem()
+            if problem is not None:
+                raise RuntimeError(problem)
+            _say(f"building the C++ kernel for impl='native' (first use: ~40 s) in {build_dir}")
+
+        def load():
+            return cpp_extension.load(name=name, sources=[str(SOURCE)], build_directory=str(build_dir),
+                                      extra_cflags=flags, extra_ldflags=["-fopenmp"], verbose=False)
+
+        try:
+            module = load()
+        except Exception:
+            if verified or not any(build_dir.glob("*.o")):
+                raise
+            # a damaged object file from an interrupted build? start this folder over once
+            for f in build_dir.iterdir():
+                if f.suffix in (".o", ".so") or f.name in (".ninja_log", ".ninja_deps", recorded.name):
+                    _remove(f, build_dir)
+            _say(f"the build failed; building again from scratch in {build_dir}")
+            module = load()
+        digest = _sha256(so)
+        if not verified or recorded.read_text().strip() != digest:
+            tmp = recorded.with_name(recorded.name + ".tmp")
+            tmp.write_text(digest + "\n")
+            os.replace(tmp, recorded)
+    return module
 
 
 def _module():
@@ -89,10 +260,14 @@ def _module():
         _TRIED = True
         try:
             _MODULE = _build()
-        except Exception as exc:  # no compiler, no ninja, a read-only cache...: fall back, say why once
+        except KeyboardInterrupt:
+            _TRIED = False  # interrupted (Ctrl-C, SIGTERM): try again next time
+            raise
+        except Exception as exc:  # no compiler, no ninja, a read-only cache, a build lock held...: fall back, say why
             _ERROR = f"{type(exc).__name__}: {exc}"
             lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-            first = next((ln for ln in lines if "error:" in ln), lines[0] if lines else type(exc).__name__)
+            first = next((ln for ln in lines if NO_COMPILER in ln), None)
+            first = first or next((ln for ln in lines if "error:" in ln), lines[0] if lines else type(exc).__name__)
             warnings.warn(f"gflow_lite.kernels.native: the C++ kernels could not be built ({first[:300]}; "
                           f"gflow_lite.kernels.native.build_error() has the whole message); impl='native' runs "
                           f"the ATen kernels of gflow_lite.kernels.fused instead (same results, slower on the "
