@@ -161,6 +161,10 @@ class Trainer:
             raise ConfigError(
                 f"batch_size={self.cfg.batch_size} must be divisible by {self.ctx.world_size} processes"
             )
+        if getattr(cfg.model, "impl", None) == "native" and self.device.type == "cpu":
+            from ..kernels import native  # build the C++ kernel now (it says so), not in check_fits' forward;
+
+            native.available()  # SIGTERM/SIGHUP meanwhile: interrupted, the build locks released
         self.model = build_model(self.cfg.arch, self.cfg.model).to(self.device)
         check_fits(
             self.model,
