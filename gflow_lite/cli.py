@@ -21,7 +21,7 @@ import importlib
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple, Type
 
-from .options import env_flag
+from .options import ConfigError, env_flag
 
 #: Modules providing subcommands, in help order.
 COMMAND_MODULES: Tuple[str, ...] = (
@@ -72,11 +72,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Parse ``argv`` and run the chosen subcommand; returns the exit status."""
     parser, errors = build_parser()
     args = parser.parse_args(argv)
+    try:
+        debug = env_flag("GFLOW_DEBUG")  # read before anything runs: a bad value is a user error too
+    except ConfigError as err:
+        parser.exit(2, f"gflow_lite: error: {_one_line(err)}\n")
     user_errors = errors.get(args.command, _base_user_errors())
     try:
         return int(args.func(args) or 0)
     except user_errors as err:
-        if env_flag("GFLOW_DEBUG"):
+        if debug:
             raise
         print(f"gflow_lite {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 1

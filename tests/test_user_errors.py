@@ -9,6 +9,10 @@ import sys
 
 import pytest
 
+class NotOurs:  # a pickle with a class of its own in it: what a safe load refuses
+    pass
+
+
 COMMANDS = ["train", "eval", "generate", "compare", "bench", "snli"]
 
 
@@ -70,3 +74,64 @@ def test_outputs_below_a_file_fail_before_the_work(tmp_path):
     assert "latency" not in bench.stdout  # refused before the benchmark ran, not after
     compare = run_cli("compare", "--preset", "tiny", "--seeds", "1", "--out", str(blocker / "cmp"))
     assert compare.returncode != 0 and "is below" in compare.stderr and "Traceback" not in compare.stderr
+
+
+@pytest.mark.parametrize("sizes", [["d_model=1000000000", "n_heads=1"], ["n_layers=1000000"]])
+def test_a_size_that_cannot_fit_is_refused_from_the_config_alone(tmp_path, sizes):
+    """Before any allocation (a 2 TB tensor was asked for; a million layers were built for minutes)."""
+    done = run_cli("train", "--model", "grassmann", "--preset", "tiny", "--out", str(tmp_path / "run"),
+                   "--set", *sizes, timeout=60)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "parameters" in done.stderr and "choose a smaller model" in done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_parameter_count_from_the_config_is_exact():
+    from gflow_lite.model import LMConfig, build_model
+    from gflow_lite.training.memory import param_count
+
+    base = dict(vocab_size=50, block_size=16, d_model=16, n_layers=2, d_ff=32, r=4, n_heads=2, offsets=(1, 3))
+    for arch, changes in [("grassmann", {}), ("transformer", {}), ("grassmann", dict(pair="concat")),
+                          ("grassmann", dict(pair="outer", r=5)), ("transformer", dict(attn_window=3)),
+                          ("grassmann", dict(aggregate="learned", out_proj=True, tie_weights=False)),
+                          ("grassmann", dict(offset_mode="per_layer", offsets=(1, 2), aggregate="learned")),
+                          ("transformer", dict(pos_emb="none", tie_weights=False))]:
+        cfg = LMConfig(**{**base, **changes})
+        assert param_count(arch, cfg) == build_model(arch, cfg).num_params(), (arch, changes)
+
+
+def test_checkpoints_that_are_not_ours_or_do_not_fit_get_one_clear_line(tmp_path):
+    import torch
+
+    from gflow_lite.training.checkpoint import payload_digest
+    from gflow_lite.training.presets import resolve
+    from gflow_lite.training.trainer import train
+
+    run = tmp_path / "run"
+    train(resolve("tiny", "grassmann", {"max_steps": "4", "eval_interval": "2"}), run)
+    payload = torch.load(run / "last.pt", weights_only=True)
+    payload["train_config"]["model"]["d_model"] = 1_000_000_000
+    payload["train_config"]["model"]["n_heads"] = 1
+    payload["integrity"] = payload_digest(payload)  # edited with care: the integrity check alone would catch it
+    torch.save(payload, tmp_path / "huge.pt")
+    huge = run_cli("eval", "--checkpoint", str(tmp_path / "huge.pt"), timeout=60)
+    assert huge.returncode != 0 and "Traceback" not in huge.stderr and "parameters" in huge.stderr, huge.stderr
+    payload = torch.load(run / "last.pt", weights_only=True)
+    payload["model"]["extra.weight"] = torch.zeros(2)
+    payload["integrity"] = payload_digest(payload)
+    torch.save(payload, tmp_path / "extra.pt")
+    extra = run_cli("eval", "--checkpoint", str(tmp_path / "extra.pt"))
+    assert extra.returncode != 0 and "Traceback" not in extra.stderr
+    assert "do not fit the model" in extra.stderr and "extra.weight" in extra.stderr, extra.stderr
+
+    torch.save({"payload": NotOurs()}, tmp_path / "theirs.pt")
+    theirs = run_cli("eval", "--checkpoint", str(tmp_path / "theirs.pt"))
+    assert theirs.returncode != 0 and "Traceback" not in theirs.stderr
+    assert "not a gflow_lite checkpoint" in theirs.stderr and "weights_only=False" not in theirs.stderr
+
+
+def test_a_bad_debug_switch_is_a_clear_error(tmp_path):
+    done = run_cli("train", "--model", "grassmann", "--preset", "tiny", "--out", str(tmp_path / "r"),
+                   env={"GFLOW_DEBUG": "maybe"})
+    assert done.returncode == 2 and "GFLOW_DEBUG" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "r").exists()

@@ -188,9 +188,18 @@ def load_checkpoint(
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # truncated zip, bad pickle, wrong file type...
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "weights only" in str(err).lower() or "weights_only" in str(err):
+            # a well-formed file that holds Python objects: not ours (we write tensors and plain data only);
+            # torch's advice to load it unsafely would run whatever code the file carries, so it is not repeated
+            raise CheckpointCorruptError(
+                f"{path} is not a gflow_lite checkpoint: it holds Python objects that a safe load refuses "
+                f"(loading them would run code from the file); use a checkpoint written by gflow_lite "
+                f"(last.pt or best.pt of a run)"
+            ) from None
+        lines = [ln for ln in str(err).strip().splitlines() if ln.strip()]
+        reason = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
         raise CheckpointCorruptError(
-            f"checkpoint {path} is corrupt or truncated ({reason}); use another checkpoint (e.g. best.pt) "
+            f"checkpoint {path} is corrupt or truncated ({reason[:200]}); use another checkpoint (e.g. best.pt) "
             f"or start a new run in a new --out directory"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -222,3 +231,16 @@ def check_tokenizer(payload: Dict[str, Any], fingerprint: str, path: PathLike = 
             f"tokenizer mismatch: {path} was trained with tokenizer {stored} but the data now gives "
             f"{fingerprint}; use the data directory and tokenizer settings the run was trained with"
         )
+
+
+def load_weights(model: "torch.nn.Module", state: Dict[str, Any], path: Path) -> None:
+    """``model.load_state_dict(state)``, or `CheckpointCorruptError` naming what does not fit (another
+    size, a missing or an extra tensor) instead of torch's list of every mismatch."""
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError) as err:
+        detail = " ".join(str(err).split())
+        raise CheckpointCorruptError(
+            f"the weights in {path} do not fit the model its configuration describes ({detail[:300]}); "
+            f"use a checkpoint written by this run's configuration"
+        ) from None

@@ -11,7 +11,8 @@ from torch import nn
 
 from ..data.tokenization import Tokenizer, get_tokenizer
 from ..model import build_model
-from .checkpoint import CheckpointCorruptError, check_tokenizer, load_checkpoint
+from .memory import check_size
+from .checkpoint import CheckpointCorruptError, check_tokenizer, load_checkpoint, load_weights
 from .device import choose_device
 from .config import TrainConfig
 
@@ -52,7 +53,8 @@ def load_model(
     tokenizer = get_tokenizer(cfg.tokenizer, cfg.bpe_vocab_size)
     check_tokenizer(payload, tokenizer.fingerprint, path)
     target = choose_device(device)
+    check_size(payload["arch"], cfg.model, target, training=False)  # a file may claim any size
     model = build_model(payload["arch"], cfg.model)
-    model.load_state_dict(payload["model"])
+    load_weights(model, payload["model"], path)
     model.to(target).eval()
     return LoadedModel(model, cfg, tokenizer, target, int(payload["step"]), path)

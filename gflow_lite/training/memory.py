@@ -21,6 +21,8 @@ from typing import Callable, ContextManager, Optional
 import torch
 from torch import nn
 
+from ..geometry import n_plucker
+from ..model import LMConfig
 from ..options import ConfigError, env_flag
 
 #: Bytes per parameter during training: fp32 weights, gradients and two AdamW moments.
@@ -111,6 +113,41 @@ def available_bytes(device: torch.device) -> Optional[int]:
     if cgroup is not None:
         found.append(cgroup)
     return min(found) if found else None
+
+
+def param_count(arch: str, cfg: LMConfig) -> int:
+    """The parameters of ``build_model(arch, cfg)`` counted from the config alone (no allocation; tied
+    weights once): what lets a size be refused before a 2 TB tensor is asked for."""
+    d = cfg.d_model
+    total = cfg.vocab_size * d + (cfg.block_size * d if cfg.pos_emb == "learned" else 0) + 2 * d
+    total += 0 if cfg.tie_weights else cfg.vocab_size * d
+    for layer in range(cfg.n_layers):
+        total += 4 * d + 2 * d * cfg.d_ff + cfg.d_ff + d  # two LayerNorms, the FFN
+        if arch == "transformer":
+            total += 4 * d * d + 4 * d  # qkv and the output projection
+            continue
+        width = {"plucker": n_plucker(cfg.r), "concat": 2 * cfg.r, "outer": cfg.r * cfg.r}[cfg.pair]
+        total += d * cfg.r + cfg.r + width * d + d + 2 * d * d + d  # W_red, W_plu, W_gate
+        total += d * d + d if cfg.out_proj else 0
+        total += len(cfg.layer_offsets(layer)) if cfg.aggregate == "learned" else 0
+    return total
+
+
+def check_size(arch: str, cfg: LMConfig, device: torch.device, *, training: bool) -> None:
+    """Before the model is built: `MemoryEstimateError` if its parameters alone (with gradients and AdamW's
+    moments when training) cannot fit in the memory available."""
+    if env_flag("GFLOW_NO_MEMORY_CHECK"):
+        return
+    n = param_count(arch, cfg)
+    need = n * (BYTES_PER_PARAM if training else 4)
+    available = available_bytes(device)
+    if available is not None and need > available:
+        raise MemoryEstimateError(
+            f"a {arch} model with d_model={cfg.d_model}, n_layers={cfg.n_layers}, d_ff={cfg.d_ff}, "
+            f"vocab_size={cfg.vocab_size} has {n:,} parameters: {need / GiB:,.1f} GiB to "
+            f"{'train' if training else 'load'} on {device}, but {available / GiB:.1f} GiB are available; choose a "
+            f"smaller model (GFLOW_NO_MEMORY_CHECK=1 skips this check)"
+        )
 
 
 def check_fits(model: nn.Module, *, batch: int, block_size: int, vocab_size: int, device: torch.device,

@@ -44,11 +44,11 @@ from ..options import ConfigError, config_dict, env_flag
 from ..train import EvalResult, NonFiniteLossError, make_optimizer, train_step
 from ..train import train as teaching_loop
 from . import distributed as ddp
-from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from .checkpoint import capture_rng_state, load_checkpoint, load_weights, restore_rng_state, save_checkpoint
 from .config import TrainConfig
 from .device import choose_precision, maybe_compile, seed_everything
 from .evaluate import evaluate
-from .memory import check_fits
+from .memory import check_fits, check_size
 from .metrics import MetricsLog, git_commit, hardware_info, write_json
 from .rundir import RunDir, RunDirError, check_resume_config, check_start
 
@@ -165,6 +165,7 @@ class Trainer:
             from ..kernels import native  # build the C++ kernel now (it says so), not in check_fits' forward;
 
             native.available()  # SIGTERM/SIGHUP meanwhile: interrupted, the build locks released
+        check_size(self.cfg.arch, self.cfg.model, self.device, training=True)  # before any allocation
         self.model = build_model(self.cfg.arch, self.cfg.model).to(self.device)
         check_fits(
             self.model,
@@ -240,7 +241,7 @@ class Trainer:
         payload = load_checkpoint(
             self.run.last, expected_arch=self.cfg.arch, expected_tokenizer=self.tokenizer.fingerprint
         )
-        self.model.load_state_dict(payload["model"])
+        load_weights(self.model, payload["model"], self.run.last)
         self.optimizer.load_state_dict(payload["optimizer"])  # the rate follows the step (lr_at)
         self.scaler.load_state_dict(payload["scaler"])
         restore_rng_state(payload["rng"], self.sampler.generator)
