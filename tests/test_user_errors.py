@@ -135,3 +135,12 @@ def test_a_bad_debug_switch_is_a_clear_error(tmp_path):
                    env={"GFLOW_DEBUG": "maybe"})
     assert done.returncode == 2 and "GFLOW_DEBUG" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_a_seed_beyond_64_bits_and_a_prompt_that_is_not_utf8_are_clear_errors(tmp_path):
+    seed = run_cli("train", "--model", "grassmann", "--preset", "tiny", "--out", str(tmp_path / "r"),
+                   "--set", "seed=99999999999999999999999")
+    assert seed.returncode != 0 and "seed=" in seed.stderr and "Traceback" not in seed.stderr
+    bad = os.fsdecode(b"ab\xff\xfecd")  # what Python makes of bytes that are not UTF-8 in argv
+    prompt = run_cli("generate", "--checkpoint", str(tmp_path / "none.pt"), "--prompt", bad)
+    assert prompt.returncode != 0 and "not valid UTF-8" in prompt.stderr and "Traceback" not in prompt.stderr

@@ -204,6 +204,11 @@ def add_generate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    try:  # bytes that are not UTF-8 reach Python as lone surrogates: refuse them before any work
+        args.prompt.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ConfigError(f"--prompt is not valid UTF-8 text (an undecodable byte at position {err.start}); "
+                          f"give the prompt as UTF-8") from None
     loaded = load_model(args.checkpoint, args.device, expected_arch=args.model)
     prompt_ids = loaded.tokenizer.encode(args.prompt)
     if not prompt_ids:

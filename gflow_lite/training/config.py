@@ -124,6 +124,8 @@ class TrainConfig:
             ),
             (self.eval_tokens is None or self.eval_tokens >= 2, "eval_tokens must be None or >= 2"),
             (self.num_threads is None or self.num_threads >= 1, "num_threads must be None or >= 1"),
+            (isinstance(self.seed, int) and 0 <= self.seed < 2**63,
+             f"seed={self.seed} must be an integer in [0, 2**63) (torch's generators take 64 bits)"),
         ]
         for ok, message in checks:
             if not ok:
