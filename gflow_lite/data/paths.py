@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import importlib.util
 import importlib.resources
 import json
 import os
@@ -70,7 +71,8 @@ def editable_source() -> Optional[Path]:
     Only if the ``gflow_lite`` being imported is the one inside that clone: another copy on ``sys.path``
     must not read a different clone's files.
     """
-    imported = Path(__file__).resolve().parents[1]  # the gflow_lite package folder (data/ knows no model)
+    # the gflow_lite package folder, from its import spec (importing the package root would import the model)
+    imported = Path(importlib.util.find_spec("gflow_lite").origin).resolve().parent
     # Every record of the name, not only the first: a clone's root may hold a stale gflow_lite.egg-info
     # that comes first on sys.path and has no direct_url.json.
     for dist in importlib.metadata.distributions(name=DISTRIBUTION):
