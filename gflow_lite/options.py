@@ -27,6 +27,7 @@ __all__ = [
     "check_lm_config",
     "output_path",
     "check_output_target",
+    "make_output_folder",
     "coerce_bools",
     "config_dict",
     "config_from_dict",
@@ -291,3 +292,16 @@ def check_output_target(path: "os.PathLike[str]", option: str, folder: bool) -> 
             if not os.access(parent, os.W_OK | os.X_OK):
                 raise ConfigError(f"{option} {path}: {parent} is not writable; choose another {option}")
             return
+
+
+def make_output_folder(path: "os.PathLike[str]", option: str) -> None:
+    """Create the folder ``path`` (and its parents) now, before any work, or raise `ConfigError` saying why
+    it cannot be (a file in the way, no permission, a read-only or full file system)."""
+    from pathlib import Path
+
+    check_output_target(path, option, folder=True)
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{option} {path} cannot be created ({err.strerror or err}); choose another {option}") \
+            from None

@@ -144,3 +144,15 @@ def test_a_seed_beyond_64_bits_and_a_prompt_that_is_not_utf8_are_clear_errors(tm
     bad = os.fsdecode(b"ab\xff\xfecd")  # what Python makes of bytes that are not UTF-8 in argv
     prompt = run_cli("generate", "--checkpoint", str(tmp_path / "none.pt"), "--prompt", bad)
     assert prompt.returncode != 0 and "not valid UTF-8" in prompt.stderr and "Traceback" not in prompt.stderr
+
+
+def test_second_pass_findings_are_clear_errors(tmp_path):
+    """Found by a second hostile pass over the benchmarks, SNLI and the checkpoint paths."""
+    rounds = run_cli("bench", "decode", "--quick", "--set", "rounds=-1")  # was "no median for empty data"
+    assert rounds.returncode != 0 and "rounds=-1 must be >= 1" in rounds.stderr
+    cache = run_cli("snli", "--head", "grassmann", "--quick", "--out", str(tmp_path / "s"),
+                    "--cache-dir", "/proc/gflow-no-such-folder")  # was a FileNotFoundError traceback
+    assert cache.returncode != 0 and "Traceback" not in cache.stderr and "--cache-dir" in cache.stderr
+    assert not (tmp_path / "s").exists()  # checked before anything was created or loaded
+    dev = run_cli("eval", "--checkpoint", "/dev/null")  # was "does not exist"
+    assert dev.returncode != 0 and "is not a file" in dev.stderr

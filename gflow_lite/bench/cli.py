@@ -40,6 +40,15 @@ def run_benchmark(
     """
     module = load(name)
     cfg = override(module.default_config(quick), settings or {})
+    defaults = vars(module.default_config(quick))
+    for field, value in vars(cfg).items():  # counts and sizes: a benchmark of nothing is a usage error
+        default = defaults[field] if isinstance(defaults[field], tuple) else (defaults[field],)
+        if field.startswith("seed") or any(isinstance(v, int) and v < 1 for v in default):
+            continue  # fields whose defaults may be 0 (a seed, a warm-up count) are not counts
+        values = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, int) and not isinstance(v, bool) and v < 1 for v in values):
+            raise ValueError(f"{field}={value} must be >= 1 (a count or a size; {name}'s default is "
+                             f"{defaults[field]})")
     dev = resolve_device(device)
     set_threads(threads)
     header = environment(dev)

@@ -18,7 +18,7 @@ from typing import List, Optional
 
 import torch
 
-from ..options import output_path
+from ..options import ConfigError, make_output_folder, output_path
 from .encoder import EncoderUnavailableError
 from .experiment import NLIInputError, run_snli
 from .heads import HEADS, HeadConfig
@@ -72,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-len", type=_at_least_one, default=HeadConfig().max_len,
                         help="WordPiece tokens per sentence, [CLS]/[SEP] included (paper: 48)")
     parser.add_argument("--threads", type=_at_least_one, default=None, help="torch CPU threads")
-    parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache folder")
+    parser.add_argument("--cache-dir", type=output_path, default=None, help="feature cache folder")
     parser.add_argument("--no-plot", action="store_true", help="do not draw snli.png")
 
 
@@ -84,6 +84,12 @@ def run_from_args(args: argparse.Namespace) -> int:
     try:
         if args.max_len < 2:
             raise NLIInputError(f"--max-len {args.max_len} must leave room for [CLS] and [SEP]")
+        for option, folder in (("--cache-dir", args.cache_dir), ("--out", args.out)):
+            if folder is not None:  # before the encoder and the data are loaded
+                try:
+                    make_output_folder(folder, option)
+                except ConfigError as err:
+                    raise NLIInputError(str(err)) from None
         settings = TrainSettings(lr=args.lr, batch_size=args.batch_size, max_epochs=args.max_epochs,
                                  patience=args.patience)
         run_snli(

@@ -184,7 +184,8 @@ def load_checkpoint(
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointCorruptError(f"checkpoint {path} does not exist")
+        what = "is not a file" if path.exists() else "does not exist"
+        raise CheckpointCorruptError(f"checkpoint {path} {what}; give the path of a last.pt or best.pt")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # truncated zip, bad pickle, wrong file type...
