@@ -7,6 +7,7 @@ nothing of the ``test`` extra; every third-party package a chapter or its suppor
 """
 
 import ast
+import json
 import re
 import sys
 import tomllib
@@ -103,6 +104,31 @@ def test_binder_compiler_choice_is_consistent():
     if not compiler:
         note = (ROOT / "environment.yml").read_text()
         assert "no C++ compiler" in note and "fused" in note, "environment.yml must say what impl='native' does"
+
+
+def _torch_release(version: str) -> tuple:
+    return tuple(int(x) for x in re.match(r"(\d+)\.(\d+)", version).groups())
+
+
+def test_declared_versions_are_the_tested_ones():
+    """pyproject's torch floor and README's table come from results/compat/versions.json: the floor passed
+    every non-slow test, Python 3.13 (Colab's) did too, and README quotes each run's summary line."""
+    runs = json.loads((ROOT / "results" / "compat" / "versions.json").read_text())["runs"]
+    floor = next(r for r in _project()["dependencies"] if _name(r) == "torch")
+    m = re.fullmatch(r"torch>=(\d+\.\d+)", floor.replace(" ", ""))
+    assert m, f"pyproject must declare a torch floor as torch>=X.Y, not {floor!r}"
+    declared = _torch_release(m.group(1))
+    full = [r for r in runs if r["pytest_args"].endswith(" tests") and "not slow" in r["pytest_args"]]
+    passed = [r for r in full if r["exit_status"] == 0 and not r["failed"]]
+    assert any(_torch_release(r["torch"]) == declared for r in passed), f"no passing run at torch {m.group(1)}"
+    assert min(_torch_release(r["torch"]) for r in passed) == declared, "the floor is the oldest torch that passed"
+    assert any(r["python"].startswith("3.13.") for r in passed), "no passing run on Python 3.13"
+    readme = (ROOT / "README.md").read_text()
+    for run in full:
+        summary = run["summary"].split(" in ")[0]
+        row = f"| {run['python']} "
+        assert any(line.startswith(row) and run["torch"].split("+")[0] in line and summary in line
+                   for line in readme.splitlines()), f"README has no row for {run['python']}/{run['torch']}: {summary}"
 
 
 def test_ci_runs_make_test_and_torch_is_pinned_where_installed():
