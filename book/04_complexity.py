@@ -434,8 +434,8 @@ print(f"paper order / averaged first: {ref.total_flops / fast.total_flops:.2f}x 
 saved_floats = {  # what each path keeps for backward, per token (floats), from the list above
     "paper order": {"per offset: 4 gathered, p, p_hat": m * 6 * P, "per offset: norm, clamp": m * 2,
                     "input h": d, "gate: [h; g], alpha, 1 - alpha, g": 5 * d, "a_t (per position)": m},
-    "averaged first": {"input h, z": d + r, "partners, orthogonal parts": 2 * m * r, "|z|^2 x2, |z|": 3,
-                       "six per offset": 6 * m, "4 gathered, z ^ w": 5 * P,
+    "averaged first": {"input h, z": d + r, "partners, orthogonal parts (2 passes)": 3 * m * r,
+                       "|z|^2 x2, |z|": 3, "eight per offset": 8 * m, "4 gathered, z ^ w": 5 * P,
                        "gate: [h; g], alpha, 1 - alpha, g": 5 * d, "a_t, sum of a_t (per position)": m + 1},
     "fused kernel": {"z, w_perp": 2 * r, "orthogonal parts": m * r, "five per offset": 5 * m,
                      "|z|^2, beta, sum of a_t": 3, "gate: [h, g], alpha": 3 * d},
@@ -610,7 +610,7 @@ blocks = {"fused": CausalGrassmannMixing(d, r, PAPER_OFFSETS, impl="fused").to(d
           "attention": CausalSelfAttention(d, H).to(device)}
 where = environment(device)
 print(f"device {where['device']}, {where['threads']} thread(s), torch {where['torch']}, "
-      f"{where['hardware']['cpu']}, load average {where['load_average_start']}")
+      f"{where['hardware']['cpu_model']}, load average {where['load_average_start']}")
 
 
 live = {name: {} for name in blocks}
@@ -677,7 +677,7 @@ for name, run in runs.items():
     commit = run["git_commit"] or "unknown"
     dirty = commit.endswith(("-dirty", "+dirty"))
     print(f"{name:8s} commit {commit[:12]}{' (uncommitted changes)' if dirty else ''}, "
-          f"torch {run['torch']}, {run['device']} ({hw.get('gpu', hw['cpu'])}, {hw['logical_cores']} cores), "
+          f"torch {run['torch']}, {run['device']} ({hw.get('gpu', hw['cpu_model'])}, {hw['cpu_count']} cores), "
           f"{run['threads']} thread(s), load average {run['load_average_start']} -> "
           f"{run.get('load_average_end')}, {run['wall_time_s']} s, {'quick' if run['quick'] else 'full'} run")
 
@@ -770,7 +770,7 @@ for ax in axes.flat:
     length_axis(ax, series(decode, "model", "grassmann", x="context")[0] if ax is axes[1, 1]
                 else sorted({rec["seq_len"] for rec in scaling["records"]}))
     ax.legend(fontsize=8)
-fig.suptitle(f"Committed full runs: {scaling['hardware']['cpu']}, {scaling['threads']} thread(s), "
+fig.suptitle(f"Committed full runs: {scaling['hardware']['cpu_model']}, {scaling['threads']} thread(s), "
              f"commit {scaling['git_commit'][:7]}", fontsize=10)
 fig.tight_layout()
 plt.show()
@@ -809,9 +809,9 @@ for slower, faster in (("fast", "fused"), ("fused", "native")):
 targets = scaling["summary"]["targets"]
 assert all(t["met"] for t in targets.values()) and abs(targets["1.3x_at_256"]["ratio"] - speedup[256]) < 1e-3
 cpu_256 = scaling["summary"]["speedup_attention_over_grassmann_cpu_time"]["256"]
-assert speedup[256] >= 1.3 and cpu_256 >= 1.3 and scaling["load_average_start"][0] < scaling["hardware"]["logical_cores"]
+assert speedup[256] >= 1.3 and cpu_256 >= 1.3 and scaling["load_average_start"][0] < scaling["hardware"]["cpu_count"]
 print(f"target 1.3x at L = 256: measured {speedup[256]:.2f}x wall clock, {cpu_256:.2f}x CPU time (met), load average "
-      f"{scaling['load_average_start'][0]} on {scaling['hardware']['logical_cores']} cores")
+      f"{scaling['load_average_start'][0]} on {scaling['hardware']['cpu_count']} cores")
 d_ns, d_g = series(decode, "model", "grassmann", x="context")
 _, d_t = series(decode, "model", "transformer", x="context")
 g_growth = d_g[-1]["ms_per_token"] / d_g[0]["ms_per_token"]
