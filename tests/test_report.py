@@ -227,7 +227,7 @@ def test_ablation_rows_read_against_the_same_seed(results):
     assert rows["pre-ln-transformer"].vs_same_model == pytest.approx(96.0 / 100.0)
     assert rows["pre-ln-transformer"].vs_twin is None
     plus = rows["grassmann-plus"]  # three changes; the Transformer trained alike has the one it shares
-    assert plus.change == "norm: post → pre; offsets: (1, 2, 4) → (1, 2); r: 8 → 4"
+    assert plus.change == "norm: post → pre (+ a residual around the mixer); offsets: (1, 2, 4) → (1, 2); r: 8 → 4"
     assert plus.vs_twin == pytest.approx(101.0 / 96.0)
 
 

@@ -88,13 +88,13 @@ MAIN = "cpu-small"
 #: The single-seed runs `scripts/cpu_experiments.sh` makes besides the main comparison (folder under
 #: ``wikitext2/ablations/`` -> what it changes), in the script's order. A test checks this against the script.
 ABLATIONS: Dict[str, str] = {
-    "grassmann-plus": "our variant, not the paper's layer: pre-LN, offsets {1, 2, 4}, r = 24 (the "
+    "grassmann-plus": "our variant, not the paper's layer: pre-LN + a residual around the mixer, offsets {1, 2, 4}, r = 24 (the "
                       "Transformer's parameter count)",
     "pre-ln-transformer": "the Transformer under the pre-LN switch (the like-for-like baseline of "
                           "pre-LN runs)",
     "offsets-1-2-4": "offsets {1, 2, 4} instead of the paper's six (the best set of "
                      "sherlok-xin/grassmann--flow)",
-    "pre-ln": "GPT-style pre-LN block instead of the paper's post-LN",
+    "pre-ln": "GPT-style pre-LN block + a residual around the mixer instead of the paper's post-LN block",
     "r32": "reduced width r = 32 (the paper's) instead of 16",
     "no-normalize": "no normalisation p / max(||p||, eps) (the paper calls it optional)",
     "r64": "reduced width r = 64",
@@ -415,11 +415,18 @@ def _seed_matched(c: Comparison, key: str) -> Tuple[List[float], List[float]]:
     return [g[s] for s in seeds], [t[s] for s in seeds]
 
 
-def _fmt_change(diff: Mapping[str, Tuple[Any, Any]]) -> str:
+def _fmt_change(diff: Mapping[str, Tuple[Any, Any]], model: str = "") -> str:
+    """``key: before → after`` per changed setting. For the Grassmann model ``norm: post → pre`` is two
+    changes (the block's LayerNorm moves before the mixer *and* a residual is added around the mixer,
+    which the post-LN Grassmann block does not have): the label says so."""
     def show(v: Any) -> str:
         return "(" + ", ".join(map(str, v)) + ")" if isinstance(v, tuple) else str(v)
 
-    return "; ".join(f"{k}: {show(a)} → {show(b)}" for k, (a, b) in diff.items()) or "none"
+    def label(k: str, a: Any, b: Any) -> str:
+        both = model == "grassmann" and k == "norm" and (a, b) == ("post", "pre")
+        return f"{k}: {show(a)} → {show(b)}" + (" (+ a residual around the mixer)" if both else "")
+
+    return "; ".join(label(k, a, b) for k, (a, b) in diff.items()) or "none"
 
 
 @dataclass(frozen=True)
@@ -528,7 +535,7 @@ def ablation_rows(root: Path | str | None = None, baseline: Optional[Comparison]
             twin_run = next((t for t in transformer_runs if t.seed == run.seed and diff_of(t) == shared),
                             None) if run.model == "grassmann" and shared else None
             rows.append(AblationRow(
-                name=name, model=run.model, seed=run.seed, change=_fmt_change(diff),
+                name=name, model=run.model, seed=run.seed, change=_fmt_change(diff, run.model),
                 params=int(run.summary["params"]), val_ppl=val, test_ppl=float(run.summary["test_ppl"]),
                 vs_same_model=val / float(base.summary["best_val_ppl"]) if base.seed == run.seed else None,
                 vs_transformer=val / float(t_base.summary["best_val_ppl"]) if t_base is not None else None,
