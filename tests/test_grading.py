@@ -321,6 +321,11 @@ def test_release_points_at_the_student_repository_and_hides_the_last_hint(releas
     cfg = (released / "book" / "_config.yml").read_text()
     assert "url: https://github.com/example-course/gflow-student" in cfg and "branch: fall" in cfg
     assert "student_release" not in cfg
+    import yaml
+
+    ours, theirs = yaml.safe_load((BOOK / "_config.yml").read_text()), yaml.safe_load(cfg)
+    assert set(theirs) == set(ours) - {"student_release"}  # every other section kept (the cell timeout, ...)
+    assert theirs["execute"] == ours["execute"] and theirs.get("sphinx") == ours.get("sphinx")
     for nb_path in sorted((released / "book").glob("[0-9][0-9]_*.ipynb")):
         text = nb_path.read_text()
         assert f"github/example-course/gflow-student/blob/fall/book/{nb_path.name}" in text

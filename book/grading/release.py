@@ -112,7 +112,9 @@ def release(out: Path, repo_url: Optional[str] = None, branch: Optional[str] = N
     cfg_text = re.sub(r"(?m)^repository:\n  url: .*\n  path_to_book: (.*)\n  branch: .*\n",
                       lambda m: f"repository:\n  url: {url}\n  path_to_book: {m.group(1)}\n  branch: {branch}\n",
                       cfg_text)
-    cfg_text = re.sub(r"(?ms)^# THE student-release setting:.*?^student_release:\n(  .*\n)+\n", "", cfg_text)
+    # drop the instructor-side setting block only (comment lines, the key and its indented lines)
+    cfg_text = re.sub(r"(?m)^# THE student-release setting:.*\n(?:#.*\n)*student_release:\n(?:  .*\n)+\n?", "",
+                      cfg_text)
     (book / "_config.yml").write_text(cfg_text)
     check = yaml.safe_load(cfg_text)["repository"]
     if check["url"] != url or check["branch"] != branch:
