@@ -273,24 +273,11 @@ def test_r2_floored_pairs_still_carry_their_gradient():
             torch.testing.assert_close(g[name], g64[name], rtol=1e-9, atol=1e-12, msg=lambda m: f"{impl} {name}: {m}")
 
 
-@pytest.mark.parametrize("impl", ["fused", "native"])
-@pytest.mark.parametrize("r,sin", [(8, None), (3, 1e-4)])
-def test_kernels_compute_in_float32_under_bf16_autocast(impl, r, sin):
-    """Under bf16 autocast the kernels compute the layer with autocast off, in float32: outputs and
-    gradients equal the float32 run's (to float32 rounding)."""
-    layer, _, h, w = scaled_layers(r, 1.0, sin)
-    layer.impl = impl
-    y32, g32 = grads_of(layer, h, w)
-    y, g = grads_of(layer, h, w, autocast=True)
-    assert rel_err(y, y32) < 1e-6
-    for name in g:
-        assert rel_err(g[name], g32[name]) < 1e-6, f"{impl}: {name}"
-
-
-# the plain paths' half of the numerics contract (the kernels' half is above)
-@pytest.mark.parametrize("impl", ["reference", "fast"])
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("r,sin", [(8, None), (3, 1e-4), (2, 1e-4)])
-def test_plain_paths_compute_in_float32_under_bf16_autocast(impl, r, sin):
+def test_every_impl_computes_in_float32_under_bf16_autocast(impl, r, sin):
+    """One numerics rule: under bf16 autocast every implementation computes the layer with autocast off, in
+    float32: outputs and gradients equal the float32 run's (to float32 rounding)."""
     layer, _, h, w = scaled_layers(r, 1.0, sin)
     layer.impl = impl
     y32, g32 = grads_of(layer, h, w)
