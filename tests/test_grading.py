@@ -23,7 +23,7 @@ import pytest
 from book_support import BOOK, ROOT, SOLUTIONS, jupyter_book_build, notebook_env
 
 sys.path.insert(0, str(BOOK))
-from grading import extract, hidden  # noqa: E402
+from grading import extract, hidden, plain  # noqa: E402
 from grading import grader as grading  # noqa: E402
 from grading import release as student_release  # noqa: E402
 
@@ -363,3 +363,49 @@ def test_release_site_builds_and_every_chapter_runs_on_the_stubs(released, tmp_p
         assert m and m.group(1) == m.group(2), nb_path.stem
         assert "Traceback" not in page
     assert not (html / "instructors.html").exists()
+
+
+def _case_functions(path: Path):
+    """``{(chapter, name): function}`` for the @exercise functions of a cases file, defined in this process
+    (our own cases, so no sandbox is needed)."""
+    found = {}
+    for header, code in _sections(path, "chapter").items():
+        chapter = header.split()[1]
+        namespace = {"exercise": lambda f: f}
+        exec(compile(code, f"{path.name}:{chapter}", "exec"), namespace)
+        for ex in hidden.of_chapter(chapter):
+            if ex.name in namespace:
+                found[chapter, ex.name] = namespace[ex.name]
+    return found
+
+
+def _passes_every_test(ex, fn, seed) -> bool:
+    for test in ex.tests(hidden.Draw(seed, ex.name)):
+        args = [plain.decode(plain.encode(a)) for a in test.args]
+        try:
+            out = fn(*args)
+            if test.reduce:
+                out = plain.reduce_answer(out, test.reduce, args)
+            got = json.loads(json.dumps(plain.answer(out)))
+        except Exception:  # noqa: BLE001 - a crash is a failed test, as in the sandbox
+            return False
+        if hidden.compare(ex, test, got, hidden.expected_value(ex, test)) is not None:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("case", ["wrong", "honest"])
+def test_hidden_tests_tell_wrong_from_honest_on_every_draw(case):
+    """Each grading run draws fresh inputs, so the verdict must not depend on the draw: over 150 seeds every
+    subtly wrong answer fails at least one test and every honest one passes all. (A single parallel pair once
+    let the unclamped Lagrange norm through on about one draw in six.)"""
+    functions = _case_functions(CASES / f"{case}.py")
+    assert len(functions) == 12
+    by_name = {(ex.chapter, ex.name): ex for ex in hidden.EXERCISES}
+    for key, fn in functions.items():
+        ex = by_name[key]
+        verdicts = [_passes_every_test(ex, fn, 1_000 + 7_919 * k) for k in range(150)]
+        if case == "wrong":
+            assert not any(verdicts), f"{key}: the wrong answer passed on {sum(verdicts)} of 150 draws"
+        else:
+            assert all(verdicts), f"{key}: the honest answer failed on {150 - sum(verdicts)} of 150 draws"

@@ -123,8 +123,12 @@ def _pairs(d: Draw) -> List[Test]:
     tests = []
     for shape in [(2,), (d.int(3, 9),), (d.int(2, 5), d.int(3, 12)), (2, d.int(1, 4), d.int(4, 10))]:
         tests.append(Test([d.randn(*shape), d.randn(*shape)], f"random u, v of shape {shape}"))
-    u = d.randn(d.int(3, 6), 7)
-    tests.append(Test([u, -1.5 * u], "parallel u, v"))
+    # Parallel pairs: |u|^2 |v|^2 - (u.v)^2 is 0 in exact arithmetic and rounds to either sign, so one row
+    # catches a missing clamp only about half the time; 48 rows with random non-dyadic multiples catch it always.
+    # Unit rows and multiples in [0.6, 1.9] keep the honest error, about sqrt(eps) |u||v|, far below atol.
+    u = torch.nn.functional.normalize(d.randn(48, 7), dim=-1)
+    c = (0.6 + 1.3 * torch.rand(48, 1, generator=d.g, dtype=torch.float64)) * torch.sign(d.randn(48, 1))
+    tests.append(Test([u, c * u], "parallel u, v (48 rows)"))
     tests.append(Test([torch.zeros(4, 5), d.randn(4, 5)], "u = 0"))
     return tests
 
