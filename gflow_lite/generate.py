@@ -34,25 +34,29 @@ class KVCache:
 
     k: Optional[Tensor] = None  # [B, H, capacity, head_dim]
     v: Optional[Tensor] = None
+    bad: Optional[Tensor] = None  # [B, capacity]: tokens whose q, k or v was not finite (model.CausalSelfAttention)
     length: int = 0
     pos: int = 0
 
-    def append(self, k: Tensor, v: Tensor) -> Tuple[Tensor, Tensor]:
-        """Store new keys/values ``[B, H, T, hd]``; return all keys and values so far."""
+    def append(self, k: Tensor, v: Tensor, bad: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Store new keys/values ``[B, H, T, hd]`` and flags ``[B, T]``; return all of them so far."""
         need = self.length + k.shape[2]
         if self.k is None or need > self.k.shape[2]:
             capacity = max(need, 2 * (0 if self.k is None else self.k.shape[2]), 16)
             new_k = k.new_zeros(k.shape[0], k.shape[1], capacity, k.shape[3])
             new_v = torch.zeros_like(new_k)
+            new_bad = bad.new_zeros(bad.shape[0], capacity)
             if self.k is not None:
                 new_k[:, :, : self.length] = self.k[:, :, : self.length]
                 new_v[:, :, : self.length] = self.v[:, :, : self.length]
-            self.k, self.v = new_k, new_v
+                new_bad[:, : self.length] = self.bad[:, : self.length]
+            self.k, self.v, self.bad = new_k, new_v, new_bad
         self.k[:, :, self.length : need] = k
         self.v[:, :, self.length : need] = v
+        self.bad[:, self.length : need] = bad
         self.pos += need - self.length
         self.length = need
-        return self.k[:, :, :need], self.v[:, :, :need]
+        return self.k[:, :, :need], self.v[:, :, :need], self.bad[:, :need]
 
     def nbytes(self) -> int:
         if self.k is None:

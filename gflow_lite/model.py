@@ -176,8 +176,29 @@ class CausalGrassmannMixing(nn.Module):
 
 
 # ===================================================================================== attention
+class _FillTokens(torch.autograd.Function):
+    """``t.masked_fill(mask, value)`` whose backward passes the gradient through unchanged: exact wherever the
+    mask is False (everywhere, on finite inputs), and it saves nothing for the backward pass (for attention's
+    guard against non-finite values, below)."""
+
+    @staticmethod
+    def forward(ctx, t: Tensor, mask: Tensor, value: float) -> Tensor:
+        return t.masked_fill(mask, value)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return grad, None, None
+
+
 class CausalSelfAttention(nn.Module):
-    """Multi-head causal self-attention (the baseline), through ``F.scaled_dot_product_attention``."""
+    """Multi-head causal self-attention (the baseline), through ``F.scaled_dot_product_attention``.
+
+    Causal for non-finite values too: the fused kernel gives a hidden key the weight exp(-inf) = 0 and still
+    multiplies it by its value, and 0 · NaN = NaN, so one NaN or inf in a *later* token's k or v would reach
+    every earlier output. A token whose q, k or v is not finite is therefore zeroed before the kernel, and
+    every query that sees such a token (itself included) is set to NaN after it. On finite inputs neither
+    step changes a bit, and autograd saves nothing more than before.
+    """
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -195,14 +216,18 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x: Tensor, cache=None) -> Tensor:
         """``x: [B, T, d]``; with a `generate.KVCache`, ``x`` continues the cached stream."""
         B, T, C = x.shape
-        q, k, v = (y.view(B, T, self.n_heads, C // self.n_heads).transpose(1, 2)
-                   for y in self.qkv(x).split(C, dim=2))
+        qkv = self.qkv(x)
+        bad = ~torch.isfinite(qkv.detach().sum(-1, dtype=torch.float32))  # [B, T]: q, k or v not finite
+        qkv = _FillTokens.apply(qkv, bad[..., None], 0.0)
+        q, k, v = (y.view(B, T, self.n_heads, C // self.n_heads).transpose(1, 2) for y in qkv.split(C, dim=2))
         past = 0 if cache is None else cache.length
-        k, v = (k, v) if cache is None else cache.append(k, v)
+        k, v, bad = (k, v, bad) if cache is None else cache.append(k, v, bad)
         mask = self.attention_mask(past, T, x.device)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None,
                                            dropout_p=self.dropout if self.training else 0.0)
-        return self.proj(y.transpose(1, 2).contiguous().view(B, T, C))
+        sees_bad = bad.cumsum(-1) > 0 if mask is None else (bad.float() @ mask.T.float()) > 0  # [B, T]
+        y = self.proj(y.transpose(1, 2).contiguous().view(B, T, C))
+        return _FillTokens.apply(y, sees_bad[..., None], float("nan"))
 
 
 # ========================================================================================= block

@@ -80,6 +80,87 @@ def test_tiny_model_overfits_a_fixed_batch(arch):
     assert loss.item() < 0.3, f"{arch} did not overfit 64 tokens: loss {loss.item():.3f}"
 
 
+NONFINITE_VARIANTS = [("grassmann", {}), ("grassmann", dict(norm="pre")), ("transformer", {}),
+                      ("transformer", dict(norm="pre")), ("transformer", dict(attn_window=3))]
+
+
+def _poisoned(model, s, value):
+    """The model with the token embedding at position ``s`` (batch row 0) replaced by ``value``."""
+    def hook(_module, _inp, out):
+        out = out.clone()
+        out[0, s] = value
+        return out
+    return model.tok_emb.register_forward_hook(hook)
+
+
+@pytest.mark.parametrize("arch,kw", NONFINITE_VARIANTS)
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_causal_for_non_finite_values(arch, kw, value):
+    """A NaN or inf at position s reaches no output before s (bit for bit as without it); the output at s is
+    not finite, and with full attention every later one too. Plain ``scaled_dot_product_attention`` fails this: 0 * NaN in its weights-times-
+    values product put NaN at every position of the Transformer."""
+    model = build(arch, **kw)
+    idx = torch.randint(0, V, (2, 24))
+    clean = model(idx)
+    for s in (0, 5, 23):
+        handle = _poisoned(model, s, value)
+        try:
+            out = model(idx)
+        finally:
+            handle.remove()
+        assert torch.equal(out[0, :s], clean[0, :s]), f"a non-finite value at {s} changed an earlier output"
+        assert not torch.isfinite(out[0, s]).all(), f"the output at {s} ignored its own non-finite input"
+        if arch == "transformer" and not kw:  # full attention: every later output sees position s
+            assert not torch.isfinite(out[0, s:]).all(-1).any(), f"an output after {s} ignored the value at {s}"
+        assert torch.equal(out[1], clean[1]), "the other sequence of the batch changed"
+
+
+@pytest.mark.parametrize("arch,kw", [("transformer", {}), ("transformer", dict(attn_window=3)), ("grassmann", {})])
+def test_causal_for_non_finite_values_when_streaming(arch, kw):
+    """The same with a cache: a NaN fed at step s leaves the earlier steps alone and poisons every later one
+    (the cached keys keep it)."""
+    model = build(arch, **kw)
+    idx = torch.randint(0, V, (1, 12))
+    cache = model.new_cache()
+    outs = []
+    for t in range(12):
+        handle = _poisoned(model, 0, float("nan")) if t == 6 else None
+        outs.append(model(idx[:, t : t + 1], cache=cache))
+        if handle is not None:
+            handle.remove()
+    clean = model(idx)
+    out = torch.cat(outs, 1)
+    torch.testing.assert_close(out[:, :6], clean[:, :6], rtol=1e-5, atol=1e-5)
+    assert not torch.isfinite(out[:, 6]).all()
+    if arch == "transformer" and not kw:  # full attention: every later query sees the cached NaN key
+        assert not torch.isfinite(out[:, 7:]).all(-1).any()
+
+
+@pytest.mark.parametrize("window", [0, 3])
+def test_guarded_attention_equals_plain_attention_on_finite_inputs(window):
+    """The guard changes no bit of the output and no bit of the gradients where every value is finite."""
+    import torch.nn.functional as F
+    from gflow_lite.controls import LocalSelfAttention
+    from gflow_lite.model import CausalSelfAttention
+
+    torch.manual_seed(0)
+    layer = (LocalSelfAttention(16, 2, window=window) if window else CausalSelfAttention(16, 2)).double()
+    x = torch.randn(2, 9, 16, dtype=torch.float64, requires_grad=True)
+
+    def plain(x):
+        q, k, v = (y.view(2, 9, 2, 8).transpose(1, 2) for y in layer.qkv(x).split(16, dim=2))
+        mask = None if not window else torch.ones(9, 9, dtype=torch.bool).tril().triu(-window)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
+        return layer.proj(y.transpose(1, 2).contiguous().view(2, 9, 16))
+
+    ours, theirs = layer(x), plain(x)
+    assert torch.equal(ours, theirs)
+    g = torch.randn_like(ours)
+    params = [x, *layer.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(torch.autograd.grad(ours, params, g),
+                                                  torch.autograd.grad(theirs, params, g)))
+
+
 @pytest.mark.parametrize("arch,mode", [("grassmann", "all"), ("grassmann", "per_layer"), ("transformer", "all")])
 def test_cached_steps_equal_full_forward(arch, mode):
     model = build(arch, offset_mode=mode, offsets=(1, 3) if mode == "all" else (2, 3))
