@@ -17,6 +17,7 @@ its traceback. Bad flag values exit with status 2 (argparse). An interrupted tra
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple, Type
@@ -32,6 +33,9 @@ COMMAND_MODULES: Tuple[str, ...] = (
 )
 
 Errors = Tuple[Type[BaseException], ...]
+
+#: Errors of the machine, not of the code: a full disk, a quota, a read-only file system, a file-size limit.
+_NO_ROOM = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS, errno.EFBIG}
 
 
 def _base_user_errors() -> Errors:
@@ -83,6 +87,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if debug:
             raise
         print(f"gflow_lite {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        if debug or err.errno not in _NO_ROOM:
+            raise
+        out = getattr(args, "out", None)
+        where = f" writing {err.filename}" if err.filename else f" writing to {out}" if out else ""
+        print(f"gflow_lite {args.command}: error: {err.strerror or 'cannot write'}{where}; free some space or "
+              f"choose another output folder, then run the command again (a training resumes from its last "
+              f"checkpoint with --resume; the checkpoints written before are intact)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"gflow_lite {args.command}: interrupted", file=sys.stderr)

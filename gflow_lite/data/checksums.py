@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import Dict, Tuple
 
-from .errors import ChecksumMismatchError, DataFileMissingError
+from .errors import ChecksumMismatchError, DataFileMissingError, data_read_error
 from .paths import data_dir, restore_hint
 
 MANIFEST_NAME = "SHA256SUMS"
@@ -32,13 +32,19 @@ def read_manifest(root: Path | None = None) -> Dict[str, str]:
     """The manifest of ``root`` (default: the data directory) as ``{relative path: sha256}``."""
     root = data_dir() if root is None else root
     manifest = root / MANIFEST_NAME
-    if not manifest.is_file():
-        raise DataFileMissingError(
-            f"data manifest {manifest} not found; the data directory must hold the shipped files and "
-            f"{MANIFEST_NAME} ({restore_hint(MANIFEST_NAME, root)})"
-        )
+    try:
+        if not manifest.is_file():
+            raise DataFileMissingError(
+                f"data manifest {manifest} not found; the data directory must hold the shipped files and "
+                f"{MANIFEST_NAME} ({restore_hint(MANIFEST_NAME, root)})"
+            )
+        text = manifest.read_text(encoding="utf-8")
+    except DataFileMissingError:
+        raise
+    except OSError as err:  # the folder or the file exists but cannot be read
+        raise data_read_error(manifest, err) from None
     entries: Dict[str, str] = {}
-    for line in manifest.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         if line.strip():
             digest, name = line.split(maxsplit=1)
             entries[name.lstrip("*").strip()] = digest.lower()
@@ -58,11 +64,16 @@ def verified_path(relative: str) -> Path:
             f"{relative} is not listed in {root / MANIFEST_NAME}; known files: {sorted(manifest)}"
         )
     path = root / relative
-    if not path.is_file():
-        raise DataFileMissingError(f"data file {path} is missing; {restore_hint(relative, root)}")
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    actual = _verified.get(key) or sha256_file(path)
+    try:
+        if not path.is_file():
+            raise DataFileMissingError(f"data file {path} is missing; {restore_hint(relative, root)}")
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        actual = _verified.get(key) or sha256_file(path)
+    except DataFileMissingError:
+        raise
+    except OSError as err:
+        raise data_read_error(path, err) from None
     expected = manifest[relative]
     if actual != expected:
         raise ChecksumMismatchError(str(path), expected, actual, restore_hint(relative, root))

@@ -15,6 +15,18 @@ class DataFileMissingError(DataError, FileNotFoundError):
     """A data file listed in the manifest (or the manifest itself) is absent."""
 
 
+class DataUnreadableError(DataError):
+    """A data file (or the folder holding it) exists but cannot be read: no permission, not a file, I/O error."""
+
+
+def data_read_error(path: object, err: OSError) -> DataUnreadableError:
+    """A `DataUnreadableError` for ``path`` saying why (from ``err``) and how to fix it."""
+    reason = err.strerror or type(err).__name__
+    return DataUnreadableError(f"cannot read the data file {path} ({reason}); make the data folder readable "
+                               f"(e.g. `chmod -R u+rX` on it) or set GFLOW_DATA_DIR to a readable copy of the "
+                               f"repository's data/")
+
+
 class CacheWriteError(DataError):
     """The cache directory (token ids, trained tokenizers) cannot be written: read-only, no permission, full."""
 

@@ -21,6 +21,7 @@ The cache directory (token ids, trained tokenizers) is ``$GFLOW_CACHE_DIR`` or `
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib.metadata
 import importlib.util
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import unquote, urlparse
 
-from .errors import DataFileMissingError
+from .errors import CacheWriteError, DataFileMissingError
 
 DATA_DIR_ENV = "GFLOW_DATA_DIR"
 RESULTS_DIR_ENV = "GFLOW_RESULTS_DIR"
@@ -166,5 +167,12 @@ def cache_dir() -> Path:
     """The directory for derived files (token ids, trained tokenizers); created on demand."""
     override = os.environ.get(CACHE_DIR_ENV)
     root = Path(override).expanduser() if override else Path.home() / ".cache" / "gflow_lite"
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not os.access(root, os.R_OK | os.X_OK):  # writing is checked where a file is written
+            raise PermissionError(errno.EACCES, "no permission to read it", str(root))
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise CacheWriteError(f"cannot use the cache folder {root} ({reason}); set {CACHE_DIR_ENV} to a folder "
+                              f"you can read and write") from None
     return root.resolve()

@@ -23,6 +23,14 @@ from .errors import cache_write_error
 from .paths import cache_dir
 
 
+def entry_exists(path: Path) -> bool:
+    """Whether ``path`` exists; a folder that cannot be searched counts as "no"."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def cache_path(*parts: str) -> Path:
     """``cache_dir() / parts...``; a cache directory that cannot be created is a `CacheWriteError`."""
     try:
@@ -54,9 +62,9 @@ def storage_dtype(vocab_size: int) -> np.dtype:
 def load_cached(path: Path) -> Optional[np.ndarray]:
     """The array at ``path`` if it and its sidecar are intact, else ``None``."""
     meta_path = sidecar(path)
-    if not (path.is_file() and meta_path.is_file()):
-        return None
-    try:
+    try:  # an unreadable entry or folder (no permission) is a miss too
+        if not (path.is_file() and meta_path.is_file()):
+            return None
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError):
@@ -100,9 +108,9 @@ def _text_digest(text: str) -> str:
 def load_cached_text(path: Path) -> Optional[str]:
     """The text cached at ``path`` if its sidecar vouches for it, else ``None``."""
     meta_path = sidecar(path)
-    if not (path.is_file() and meta_path.is_file()):
-        return None
     try:
+        if not (path.is_file() and meta_path.is_file()):
+            return None
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         text = path.read_text(encoding="utf-8")
     except (OSError, ValueError):

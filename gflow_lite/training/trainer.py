@@ -238,10 +238,9 @@ class Trainer:
         ddp.barrier(self.ctx)
 
     def _restore(self) -> None:
-        payload = load_checkpoint(
-            self.run.last, expected_arch=self.cfg.arch, expected_tokenizer=self.tokenizer.fingerprint
-        )
-        load_weights(self.model, payload["model"], self.run.last)
+        source = self.run.last if self.run.last.is_file() else self.run.best  # see rundir.check_start
+        payload = load_checkpoint(source, expected_arch=self.cfg.arch, expected_tokenizer=self.tokenizer.fingerprint)
+        load_weights(self.model, payload["model"], source)
         self.optimizer.load_state_dict(payload["optimizer"])  # the rate follows the step (lr_at)
         self.scaler.load_state_dict(payload["scaler"])
         restore_rng_state(payload["rng"], self.sampler.generator)
