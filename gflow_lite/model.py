@@ -71,6 +71,7 @@ class LMConfig:
     n_heads: int = 4  # the Transformer
     attn_window: int = 0  # 0: full causal attention; w > 0: each token sees itself and the w before it
     norm: str = "post"  # both
+    mix_residual: str = "auto"  # a residual around the mixer: "auto" (the block's own, see Block), "on", "off"
     pos_emb: str = "learned"
     tie_weights: bool = True
     init_std: float = 0.02
@@ -250,18 +251,22 @@ class Block(nn.Module):
         h' = LN(ĥ + FFN(ĥ))
 
     ``norm="pre"`` (GPT-style): ``h += Dropout(Mix(LN(h)))``, ``h += FFN(LN(h))``: for the Grassmann model,
-    two changes at once (the norm moves before the mixer, and a residual is added around the mixer)."""
+    two changes at once (the norm moves before the mixer, and a residual is added around the mixer).
+    ``mix_residual="on"``/``"off"`` takes the two apart: the residual without the move (post-LN,
+    ``ĥ = LN(h + Dropout(Mix(h)))``), or the move without the residual (``h = Dropout(Mix(LN(h)))``)."""
 
     def __init__(self, cfg: LMConfig, mixer: nn.Module, residual_mix: bool) -> None:
         super().__init__()
-        self.mix, self.norm, self.residual_mix = mixer, cfg.norm, residual_mix
+        self.mix, self.norm = mixer, cfg.norm
+        self.residual_mix = residual_mix if cfg.mix_residual == "auto" else cfg.mix_residual == "on"
         self.ln1, self.ln2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
         self.ffn = FeedForward(cfg.d_model, cfg.d_ff, cfg.dropout)
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, h: Tensor, cache=None) -> Tensor:
         if self.norm == "pre":
-            h = h + self.drop(self.mix(self.ln1(h), cache))
+            m = self.drop(self.mix(self.ln1(h), cache))
+            h = h + m if self.residual_mix else m
             return h + self.ffn(self.ln2(h))
         m = self.mix(h, cache)
         h_hat = self.ln1(h + self.drop(m)) if self.residual_mix else self.drop(self.ln1(m))
@@ -343,7 +348,7 @@ class GrassmannLM(LanguageModel):
         layer_class = CausalGrassmannMixing if cfg.pair == "plucker" else CONTROLS[cfg.pair]
         mixer = layer_class(cfg.d_model, cfg.r, cfg.layer_offsets(layer), normalize=cfg.normalize,
                             eps=cfg.eps, aggregate=cfg.aggregate, impl=cfg.impl, out_proj=cfg.out_proj)
-        return Block(cfg, mixer, residual_mix=False)
+        return Block(cfg, mixer, residual_mix=cfg.norm == "pre")  # post-LN: the blend (G6) is the skip path
 
     def set_impl(self, impl: str) -> "GrassmannLM":
         """Switch every layer to ``impl`` ("fast", "reference", "fused" or "native"; same parameters)."""

@@ -197,6 +197,7 @@ def config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
 LM_CHOICES = {
     "offset_mode": ("all", "per_layer"),
     "norm": ("post", "pre"),
+    "mix_residual": ("auto", "on", "off"),
     "aggregate": ("mean", "learned"),
     "pos_emb": ("learned", "none"),
     "impl": ("fast", "reference", "fused", "native"),

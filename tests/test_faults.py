@@ -701,3 +701,20 @@ def test_git_commit_is_found_without_guessing_the_layout(tmp_path, monkeypatch):
     assert "parents[" not in (REPO / "gflow_lite" / "training" / "metrics.py").read_text()
     monkeypatch.chdir(tmp_path)  # outside the repository: still found through the package
     assert git_commit() == commit
+
+
+def test_resume_reads_a_config_written_before_a_field_existed(finished_run, tmp_path):
+    """A run recorded before `LMConfig.mix_residual` existed resumes: a missing field reads as its default,
+    while a field that differs is still refused."""
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    (run / "summary.json").unlink()
+    stored = json.loads((run / "config.json").read_text())
+    del stored["model"]["mix_residual"]
+    (run / "config.json").write_text(json.dumps(stored))
+    assert train(tiny(), run, resume=True).status == "finished"
+    stored["model"]["mix_residual"] = "on"
+    (run / "config.json").write_text(json.dumps(stored))
+    (run / "summary.json").unlink()
+    with pytest.raises(ConfigError, match="mix_residual"):
+        train(tiny(), run, resume=True)

@@ -161,6 +161,24 @@ def test_guarded_attention_equals_plain_attention_on_finite_inputs(window):
                                                   torch.autograd.grad(theirs, params, g)))
 
 
+@pytest.mark.parametrize("norm", ["post", "pre"])
+@pytest.mark.parametrize("mix_residual", ["auto", "on", "off"])
+def test_mix_residual_takes_the_pre_ln_switch_apart(norm, mix_residual):
+    """For the Grassmann model ``norm="pre"`` is two changes (the norm moves, a residual appears around the
+    mixer); ``mix_residual`` gives each alone. "auto" is the block's own: off after post-LN, on before."""
+    block = build("grassmann", norm=norm, mix_residual=mix_residual).blocks[0]
+    h = torch.randn(2, 8, 16)
+    on = mix_residual == "on" or (mix_residual == "auto" and norm == "pre")
+    if norm == "post":
+        h_hat = block.ln1(h + block.mix(h)) if on else block.ln1(block.mix(h))
+        expected = block.ln2(h_hat + block.ffn(h_hat))
+    else:
+        m = block.mix(block.ln1(h))
+        x = h + m if on else m
+        expected = x + block.ffn(block.ln2(x))
+    assert torch.equal(block(h), expected)
+
+
 @pytest.mark.parametrize("arch,mode", [("grassmann", "all"), ("grassmann", "per_layer"), ("transformer", "all")])
 def test_cached_steps_equal_full_forward(arch, mode):
     model = build(arch, offset_mode=mode, offsets=(1, 3) if mode == "all" else (2, 3))

@@ -244,6 +244,10 @@ def check_resume_config(run: RunDir, cfg: TrainConfig) -> None:
         raise ArchitectureMismatchError(
             f"cannot resume {run.path} as {cfg.arch!r}: it holds a {stored.get('arch')!r} run"
         )
+    try:  # a config recorded before a field existed reads as that field's default
+        stored = TrainConfig.from_dict(stored).to_dict()
+    except (ConfigError, TypeError, ValueError, KeyError):
+        pass
     differences = config_differences(stored, cfg.to_dict())
     if differences:
         raise ConfigError(
