@@ -45,7 +45,7 @@ from typing import Dict, List, Optional, Tuple
 ROOT = Path(__file__).resolve().parents[1]
 FAIR = ROOT / "results" / "wikitext2" / "fair"
 PLAN = FAIR / "plan.json"
-STAGES = ("sweep", "plateau", "medium")
+STAGES = ("sweep", "halves", "plateau", "medium")
 Key = Tuple[str, str, float, int]  # (stage, model, peak rate, seed)
 
 
@@ -164,6 +164,8 @@ def mean_ppl(runs: Dict[int, dict]) -> float:
 # ------------------------------------------------------------------------------------------------- queue
 def sweep_next(plan: dict, name: str, runs: Dict[float, Dict[int, dict]], busy: bool) -> List[Tuple[float, int]]:
     """The sweep's next runs of one model ([] when it is settled, or while one of its runs is going)."""
+    if not plan["models"][name].get("sweep", True):  # a variant run at its base model's best rate only
+        return []
     start = [float(x) for x in plan["models"][name].get("start", [])]
     missing = [(lr, 0) for lr in start if 0 not in runs.get(lr, {})]
     if missing or busy:
@@ -185,7 +187,7 @@ def settled(plan: dict, results: Results, running: List[Key]) -> Dict[str, float
     for name in plan["models"]:
         runs = results["sweep"][name]
         busy = any(k[0] == "sweep" and k[1] == name for k in running)
-        if not busy and not sweep_next(plan, name, runs, busy):
+        if plan["models"][name].get("sweep", True) and not busy and not sweep_next(plan, name, runs, busy):
             best = verdicts(runs, plan["fail_factor"])[1]
             if best is not None and 1 in runs[best]:
                 out[name] = best
@@ -201,13 +203,17 @@ def best_transformer(plan: dict, results: Results, bests: Dict[str, float]) -> O
 
 
 def next_runs(plan: dict, results: Results, running: List[Key]) -> List[Key]:
-    """The runs that can start now, most decisive first: the sweep in the plan's model order, then the
-    plateau runs (seed 0 of all three before any seed 1), then cpu-medium."""
+    """The runs that can start now, most decisive first: the sweep in the plan's model order, then the halves
+    of the pre-LN switch, then the plateau runs (seed 0 of all three before any seed 1), then cpu-medium."""
     todo: List[Key] = []
     for name in plan["models"]:
         busy = any(k[0] == "sweep" and k[1] == name for k in running)
         todo += [("sweep", name, lr, s) for lr, s in sweep_next(plan, name, results["sweep"][name], busy)]
     bests = settled(plan, results, running)
+    for name in plan["stages"]["halves"]["models"]:  # item 4: each half of a switch, at its base's best rate
+        base = plan["models"][name]["base"]
+        if base in bests and 0 not in results["halves"][name].get(bests[base], {}):
+            todo.append(("halves", name, bests[base], 0))
     t_best = best_transformer(plan, results, bests)
     trio = [n for n in (t_best, *plan["stages"]["plateau"]["models"]) if n in bests]
     for seed in plan["stages"]["plateau"]["seeds"]:
