@@ -172,7 +172,7 @@ def cache_dir() -> Path:
         if not os.access(root, os.R_OK | os.X_OK):  # writing is checked where a file is written
             raise PermissionError(errno.EACCES, "no permission to read it", str(root))
     except OSError as err:
-        reason = err.strerror or type(err).__name__
+        reason = "it is a file, not a folder" if os.path.isfile(root) else err.strerror or type(err).__name__
         raise CacheWriteError(f"cannot use the cache folder {root} ({reason}); set {CACHE_DIR_ENV} to a folder "
                               f"you can read and write") from None
     return root.resolve()
