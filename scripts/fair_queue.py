@@ -288,23 +288,30 @@ def ensure_worktree(wt: Path) -> str:
 
 
 def publish(scratch_dir: Path, dest: Path, message: str) -> None:
-    """Copy a finished run's files (not its checkpoints) into the repository and commit only them."""
+    """Copy a finished run's files (not its checkpoints) into the repository and commit only them, with
+    RESULTS.md rendered again from every result (scripts/fair_tables.py)."""
     dest.mkdir(parents=True, exist_ok=True)
     for f in scratch_dir.rglob("*"):
         if f.is_file() and f.suffix != ".pt" and ".lock" not in f.name and f.name != "queue.pid":
             target = dest / f.relative_to(scratch_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, target)
-    rel = str(dest.relative_to(ROOT))
+    paths = [str(dest.relative_to(ROOT))]
+    tables = subprocess.run([sys.executable, str(ROOT / "scripts" / "fair_tables.py")], cwd=ROOT,
+                            capture_output=True, text=True)
+    if tables.returncode == 0:
+        paths.append(str((FAIR / "RESULTS.md").relative_to(ROOT)))
+    else:
+        print(f"[queue] fair_tables.py failed; RESULTS.md not updated:\n{tables.stderr[-2000:]}", flush=True)
     for attempt in range(20):  # another git command may hold the index lock for a moment
-        add = subprocess.run(["git", "-C", str(ROOT), "add", "--", rel], capture_output=True, text=True)
+        add = subprocess.run(["git", "-C", str(ROOT), "add", "--", *paths], capture_output=True, text=True)
         done = add.returncode == 0 and subprocess.run(
-            ["git", "-C", str(ROOT), "commit", "-q", "-m", message, "--only", "--", rel],
+            ["git", "-C", str(ROOT), "commit", "-q", "-m", message, "--only", "--", *paths],
             capture_output=True, text=True).returncode == 0
         if done:
             return
         time.sleep(3 + attempt)
-    print(f"[queue] could not commit {rel}; commit it by hand", flush=True)
+    print(f"[queue] could not commit {', '.join(paths)}; commit them by hand", flush=True)
 
 
 class Job:
