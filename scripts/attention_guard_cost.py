@@ -12,7 +12,6 @@ the two agree bit for bit. Usage: ``python scripts/attention_guard_cost.py [--js
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
@@ -21,8 +20,8 @@ import torch.nn.functional as F
 
 from gflow_lite.bench.env import environment
 from gflow_lite.bench.memory import saved_tensor_bytes
+from gflow_lite.bench.report import write_json
 from gflow_lite.model import CausalSelfAttention, LMConfig, TransformerLM
-from gflow_lite.training.metrics import git_commit
 
 
 class PlainAttention(CausalSelfAttention):
@@ -79,16 +78,17 @@ def main() -> None:
         print(f"  {k:8s} fwd+bwd {med[k]:8.1f} ms   saved for backward {saved[k] / 2**20:8.2f} MiB   loss {losses[k]!r}")
     print(f"  time ratio guarded/plain {ratio:.3f}; saved bytes equal: {saved['guarded'] == saved['plain']}; "
           f"loss and every gradient bit-equal: {losses['guarded'] == losses['plain'] and same_grads}")
-    if args.json:
-        record = {"config": {"vocab_size": 4096, "batch": 16, "T": 128, "d_model": 128, "n_layers": 4,
-                             "n_heads": 4, "threads": 1, "rounds": args.rounds},
-                  "median_ms": med, "ratio_guarded_over_plain": ratio, "saved_bytes": saved,
-                  "bit_equal": losses["guarded"] == losses["plain"] and same_grads,
-                  "seed": 0, "git_commit": git_commit(), "hardware": environment(torch.device("cpu")),
-                  "wall_time_s": time.time() - started}
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(record, fh, indent=2)
-
+    if args.json:  # the benchmarks' results format: the environment (hardware, torch, git commit), then figures
+        write_json(args.json, {
+            "benchmark": "attention_guard", **environment(torch.device("cpu")), "seed": 0,
+            "wall_time_s": time.time() - started,
+            "config": {"vocab_size": 4096, "batch": 16, "T": 128, "d_model": 128, "n_layers": 4, "n_heads": 4,
+                       "threads": 1, "rounds": args.rounds},
+            "records": [{"attention": k, "median_ms": med[k], "saved_bytes": saved[k], "loss": losses[k]}
+                        for k in models],
+            "summary": {"ratio_guarded_over_plain": ratio, "saved_bytes_equal": saved["guarded"] == saved["plain"],
+                        "bit_equal": losses["guarded"] == losses["plain"] and same_grads},
+        })
 
 if __name__ == "__main__":
     main()
