@@ -506,6 +506,14 @@ print(f"GPU rate from {tp.source}: {tp.tokens_per_s:,.0f} tokens/s on {tp.device
 # below lists the counts).
 #
 # Every number below is read from `results/wikitext2/` and verified first (`report.check`, section 5.3).
+#
+# > **Under re-examination (issue 22).** The comparisons in 5.6 and 5.7 tune some models and not others:
+# > the pre-LN Transformer and the paper's layer were never swept, and the controls ran at another model's
+# > rate. Every run's best checkpoint is also its last step, so the ratios measure learning speed at a fixed
+# > budget, not a plateau. A fair re-run is under way: every model swept on the same ×2 grid with two seeds
+# > at its best, then trained to a plateau with early stopping, then at the second size. Its decision rule
+# > is in `results/wikitext2/fair/README.md`; its tables, rendered from the run folders with every finished
+# > run, are in `results/wikitext2/fair/RESULTS.md`. These two sections will be rewritten from them.
 
 # %%
 def runs_of(folder: str, model: str, seeds=None) -> dict:
