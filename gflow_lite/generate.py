@@ -34,7 +34,7 @@ class KVCache:
 
     k: Optional[Tensor] = None  # [B, H, capacity, head_dim]
     v: Optional[Tensor] = None
-    bad: Optional[Tensor] = None  # [B, capacity]: tokens whose q, k or v was not finite (model.CausalSelfAttention)
+    bad: Optional[Tensor] = None  # [B, capacity]: tokens whose k or v was not finite (model.CausalSelfAttention)
     length: int = 0
     pos: int = 0
 

@@ -196,9 +196,9 @@ class CausalSelfAttention(nn.Module):
 
     Causal for non-finite values too: the fused kernel gives a hidden key the weight exp(-inf) = 0 and still
     multiplies it by its value, and 0 · NaN = NaN, so one NaN or inf in a *later* token's k or v would reach
-    every earlier output. A token whose q, k or v is not finite is therefore zeroed before the kernel, and
-    every query that sees such a token (itself included) is set to NaN after it. On finite inputs neither
-    step changes a bit, and autograd saves nothing more than before.
+    every earlier output. The k and v of a token whose k or v is not finite are therefore zeroed before the
+    kernel; after it, a query whose own q is not finite, or that sees such a token (itself included), is set
+    to NaN. On finite inputs neither step changes a bit, and autograd saves nothing more than before.
     """
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
@@ -218,8 +218,10 @@ class CausalSelfAttention(nn.Module):
         """``x: [B, T, d]``; with a `generate.KVCache`, ``x`` continues the cached stream."""
         B, T, C = x.shape
         qkv = self.qkv(x)
-        bad = ~torch.isfinite(qkv.detach().sum(-1, dtype=torch.float32))  # [B, T]: q, k or v not finite
-        qkv = _FillTokens.apply(qkv, bad[..., None], 0.0)
+        finite = torch.isfinite(qkv.detach().view(B, T, 3, C).sum(-1, dtype=torch.float32))  # [B, T, 3]
+        bad_q, bad = ~finite[..., 0], ~finite[..., 1:].all(-1)  # [B, T]: q not finite; k or v not finite
+        kv_part = torch.arange(3 * C, device=x.device) >= C
+        qkv = _FillTokens.apply(qkv, bad[..., None] & kv_part, 0.0)  # such a token's k and v: 0
         q, k, v = (y.view(B, T, self.n_heads, C // self.n_heads).transpose(1, 2) for y in qkv.split(C, dim=2))
         past = 0 if cache is None else cache.length
         k, v, bad = (k, v, bad) if cache is None else cache.append(k, v, bad)
@@ -228,7 +230,7 @@ class CausalSelfAttention(nn.Module):
                                            dropout_p=self.dropout if self.training else 0.0)
         sees_bad = bad.cumsum(-1) > 0 if mask is None else (bad.float() @ mask.T.float()) > 0  # [B, T]
         y = self.proj(y.transpose(1, 2).contiguous().view(B, T, C))
-        return _FillTokens.apply(y, sees_bad[..., None], float("nan"))
+        return _FillTokens.apply(y, (sees_bad | bad_q)[..., None], float("nan"))
 
 
 # ========================================================================================= block

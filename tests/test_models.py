@@ -136,6 +136,37 @@ def test_causal_for_non_finite_values_when_streaming(arch, kw):
         assert not torch.isfinite(out[:, 7:]).all(-1).any()
 
 
+@pytest.mark.parametrize("part", ["q", "k", "v"])
+def test_a_non_finite_query_poisons_only_its_own_row(part):
+    """At one attention layer: a NaN in token s's query makes output s NaN and changes nothing else; a NaN in
+    its key or value makes every output from s on NaN and changes nothing before s."""
+    from gflow_lite.model import CausalSelfAttention
+
+    torch.manual_seed(0)
+    layer = CausalSelfAttention(16, 2)
+    x = torch.randn(2, 9, 16)
+    clean = layer(x)
+    s, offset = 4, {"q": 0, "k": 16, "v": 32}[part]
+
+    def hook(_module, _inp, out):
+        out = out.clone()
+        out[0, s, offset + 3] = float("nan")
+        return out
+
+    handle = layer.qkv.register_forward_hook(hook)
+    try:
+        out = layer(x)
+    finally:
+        handle.remove()
+    poisoned = [s] if part == "q" else list(range(s, 9))
+    for t in range(9):
+        if t in poisoned:
+            assert torch.isnan(out[0, t]).all(), (part, t)
+        else:
+            assert torch.equal(out[0, t], clean[0, t]), (part, t)
+    assert torch.equal(out[1], clean[1])
+
+
 @pytest.mark.parametrize("window", [0, 3])
 def test_guarded_attention_equals_plain_attention_on_finite_inputs(window):
     """The guard changes no bit of the output and no bit of the gradients where every value is finite."""
