@@ -8,20 +8,9 @@ results on disk, so a stopped machine resumes by running this script again:
     python scripts/fair_queue.py status             # what is done, each model's best, what runs next
     python scripts/fair_queue.py run --slots 2      # run the queue (one thread per run), commit each result
 
-The decision rule (stated before the results):
-
-* **sweep** (cpu-small, 2000 steps): peak rate ``lr``, cosine decay to ``min_lr = lr / 10``. A run *fails*
-  when it ends without a summary, its best validation perplexity is not finite, or it is more than
-  ``fail_factor`` (2x) the best that model reached at any rate; a rate at which any seed fails is a failure
-  of that model at that rate (reported, never replaced by another model's rate). A model's best rate is the
-  non-failed rate with the lowest mean best validation perplexity over its seeds; while the best is the
-  highest (lowest) rate tried, the sweep adds twice (half) that rate; when the best is inside the tried
-  range, seed 1 runs there (if it fails, that rate fails and the rule starts again).
-* **plateau**: the best Transformer (post- or pre-LN, whichever is better at its best rate), grassmann-plus
-  and the paper's layer, each at its own best rate, trained with early stopping (the plan's
-  ``max_steps``, ``eval_interval`` and ``patience``); seed 0 for all three first, then seed 1.
-* **medium** (cpu-medium): the best Transformer and grassmann-plus at their small best rate and half of it
-  (extended while the best is at an edge), the paper's layer at its own best rate; seed 0.
+The decision rule (stated before the results, in ``results/wikitext2/fair/README.md``) and what it asks
+for next are library code, `gflow_lite.experiments.fair` (`verdicts`, `sweep_next`, `next_runs`), as are
+reading the plan and the results (`load_plan`, `collect`); this script only runs what they ask for.
 
 Runs execute in clean git worktrees (one per stage, created at the current HEAD when first needed) so
 that each summary records a commit without ``-dirty``; their folders are written outside any repository
@@ -33,213 +22,41 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from gflow_lite.experiments import fair  # noqa: E402
+from gflow_lite.experiments.fair import (STAGES, Key, Results, next_runs, overrides, ppl,  # noqa: E402
+                                         rate_name, verdicts)
+
 FAIR = ROOT / "results" / "wikitext2" / "fair"
-PLAN = FAIR / "plan.json"
-STAGES = ("sweep", "halves", "plateau", "medium")
-Key = Tuple[str, str, float, int]  # (stage, model, peak rate, seed)
-
-
-def _model_defaults() -> Dict[str, object]:
-    sys.path.insert(0, str(ROOT))
-    from dataclasses import fields
-
-    from gflow_lite.model import LMConfig
-
-    return {f.name: f.default for f in fields(LMConfig)}
-
-
-MODEL_DEFAULTS = _model_defaults()
-
-
-def rate_name(lr: float) -> str:
-    """2e-3 -> '2e-3' (the folder names of the earlier sweep)."""
-    mant, exp = f"{lr:.0e}".split("e")
-    return f"{mant}e{int(exp)}"
 
 
 def load_plan() -> dict:
-    return json.loads(PLAN.read_text())
+    return fair.load_plan(FAIR)
+
+
+def collect(plan: dict) -> Results:
+    """Every result the plan knows (`gflow_lite.experiments.fair.collect`); a disagreement with the plan
+    stops the script with its message."""
+    try:
+        return fair.collect(plan, FAIR)
+    except fair.FairPlanError as err:
+        raise SystemExit(str(err)) from None
 
 
 def run_dir(stage: str, model: str, lr: float, seed: int) -> Path:
     return FAIR / stage / f"{model}-lr{rate_name(lr)}-s{seed}"
 
 
-# ----------------------------------------------------------------------------------------------- results
-def run_result(folder: Path, arch: str, seed: int) -> Optional[dict]:
-    """A finished run's summary, a recorded failure, or None (not run yet)."""
-    run = folder / f"{arch}_seed{seed}"
-    for name in ("summary.json", "failed.json"):
-        if (run / name).is_file():
-            return json.loads((run / name).read_text())
-    return None
-
-
-def overrides(plan: dict, stage: str, name: str) -> Dict[str, object]:
-    """The model's settings in a stage: its own, and what the stage changes (the medium size's r)."""
-    return {**plan["models"][name]["overrides"], **plan["stages"][stage].get("overrides", {}).get(name, {})}
-
-
-def check_config(summary: dict, spec: dict, lr: float, stage: dict, where: Path) -> None:
-    """A run counts only if it was trained with exactly this model's settings, rate and stage."""
-    cfg = summary.get("config")
-    if cfg is None:  # a recorded failure carries the command instead
-        return
-    want = {"lr": lr, "min_lr": lr / 10, "preset": stage["preset"], **stage.get("set", {})}
-    for k, v in want.items():
-        if not (cfg.get(k) == v or (isinstance(v, float) and math.isclose(cfg.get(k, math.nan), v))):
-            raise SystemExit(f"{where}: {k}={cfg.get(k)!r}, the plan expects {v!r}")
-    for k, v in spec["overrides"].items():
-        got = cfg["model"].get(k, MODEL_DEFAULTS[k])  # older runs predate some fields: they had the default
-        if isinstance(got, list):
-            got = ",".join(map(str, got))
-        if str(got).lower() != str(v).lower():
-            raise SystemExit(f"{where}: model.{k}={got!r}, the plan expects {v!r}")
-    if summary.get("model") != spec["arch"]:
-        raise SystemExit(f"{where}: architecture {summary.get('model')!r}, the plan expects {spec['arch']!r}")
-
-
-Results = Dict[str, Dict[str, Dict[float, Dict[int, dict]]]]  # stage -> model -> rate -> seed -> summary
-
-
-def collect(plan: dict) -> Results:
-    """Every result the plan knows: the earlier folders (sweep) and each stage's own folders."""
-    out: Results = {stage: {name: {} for name in plan["models"]} for stage in STAGES}
-    for name, model in plan["models"].items():
-        for stage in STAGES:
-            spec, mine = {**model, "overrides": overrides(plan, stage, name)}, out[stage][name]
-            earlier = model.get("earlier", {}) if stage == "sweep" else \
-                plan["stages"][stage].get("earlier", {}).get(name, {})
-            for rate, sources in earlier.items():
-                lr = float(rate)
-                for seed, rel in enumerate(sources):
-                    if isinstance(rel, dict):  # a run stopped by hand after it failed to train: its note says why
-                        mine.setdefault(lr, {})[seed] = {"status": "failed", **rel}
-                        continue
-                    res = run_result(ROOT / rel, spec["arch"], seed)
-                    if res is None:
-                        raise SystemExit(f"{ROOT / rel}: no {spec['arch']}_seed{seed} result, as the plan says")
-                    check_config(res, spec, lr, plan["stages"][stage], ROOT / rel)
-                    mine.setdefault(lr, {})[seed] = res
-            for d in sorted((FAIR / stage).glob(f"{name}-lr*-s*")):
-                lr, seed = float(d.name[len(name) + 3:].rsplit("-s", 1)[0]), int(d.name.rsplit("-s", 1)[1])
-                res = run_result(d, spec["arch"], seed)
-                if res is not None:
-                    check_config(res, spec, lr, plan["stages"][stage], d)
-                    mine.setdefault(lr, {})[seed] = res
-    return out
-
-
-def ppl(res: dict) -> float:
-    v = res.get("best_val_ppl")
-    return float(v) if isinstance(v, (int, float)) else math.inf
-
-
-def verdicts(runs: Dict[float, Dict[int, dict]], fail_factor: float) -> Tuple[Dict[float, str], Optional[float]]:
-    """Each tried rate -> 'ok' | 'failed'; and the best rate (None if every rate failed)."""
-    finite = [ppl(r) for seeds in runs.values() for r in seeds.values() if math.isfinite(ppl(r))]
-    floor = min(finite) if finite else math.inf
-    status = {}
-    for lr, seeds in runs.items():
-        bad = any(not math.isfinite(ppl(r)) or ppl(r) > fail_factor * floor for r in seeds.values())
-        status[lr] = "failed" if bad else "ok"
-    ok = {lr: sum(ppl(r) for r in s.values()) / len(s) for lr, s in runs.items() if status[lr] == "ok"}
-    return status, (min(ok, key=ok.get) if ok else None)
-
-
-def mean_ppl(runs: Dict[int, dict]) -> float:
-    return sum(ppl(r) for r in runs.values()) / len(runs)
-
-
 # ------------------------------------------------------------------------------------------------- queue
-def sweep_next(plan: dict, name: str, runs: Dict[float, Dict[int, dict]], busy: bool) -> List[Tuple[float, int]]:
-    """The sweep's next runs of one model ([] when it is settled, or while one of its runs is going)."""
-    if not plan["models"][name].get("sweep", True):  # a variant run at its base model's best rate only
-        return []
-    start = [float(x) for x in plan["models"][name].get("start", [])]
-    missing = [(lr, 0) for lr in start if 0 not in runs.get(lr, {})]
-    if missing or busy:
-        return missing  # the start rates first; the adaptive part waits for them
-    _, best = verdicts(runs, plan["fail_factor"])
-    if best is None:
-        return []
-    tried = sorted(runs)
-    if best == tried[-1]:
-        return [(best * 2, 0)]
-    if best == tried[0]:
-        return [(best / 2, 0)]
-    return [] if 1 in runs[best] else [(best, 1)]
-
-
-def settled(plan: dict, results: Results, running: List[Key]) -> Dict[str, float]:
-    """The models whose sweep is over (best inside the tried rates, two seeds there): name -> best rate."""
-    out = {}
-    for name in plan["models"]:
-        runs = results["sweep"][name]
-        busy = any(k[0] == "sweep" and k[1] == name for k in running)
-        if plan["models"][name].get("sweep", True) and not busy and not sweep_next(plan, name, runs, busy):
-            best = verdicts(runs, plan["fail_factor"])[1]
-            if best is not None and 1 in runs[best]:
-                out[name] = best
-    return out
-
-
-def best_transformer(plan: dict, results: Results, bests: Dict[str, float]) -> Optional[str]:
-    """The Transformer block that wins at its own best rate (both sweeps settled), or None."""
-    names = plan["stages"]["plateau"]["transformers"]
-    if not all(n in bests for n in names):
-        return None
-    return min(names, key=lambda n: mean_ppl(results["sweep"][n][bests[n]]))
-
-
-def next_runs(plan: dict, results: Results, running: List[Key]) -> List[Key]:
-    """The runs that can start now, most decisive first: the sweep in the plan's model order, then the halves
-    of the pre-LN switch, then the plateau runs (seed 0 of all three before any seed 1), then cpu-medium."""
-    todo: List[Key] = []
-    for name in plan["models"]:
-        busy = any(k[0] == "sweep" and k[1] == name for k in running)
-        todo += [("sweep", name, lr, s) for lr, s in sweep_next(plan, name, results["sweep"][name], busy)]
-    bests = settled(plan, results, running)
-    for name in plan["stages"]["halves"]["models"]:  # item 4: each half of a switch, at its base's best rate
-        base = plan["models"][name]["base"]
-        if base in bests and 0 not in results["halves"][name].get(bests[base], {}):
-            todo.append(("halves", name, bests[base], 0))
-    t_best = best_transformer(plan, results, bests)
-    trio = [n for n in (t_best, *plan["stages"]["plateau"]["models"]) if n in bests]
-    for seed in plan["stages"]["plateau"]["seeds"]:
-        for name in trio:
-            if seed not in results["plateau"][name].get(bests[name], {}):
-                todo.append(("plateau", name, bests[name], seed))
-        if len(trio) < 3 or any(0 not in results["plateau"][n].get(bests[n], {}) for n in trio):
-            break  # seed 1 where time allows: after seed 0 of all three
-    medium = plan["stages"]["medium"]
-    for name, how in ((t_best, "retune"), *((n, medium["models"][n]) for n in medium["models"])):
-        if name not in bests:
-            continue
-        runs = results["medium"][name]
-        if how == "best":
-            rates = [bests[name]]
-        else:  # the small best and half of it, extended while the medium best is at an edge
-            rates = [bests[name], bests[name] / 2]
-            done = {lr: r for lr, r in runs.items() if 0 in r}
-            if all(lr in done for lr in rates) and not any(k[0] == "medium" and k[1] == name for k in running):
-                _, best = verdicts(done, plan["fail_factor"])
-                tried = sorted(done)
-                rates += [best * 2] if best == tried[-1] else [best / 2] if best == tried[0] else []
-        todo += [("medium", name, lr, 0) for lr in rates if 0 not in runs.get(lr, {})]
-    return [k for k in todo if k not in running]
-
-
 def command(plan: dict, key: Key, out: Path) -> List[str]:
     stage, name, lr, seed = key
     spec, st = plan["models"][name], plan["stages"][stage]
