@@ -18,6 +18,8 @@
 # 4. place our Grassmann / Transformer perplexity ratio beside the paper's and the reproductions';
 # 5. read an ablation against the baseline run of the same seed and budget, and estimate what the
 #    paper-sized runs cost.
+# 6. tell a fair comparison from an unfair one: every model at its own best rate, controls in the same
+#    block, runs to a plateau (sections 5.6 and 5.7, optional).
 
 # %% tags=["remove-cell"]
 # colab-setup (written by book/sync.py from book/_config.yml: edit it there)
@@ -45,13 +47,13 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
-from IPython.display import display
+from IPython.display import Markdown, display
 from matplotlib.patches import Patch
 from torch.testing import assert_close
 
 from gflow_lite import build_model
 from gflow_lite.data import load_wikitext2
-from gflow_lite.experiments import CompareSpec, run_compare
+from gflow_lite.experiments import CompareSpec, fair, run_compare
 from gflow_lite.experiments.compare import format_compare
 from gflow_lite.training.presets import ARCHITECTURES, resolve
 from gflow_book import published_runs as published
@@ -496,370 +498,295 @@ tp = published.PUBLISHED_THROUGHPUT
 print(f"GPU rate from {tp.source}: {tp.tokens_per_s:,.0f} tokens/s on {tp.device} ({tp.where})")
 
 # %% [markdown]
-# ## 5.6 Is it the geometry? (optional: research section)
+# ## 5.6 A fair fight: every model at its own best rate (optional: research section)
 #
-# grassmann-plus comes within a few percent of the Transformer at the preset's learning rate, yet each
-# of its tokens meets only three fixed earlier positions per layer. Is it the Plücker geometry that does
-# the work, or would any mixer with the same reach do as well? No public reproduction asked. Two things
-# come first: a baseline tuned as fairly as the variant; then **controls**, each with the same data,
-# tokenizer, budget and schedule, and about the parameter count of the model it controls for (each table
-# below lists the counts).
+# The ratio of two perplexities says something about two mixers only if nothing else favours one of
+# them, and the learning rate does. The preset's peak rate, 1e-3, was tuned for no model; a model run
+# at another model's best rate is handicapped by the choice, not by its mixer. So before any ratio is
+# printed, every model of this section gets the same tuning budget, by a rule written down before the
+# results came in (`results/wikitext2/fair/README.md`; it lives in code as
+# `gflow_lite.experiments.fair`):
 #
-# Every number below is read from `results/wikitext2/` and verified first (`report.check`, section 5.3).
+# 1. **sweep** each model at cpu-small's 2000 steps on a ×2 grid of peak rates (cosine decay to a tenth
+#    of it), at least three rates, extended while the best sits at an edge;
+# 2. a run **fails** when its loss is not finite or it ends more than twice above the best that model
+#    reached at any rate; a rate at which any seed fails is a failure of that model at that rate, and is
+#    reported, never replaced by another model's rate;
+# 3. a model's **best rate** is its lowest mean best validation perplexity among the rates that did not
+#    fail, with a second seed there;
+# 4. a **ratio** is printed only between two models each at its own best rate. With two seeds a
+#    difference is **provisional**, and one smaller than the larger of the two seed ranges is **within
+#    seed noise**.
 #
-# > **Under re-examination (issue 22).** The comparisons in 5.6 and 5.7 tune some models and not others:
-# > the pre-LN Transformer and the paper's layer were never swept, and the controls ran at another model's
-# > rate. Every run's best checkpoint is also its last step, so the ratios measure learning speed at a fixed
-# > budget, not a plateau. A fair re-run is under way: every model swept on the same ×2 grid with two seeds
-# > at its best, then trained to a plateau with early stopping, then at the second size. Its decision rule
-# > is in `results/wikitext2/fair/README.md`; its tables, rendered from the run folders with every finished
-# > run, are in `results/wikitext2/fair/RESULTS.md`. These two sections will be rewritten from them.
+# Seven models: the Transformer in its post-LN and pre-LN blocks, the paper's layer, grassmann-plus,
+# and three **controls** of grassmann-plus with its reach, which the next subsection explains.
+# `fair.collect` reads every run the plan names and checks each one's configuration, field by field,
+# against the model's settings before it counts:
 
 # %%
-def runs_of(folder: str, model: str, seeds=None) -> dict:
-    """``{seed: summary}`` of the finished, verified runs of ``model`` in ``results/wikitext2/<folder>``."""
-    c = report.complete_comparison(folder)
-    if c is None:
-        return {}
-    return {r.seed: r.summary for r in c.finished_runs if r.model == model and (seeds is None or r.seed in seeds)}
-
-
-def val_of(runs: dict) -> list:
-    return [s["best_val_ppl"] for _, s in sorted(runs.items())]
-
-
-def per_seed(values) -> str:
-    return f"{statistics.mean(values):.1f} ({' / '.join(f'{v:.1f}' for v in values)})"
-
+plan = fair.load_plan()
+fair_results = fair.collect(plan)
+sweep = fair_results["sweep"]
+names = fair.sweep_models(plan)
+best = fair.best_rates(plan, {n: sweep[n] for n in names})
+assert sorted(fair.settled(plan, fair_results, [])) == sorted(names), "every sweep is settled"
+assert all(len(sweep[n]) >= 3 and len(sweep[n][best[n]]) == 2 for n in names)  # 3+ rates, 2 seeds at the best
+display(Markdown("\n".join(fair.sweep_section(plan, fair_results)[2:])))
 
 # %% [markdown]
-# ### A fairly tuned baseline
-#
-# The preset's peak learning rate, 1e-3, was tuned for neither model. We swept it for the Transformer
-# and for grassmann-plus at seed 0 (the schedule's floor moves with it, `min_lr = lr / 10`): halving it
-# once, and doubling it while the best value sat at the top of the range. `report.sweep_runs` finds the
-# runs by the rate their own configuration records:
+# The whole sweep in one figure: each model's mean best validation perplexity at every rate it was
+# given (a cross: the rate failed; a star: its best).
 
 # %%
-swept = {key: val for key, (_, val) in report.sweep_runs().items()}  # (model, lr): seed 0's best val PPL
-lrs = sorted({lr for _, lr in swept})
-display(report.Table(["peak lr", "Transformer best val PPL (seed 0)", "grassmann-plus best val PPL (seed 0)"],
-                     [[f"{lr:g}", *(f"{swept[m, lr]:.1f}" if (m, lr) in swept else "–"
-                                    for m in ("transformer", "grassmann"))] for lr in lrs]))
-stopped = report.stopped_runs()
-print("stopped, did not train:", stopped)
+fig, ax = plt.subplots(figsize=(7.5, 4.4))
+for name in names:
+    status, _ = fair.verdicts(sweep[name], plan["fail_factor"])
+    ok = sorted(lr for lr in sweep[name] if status[lr] == "ok")
+    (line,) = ax.plot(ok, [fair.mean_ppl(sweep[name][lr]) for lr in ok], "o-", ms=4, label=name)
+    ax.plot(best[name], fair.mean_ppl(sweep[name][best[name]]), "*", ms=13, color=line.get_color())
+    bad = sorted(lr for lr in sweep[name] if status[lr] == "failed")
+    ax.plot(bad, [150.0] * len(bad), "x", ms=9, mew=2, color=line.get_color())
+ax.text(8e-3, 140, "failed", ha="center", fontsize=8)
+rates = sorted({lr for n in names for lr in sweep[n]})
+ax.set(xscale="log", yscale="log", ylim=(55, 165), xlabel="peak learning rate",
+       ylabel="best validation perplexity (mean of seeds)", title="cpu-small, 2000 steps: every model swept")
+ax.set_xticks(rates, [fair.rate_name(lr) for lr in rates], minor=False)
+ax.set_yticks([60, 70, 80, 100, 130], ["60", "70", "80", "100", "130"])
+ax.minorticks_off()
+ax.legend(fontsize=7, ncol=2)
+fig.tight_layout()
+plt.show()
 
 # %% [markdown]
-# Both models train much better above the preset's rate, and much worse below it (at 5e-4 both stay
-# near a perplexity of 100, about a third above their values at 1e-3). At seed 0 both are best at 4e-3,
-# with a worse value on each side: at 8e-3 grassmann-plus is clearly worse and the post-LN Transformer
-# **does not train** (its loss stalls at the level of a unigram model, perplexity near 680). Then the Transformer's
-# second seed at 4e-3 stalled in the same way, from its first hundred steps (stopped at step 713; its
-# files are in `lr-sweep/stopped/`). A rate at which one seed of two does not train is not a rate to
-# recommend, so we take each model's best **reliable** rate (`report.best_lrs`): the best seed-0 value
-# among the rates at which no seed failed. For grassmann-plus (pre-LN) that is 4e-3, for the post-LN
-# Transformer 2e-3, 3% behind its lucky seed at 4e-3. At those rates we trained a second seed of each:
+# **The baseline.** The post-LN Transformer is the better block: 60.8 at its best rate, 2e-3, against
+# the pre-LN block's 68.4 at 4e-3, 12% behind. Above 2e-3 the post-LN block fails: one of two seeds
+# at 4e-3 stalls at the level of a unigram model, and at 8e-3 it does not train; by rule 2 it is not
+# credited with its lucky seed at 4e-3. The pre-LN block was under-tuned where the preset left it: its
+# best rate brings its perplexity down by a fifth from 1e-3. Every ratio below divides by the post-LN
+# Transformer at 2e-3.
 
 # %%
-best = report.best_lrs()
-assert swept["transformer", 8e-3] > 5 * swept["transformer", 4e-3]  # 8e-3: does not train
-assert ("transformer", 4e-3) in stopped and not any(m == "grassmann" for m, _ in stopped)
-assert {m: lr for m, (lr, _) in best.items()} == {"transformer": 2e-3, "grassmann": 4e-3}
-assert all(1.25 < swept[m, 5e-4] / swept[m, 1e-3] < 1.4 and 95 < swept[m, 5e-4] < 105 for m in best)  # "a third", "near 100"
-assert all(swept[m, lr] > swept[m, best[m][0]] for m, lr in swept if lr != best[m][0] and (m, lr) not in stopped)
-assert swept["transformer", 2e-3] / swept["transformer", 4e-3] < 1.04  # "3% behind its lucky seed"
-at = {"preset": {"transformer": runs_of(report.MAIN, "transformer"),
-                 "grassmann": runs_of("ablations/grassmann-plus", "grassmann")},
-      "best": {m: runs_of(folder, m) for m, (_, folder) in best.items()}}
-ratio = {k: statistics.mean(val_of(r["grassmann"])) / statistics.mean(val_of(r["transformer"])) for k, r in at.items()}
-display(report.Table(
-    ["learning rate", "Transformer val PPL (per seed)", "grassmann-plus val PPL (per seed)", "grassmann-plus / Transformer"],
-    [["the preset's, 1e-3", per_seed(val_of(at["preset"]["transformer"])), per_seed(val_of(at["preset"]["grassmann"])),
-      f"{ratio['preset']:.3f}"],
-     [f"each one's best reliable (Transformer {best['transformer'][0]:g}, grassmann-plus {best['grassmann'][0]:g})",
-      per_seed(val_of(at["best"]["transformer"])), per_seed(val_of(at["best"]["grassmann"])), f"{ratio['best']:.3f}"]]))
+ref = fair.transformer_reference(plan, sweep, best)
+post, pre = (sweep[n][best[n]] for n in ("transformer-post", "transformer-pre"))
+status_post, _ = fair.verdicts(sweep["transformer-post"], plan["fail_factor"])
+assert ref == "transformer-post" and best["transformer-post"] == 2e-3 and best["transformer-pre"] == 4e-3
+assert [lr for lr, s in sorted(status_post.items()) if s == "failed"] == [4e-3, 8e-3]
+assert 1.10 < fair.mean_ppl(pre) / fair.mean_ppl(post) < 1.14  # "12% behind"
+assert 1.18 < fair.mean_ppl(sweep["transformer-pre"][1e-3]) / fair.mean_ppl(pre) < 1.28  # "by a fifth"
+
+
+def vs_ref(name: str) -> float:
+    """The model's mean best-val ppl at its own best rate over the reference Transformer's at its own."""
+    return fair.mean_ppl(sweep[name][best[name]]) / fair.mean_ppl(sweep[ref][best[ref]])
+
+
+def per_seed_ratios(name: str) -> list:
+    return [fair.ppl(sweep[name][best[name]][s]) / fair.ppl(sweep[ref][best[ref]][s]) for s in (0, 1)]
+
+
+print({n: f"{vs_ref(n):.3f} (seeds {' / '.join(f'{r:.3f}' for r in per_seed_ratios(n))})" for n in names})
 
 # %% [markdown]
-# **What the sweep says.** Tuning moves both models a long way: at its best reliable rate the
-# Transformer's validation perplexity is about a sixth lower than at the preset's, grassmann-plus's about
-# an eighth. The Transformer gains more, so the gap that looked like 2% at the preset's rate is **about
-# 8%** when each model has its own best rate (two seeds each; the seeds agree within half a percent).
-# The headline ratio of section 5.4, 1.024 at 1e-3, therefore overstates how close grassmann-plus comes.
+# **The paper's layer** is best at 2e-3 and there **37% behind** the Transformer (ratio 1.37; each
+# seed's ratio within 0.01 of it; provisional, two seeds). With both at the preset's 1e-3, section 5.3's
+# comparison read 1.26: tuning both widens the gap, because the Transformer gains more from its best
+# rate (a sixth lower perplexity) than the paper's layer does (a tenth). **grassmann-plus** is 8% behind
+# (1.08; provisional): our variant closes most of the paper layer's gap, not all of it.
 
 # %%
-assert all(len(r) == 2 for r in at["best"].values()), "two seeds of each model at its best rate"
-assert 1.01 < ratio["preset"] < 1.04 and 1.06 < ratio["best"] < 1.10  # "2%", "about 8%"
-gain = {m: statistics.mean(val_of(at["preset"][m])) / statistics.mean(val_of(at["best"][m])) for m in best}
-assert 1.15 < gain["transformer"] < 1.25 and 1.10 < gain["grassmann"] < 1.18  # "a sixth", "an eighth"
-assert all(max(v) / min(v) < 1.005 for v in (val_of(r) for r in at["best"].values()))  # "within half a percent"
+at_preset = fair.mean_ppl(sweep["paper"][1e-3]) / fair.mean_ppl(sweep[ref][1e-3])
+assert 1.35 < vs_ref("paper") < 1.39 and all(abs(r - vs_ref("paper")) < 0.01 for r in per_seed_ratios("paper"))
+assert 1.24 < at_preset < 1.28 and at_preset < vs_ref("paper")  # "widens the gap"
+gain = {n: fair.mean_ppl(sweep[n][1e-3]) / fair.mean_ppl(sweep[n][best[n]]) for n in (ref, "paper")}
+assert 1.17 < gain[ref] < 1.25 and 1.08 < gain["paper"] < 1.14  # "a sixth", "a tenth"
+assert 1.06 < vs_ref("grassmann-plus") < 1.10  # "8% behind"
+print(f"both at 1e-3: {at_preset:.3f}; each at its best: {vs_ref('paper'):.3f}")
 
 # %% [markdown]
-# ### The controls
+# ### Is it the geometry? Controls with the same reach
 #
-# Three controls with the reach of grassmann-plus:
+# grassmann-plus's tokens each meet three fixed earlier positions per layer. Is it the Plücker geometry
+# of those pairs that does the work, or would any mixer with the same reach do as well? No public
+# reproduction asked. Three controls keep everything of grassmann-plus but one thing, with its parameter
+# count (within 3%), data, tokenizer, budget and schedule, each swept like the models above:
 #
-# 1. **local attention with the same reach**: the Transformer baseline (post-LN, its better block) with
-#    attention restricted to the token itself and the $w = 4$ before it (`attn_window=4`), the largest
-#    offset of grassmann-plus. Matching $w$ per layer also matches the stacks: four layers of either
-#    reach $4 \times 4 = 16$ tokens back (`LMConfig.receptive_field`). Within its window attention sees
-#    every token, the Grassmann layer only those at its offsets: that difference is the point of the
-#    control;
-# 2. **the same layer without the geometry**: everything of grassmann-plus kept (reduction, offsets,
-#    normalisation, projection, mean over offsets, gate, blend, block), only the pair feature
-#    $z_t \wedge z_{t-\Delta}$ replaced (`LMConfig.pair`), with $r$ chosen to match the parameters:
-#    (a) **no interaction**, the concatenation $[z_t; z_{t-\Delta}]$ ($r = 100$); (b) **bilinear without
-#    antisymmetry**, the full outer product $z_t \otimes z_{t-\Delta}$ ($r^2$ features, $r = 17$).
+# 1. **local attention with the same reach** (`local-attention`): attention over the token itself and
+#    the $w = 4$ before it (`attn_window=4`, grassmann-plus's largest offset), in the pre-LN block the
+#    Grassmann layer stands in for. Within its window attention sees every token, the Grassmann layer
+#    only those at its offsets: that difference is the point of the control;
+# 2. **no interaction** (`concat`): the pair feature $z_t \wedge z_{t-\Delta}$ replaced by the
+#    concatenation $[z_t; z_{t-\Delta}]$ ($r = 100$; `LMConfig.pair`);
+# 3. **bilinear without antisymmetry** (`outer`): the full outer product $z_t \otimes z_{t-\Delta}$
+#    ($r^2$ features, $r = 17$).
 #
 # The controls are tested like the two models (`tests/test_controls.py`: causality by perturbation and
-# Jacobian, the fast path equal to the paper-order reference, parameters within 3%). Each runs at the
-# tuned rate of its family: the two pair features at grassmann-plus's 4e-3, local attention (a
-# Transformer block, which does not train reliably at 4e-3) at the Transformer's 2e-3.
+# by Jacobian, the fast path equal to the reference, parameters within 3%). Each against grassmann-plus,
+# both at their own best rates:
 
 # %%
-def table_of(spec: dict, seeds=None) -> dict:
-    """Display params, seeds, val PPL per seed and test PPL of each ``label: (folder, model)``; return
-    ``{label: [val PPL per seed]}``."""
-    rows, values = [], {}
-    for label, (folder, model) in spec.items():
-        runs = runs_of(folder, model, seeds)
-        assert runs, f"missing: results/wikitext2/{folder} ({model})"
-        values[label] = val_of(runs)
-        rows.append([label, f"{runs[min(runs)]['params']:,}", ", ".join(map(str, sorted(runs))),
-                     per_seed(values[label]), f"{statistics.mean(s['test_ppl'] for s in runs.values()):.1f}"])
-    display(report.Table(["model", "params", "seeds", "best val PPL (per seed)", "test PPL"], rows))
-    return values
-
-
-def verdict(base: list, other: list) -> str:
-    """How the base model compares with ``other``: 'better', 'worse', or 'within the seed spread'. A
-    difference counts only if it is larger than the larger seed range of the two (of grassmann-plus's
-    two seeds, where the other model has one)."""
-    spread = max(max(base) - min(base), max(other) - min(other))
-    diff = statistics.mean(other) - statistics.mean(base)
-    return "better" if diff > spread else "worse" if diff < -spread else "within the seed spread"
-
-
-PLUS = "grassmann-plus (Plücker pairs)"
-lr_t, lr_g = (report.lr_tag(best[m][0]) for m in ("transformer", "grassmann"))
-TUNED = {
-    PLUS: (best["grassmann"][1], "grassmann"),
-    "local attention, w = 4": (f"controls/plus-local-attention-w4-lr{lr_t}", "transformer"),
-    "pair [z_t; z_t-Δ] (no interaction)": (f"controls/plus-concat-lr{lr_g}", "grassmann"),
-    "pair z_t ⊗ z_t-Δ (bilinear)": (f"controls/plus-outer-lr{lr_g}", "grassmann"),
-    "Transformer (full attention)": (best["transformer"][1], "transformer"),
-}
-tuned = table_of(TUNED)
-n_plus = runs_of(*TUNED[PLUS])[0]["params"]
-for label, spec in TUNED.items():
-    if "Transformer" not in label:  # matched parameters
-        assert abs(runs_of(*spec)[0]["params"] / n_plus - 1) <= 0.03, label
+PLUS = "grassmann-plus"
+CONTROLS = ("local-attention", "concat", "outer", "transformer-pre", "transformer-post")
+plus = sweep[PLUS][best[PLUS]]
+n_plus = plus[0]["params"]
+rows, label_of = [], {}
+for name in (PLUS, *CONTROLS):
+    seeds = sweep[name][best[name]]
+    assert name.startswith("transformer") or abs(seeds[0]["params"] / n_plus - 1) <= 0.03, name
+    notes = fair.noise_notes(plus, seeds) if name != PLUS else []
+    label_of[name] = notes
+    rows.append([name, fair.rate_name(best[name]), f"{seeds[0]['params']:,}",
+                 " / ".join(f"{fair.ppl(seeds[s]):.2f}" for s in (0, 1)), f"{fair.mean_ppl(seeds):.2f}",
+                 f"{fair.mean_ppl(seeds) / fair.mean_ppl(plus):.3f}", "; ".join(notes)])
+display(report.Table(["model", "best rate", "params", "best val PPL (seed 0 / 1)", "mean", "/ grassmann-plus",
+                      "note"], rows))
 
 # %% [markdown]
-# The learning curves (validation perplexity at each evaluation, every seed):
+# Their learning curves at those rates (validation perplexity at each evaluation, every seed):
 
 # %%
 fig, ax = plt.subplots(figsize=(7.5, 4.2))
-for (label, (folder, model)), colour in zip(TUNED.items(), ("tab:blue", "tab:red", "tab:green", "tab:purple",
-                                                             "tab:orange")):
-    c = report.complete_comparison(folder)
-    for i, run in enumerate(r for r in c.finished_runs if r.model == model):
-        points = [(e["step"], e["val_ppl"]) for e in run.metrics() if "val_ppl" in e]
-        ax.plot(*zip(*points), "o-", ms=3, color=colour, alpha=0.85, label=label if i == 0 else None)
+for name in (PLUS, *CONTROLS):
+    colour = None
+    for seed in (0, 1):
+        steps, values = zip(*fair.val_curve(fair.run_folder(plan, "sweep", name, best[name], seed)))
+        (line,) = ax.plot(steps, values, "o-", ms=3, alpha=0.85, color=colour,
+                          label=f"{name} ({fair.rate_name(best[name])})" if seed == 0 else None)
+        colour = line.get_color()
 ax.set(xlabel="optimizer step", ylabel="validation perplexity", yscale="log",
-       title="cpu-small, tuned rates: grassmann-plus and its controls")
+       title="cpu-small: grassmann-plus, its controls and the Transformers, each at its best rate")
+ax.set_yticks([60, 70, 80, 100, 150], ["60", "70", "80", "100", "150"])
+ax.minorticks_off()
 ax.legend(fontsize=7)
 fig.tight_layout()
 plt.show()
 
-# %%
-verdicts = {label: verdict(tuned[PLUS], v) for label, v in tuned.items() if label != PLUS}
-rel = {label: statistics.mean(v) / statistics.mean(tuned[PLUS]) for label, v in tuned.items()}
-for label, v in verdicts.items():
-    print(f"against {label:36s} grassmann-plus is {v:24s} (val PPL {rel[label]:.3f}x grassmann-plus's)")
-
 # %% [markdown]
-# **The answer, at tuned rates**, control by control:
+# **The answer, with every model at its own best rate**, control by control:
 #
-# 1. **Local attention with the same reach wins clearly.** Attention over the same four earlier tokens,
-#    at its own tuned rate, reaches a validation perplexity about 9% lower than tuned grassmann-plus, far
-#    outside the seeds' spread, and lower even than full attention's at this budget (as at 1e-3).
-# 2. **Without the geometry, nothing measurable is lost once both are tuned.** The concatenation, with no
-#    interaction between the two tokens at all, is within the seed spread of the Plücker layer (a wide
-#    band: its own two seeds differ by about 2%, its mean is 1% behind). The general
-#    bilinear feature (the outer product, with more features per pair than $z_t \wedge z_{t-\Delta}$ at the
-#    same parameter count) ends about 0.5% behind it: just beyond grassmann-plus's own seed range, a small
-#    difference.
+# 1. **Without the geometry, nothing measurable is lost.** The concatenation, with no interaction
+#    between the two tokens at all, is within seed noise of the Plücker layer (its own two seeds differ
+#    by more than 2%). The outer product is half a percent behind, just beyond both seed ranges: a
+#    provisional difference, and a small one.
+# 2. **In the same block, attention over the same window does not beat it.** Local attention with
+#    grassmann-plus's reach, in the pre-LN block, ends about 4% behind grassmann-plus, level with
+#    full attention in that block (within seed noise of the pre-LN Transformer).
+# 3. **The block decides more than the mixer.** The post-LN Transformer is ahead of everything, and
+#    the pre-LN Transformer behind grassmann-plus: the same attention, 12% apart by its block alone.
 #
-# So on cpu-small, with every model at a tuned rate, what grassmann-plus does with its three fixed
-# partners is matched by a linear map of the concatenated pair and beaten by attention over the same
-# window. The Plücker coordinates are not what makes the layer work here. One small model, one budget,
-# two seeds per control: a finding to test at other sizes, not a law.
+# An earlier version of this section read "local attention beats grassmann-plus by 9%". That run put
+# local attention in the post-LN block and grassmann-plus in the pre-LN one; with both in the same
+# block the order reverses. One small model, one budget, two seeds per model: findings to test at other
+# sizes, not laws.
 
 # %%
-STATED = {  # what the list above says about grassmann-plus against each model
-    "local attention, w = 4": "worse",
-    "pair [z_t; z_t-Δ] (no interaction)": "within the seed spread",
-    "pair z_t ⊗ z_t-Δ (bilinear)": "better",
-    "Transformer (full attention)": "worse",
-}
-assert verdicts == STATED, verdicts
-assert 0.89 < rel["local attention, w = 4"] < 0.93  # "about 9% lower"
-assert statistics.mean(tuned["local attention, w = 4"]) < statistics.mean(tuned["Transformer (full attention)"])
-assert 1.0 < rel["pair z_t ⊗ z_t-Δ (bilinear)"] < 1.01  # "about 0.5% behind"
-concat_seeds = tuned["pair [z_t; z_t-Δ] (no interaction)"]
-assert 1.015 < max(concat_seeds) / min(concat_seeds) < 1.03 and 1.0 < rel["pair [z_t; z_t-Δ] (no interaction)"] < 1.015
+rel = {n: fair.mean_ppl(sweep[n][best[n]]) / fair.mean_ppl(plus) for n in CONTROLS}
+spread = {n: fair.seed_range(sweep[n][best[n]]) for n in (PLUS, *CONTROLS)}
+assert "within seed noise" in label_of["concat"] and spread["concat"] / fair.mean_ppl(sweep["concat"][4e-3]) > 0.02
+assert label_of["outer"] == ["provisional (2 seeds)"] and 1.0 < rel["outer"] < 1.01  # "half a percent behind"
+assert label_of["local-attention"] == ["provisional (2 seeds)"] and 1.03 < rel["local-attention"] < 1.05  # "4%"
+assert "within seed noise" in fair.noise_notes(sweep["local-attention"][best["local-attention"]], pre)
+assert rel["transformer-post"] < 1 < rel["transformer-pre"] and min(rel.values()) == rel["transformer-post"]
+print({n: f"{r:.3f}" for n, r in rel.items()})
 
 # %% [markdown]
-# **At the preset's rate.** Before the sweep we ran the same three controls at 1e-3 (two seeds each, all
-# five models at 1e-3):
-
-# %%
-PRESET = {
-    PLUS: ("ablations/grassmann-plus", "grassmann"),
-    "local attention, w = 4": ("controls/plus-local-attention-w4", "transformer"),
-    "pair [z_t; z_t-Δ] (no interaction)": ("controls/plus-concat", "grassmann"),
-    "pair z_t ⊗ z_t-Δ (bilinear)": ("controls/plus-outer", "grassmann"),
-    "Transformer (full attention)": (report.MAIN, "transformer"),
-}
-at_preset = table_of(PRESET)
-verdicts_preset = {label: verdict(at_preset[PLUS], v) for label, v in at_preset.items() if label != PLUS}
-rel_preset = {label: statistics.mean(v) / statistics.mean(at_preset[PLUS]) for label, v in at_preset.items()}
-print({label: f"{v} ({rel_preset[label]:.3f}x)" for label, v in verdicts_preset.items()})
-
-# %% [markdown]
-# There, local attention was about 6% better than grassmann-plus, the concatenation about 1.6% worse
-# (beyond the seed spread) and the outer product within the spread of the Plücker layer.
-# Tuning changed the second answer: the concatenation's 1.6% at 1e-3 was a learning rate it had not
-# been given, not a feature it lacked.
-
-# %%
-assert verdicts_preset == {"local attention, w = 4": "worse", "pair [z_t; z_t-Δ] (no interaction)": "better",
-                           "pair z_t ⊗ z_t-Δ (bilinear)": "within the seed spread",
-                           "Transformer (full attention)": "worse"}, verdicts_preset
-assert 0.92 < rel_preset["local attention, w = 4"] < 0.96
-assert 1.01 < rel_preset["pair [z_t; z_t-Δ] (no interaction)"] < 1.03
-
-# %% [markdown]
-# ### The paper's own layer and its controls
+# ### What "pre-LN" changed: the two halves
 #
-# The same three controls for the layer as the paper describes it (post-LN, its six offsets up to 16,
-# $r = 16$), one seed, at the preset's rate (the paper's layer was not swept): local attention over the
-# last $w = 16$ tokens (its largest offset), the concatenation ($r = 46$) and the outer product
-# ($r = 11$). The two pair features match the paper's layer within 1% of its parameters; local attention
-# and the Transformer have their fixed count, 4.9% more. A difference counts only beyond the paper's
-# layer's own seed range (two seeds in the main comparison).
+# For the Transformer the pre-LN switch moves the LayerNorm before the sublayer; the residual is there
+# in both blocks. The paper's Grassmann block has no residual around the mixer (the gate blends the
+# mixed and the old state instead), so for the Grassmann model the same switch is **two** changes: the
+# norm moves before the mixer, and a residual appears around it. Section 5.4's ablation ("pre-LN + a
+# residual around the mixer") cannot say which one helps. Three more runs of grassmann-plus at its best
+# rate, seed 0, take them apart (`LMConfig.mix_residual`):
 
 # %%
-PAPER = "the paper's layer (Plücker pairs)"
-PAPER_SPEC = {
-    PAPER: (report.MAIN, "grassmann"),
-    "local attention, w = 16": ("controls/paper-local-attention-w16", "transformer"),
-    "pair [z_t; z_t-Δ] (no interaction)": ("controls/paper-concat", "grassmann"),
-    "pair z_t ⊗ z_t-Δ (bilinear)": ("controls/paper-outer", "grassmann"),
-    "Transformer (full attention)": (report.MAIN, "transformer"),
-}
-paper = table_of(PAPER_SPEC, seeds=(0,))
-paper_seeds = val_of(runs_of(*PAPER_SPEC[PAPER]))  # every seed of the paper's layer: its spread
-n_paper = runs_of(*PAPER_SPEC[PAPER])[0]["params"]
-excess = {label: runs_of(*spec)[0]["params"] / n_paper - 1 for label, spec in PAPER_SPEC.items()}
-verdicts_paper = {label: verdict(paper_seeds, v) for label, v in paper.items() if label != PAPER}
-rel_paper = {label: v[0] / paper[PAPER][0] for label, v in paper.items()}
-for label, v in verdicts_paper.items():
-    print(f"against {label:36s} the paper's layer is {v:24s} (seed 0: {rel_paper[label]:.3f}x; "
-          f"params {excess[label]:+.1%})")
+halves = fair_results["halves"]
+display(Markdown("\n".join(fair.halves_section(plan, fair_results)[2:])))
+half = {n: fair.ppl(halves[n][best[PLUS]][0]) for n in plan["stages"]["halves"]["models"]}
+half["both"] = fair.ppl(plus[0])
 
 # %% [markdown]
-# The paper's layer gives the same answers as grassmann-plus, more starkly. Local attention over its
-# reach of 16 tokens is about a fifth lower in perplexity, and only 2% behind full attention. Replacing
-# the Plücker feature by the concatenation costs 0.2%: beyond the paper's layer's own two seeds (they
-# differ by 0.02%), so by the rule above the Plücker layer is "better", but by a fifth of a percent, on
-# one seed of the control. The outer product is 1.6% behind, the one clear difference in favour of the
-# geometry here. Both at the preset's untuned rate: for grassmann-plus, a difference of the same size
-# (the concatenation's 1.6% at 1e-3) did not survive tuning, so we read these as upper bounds on what
-# the geometry buys, not as findings.
+# **The residual is the change that matters.** Without either change (the paper's block with
+# grassmann-plus's offsets) the model is at 104; the residual alone takes it to 62, two fifths lower;
+# the norm placement alone only to 79. With the residual in place, moving the norm before the mixer
+# *costs* 6%, as the pre-LN block costs the Transformer. The best of the four, post-LN with the
+# residual, is 1.6% behind the tuned Transformer: one seed, at grassmann-plus's rate, never swept, so a
+# lead for the next sweep rather than a result.
 
 # %%
-assert all(abs(excess[label]) <= 0.01 for label in PAPER_SPEC if label.startswith("pair"))
-assert all(0.04 < excess[label] < 0.06 for label in ("local attention, w = 16", "Transformer (full attention)"))
-assert 0.78 < rel_paper["local attention, w = 16"] < 0.83  # "about a fifth lower"
-assert 1.0 < paper["local attention, w = 16"][0] / paper["Transformer (full attention)"][0] < 1.03  # "2% behind"
-assert 1.0 < rel_paper["pair [z_t; z_t-Δ] (no interaction)"] < 1.004  # "0.2%"
-assert max(paper_seeds) / min(paper_seeds) < 1.0005  # "differ by 0.02%"
-assert 1.01 < rel_paper["pair z_t ⊗ z_t-Δ (bilinear)"] < 1.02  # "1.6% behind"
-assert {label: verdicts_paper[label] for label in PAPER_SPEC if label.startswith("pair")} == {
-    "pair [z_t; z_t-Δ] (no interaction)": "better", "pair z_t ⊗ z_t-Δ (bilinear)": "better"}
+assert half["plus-post"] > half["plus-norm-only"] > half["both"] > half["plus-residual-only"]
+assert 0.38 < 1 - half["plus-residual-only"] / half["plus-post"] < 0.43  # "two fifths lower"
+assert 1.05 < half["both"] / half["plus-residual-only"] < 1.07  # "costs 6%"
+assert 1.01 < half["plus-residual-only"] / fair.ppl(post[0]) < 1.02  # "1.6% behind" (seed 0 against seed 0)
+print({n: round(v, 2) for n, v in half.items()})
 
 # %% [markdown]
-# ## 5.7 A second size: does the gap shrink? (optional: research section)
+# ## 5.7 To a plateau, and a second size (optional: research section)
 #
-# Every number so far is from one small model, while the paper's claim is about 6 layers at $d = 256$;
-# no public reproduction measured more than one size. The preset `cpu-medium` has the paper's width and
-# depth ($d = 256$, $d_{ff} = 1024$, 6 layers, $r = 32$, 4 heads, the paper's six offsets) on cpu-small's
-# data and BPE-4096 vocabulary. With this vocabulary the paper's layer at $r = 32$ already has the
-# Transformer's parameter count (+0.4%), and so has grassmann-plus at $r = 32$ (pre-LN, offsets
-# $\{1, 2, 4\}$). A run trains for 800 steps of $16 \times 128$ tokens (1.64M): about 25 minutes on one
-# core, the budget three runs could have beside the controls. So that the two sizes differ in size only,
-# cpu-small was trained for the same 800 steps too. Each model runs at the rate of the comparisons above:
-# the Transformer at its best reliable 2e-3, grassmann-plus at 4e-3, the paper's layer (never swept) at
-# the preset's 1e-3. One seed each.
+# Every run of 5.6 has its best checkpoint at its last step: it was still improving when the budget
+# ran out, so its ratio measures how fast a model learns, while the paper's claim is about the best
+# validation perplexity after 30 epochs. And every run is one size.
+#
+# **To a plateau.** The better Transformer, grassmann-plus and the paper's layer, each at its own best
+# rate, train for up to 16,000 steps (the cosine schedule stretched to match), are evaluated every 250
+# steps, and stop after 8 evaluations without a lower validation loss (`TrainConfig.patience`). A run
+# has reached a plateau when its best step lies before the last 15% of its steps. The runs take hours
+# each on one core; the table lists those committed so far (the closing table of issue 22 has them all):
 
 # %%
-SIZES = {  # (size, model) -> (folder, architecture)
-    ("cpu-small", "Transformer"): ("cpu-small-800", "transformer"),
-    ("cpu-small", "paper's layer"): ("cpu-small-800", "grassmann"),
-    ("cpu-small", "grassmann-plus"): ("cpu-small-800-plus", "grassmann"),
-    ("cpu-medium", "Transformer"): ("cpu-medium", "transformer"),
-    ("cpu-medium", "paper's layer"): ("cpu-medium", "grassmann"),
-    ("cpu-medium", "grassmann-plus"): ("cpu-medium-plus", "grassmann"),
-}
-points = {}
-for key, (folder, model) in SIZES.items():
-    (run,) = runs_of(folder, model).values()  # one seed
-    assert run["tokens_seen"] == 800 * 16 * 128  # one budget for both sizes
-    points[key] = dict(params=run["params"], lr=run["config"]["lr"], val=run["best_val_ppl"],
-                       test=run["test_ppl"], tokens_per_s=run["tokens_per_s"], minutes=run["wall_time_s"] / 60)
-gap = {key: p["val"] / points[key[0], "Transformer"]["val"] for key, p in points.items()}
-display(report.Table(
-    ["size", "model", "params", "peak lr", "best val PPL", "test PPL", "/ Transformer", "tokens/s", "minutes"],
-    [[size, m, f"{p['params']:,}", f"{p['lr']:g}", f"{p['val']:.1f}", f"{p['test']:.1f}", f"{gap[size, m]:.3f}",
-      f"{p['tokens_per_s']:,.0f}", f"{p['minutes']:.0f}"] for (size, m), p in points.items()]))
+plateau = fair_results["plateau"]
+done = [(n, lr, s, r) for n in plan["models"] for lr, seeds in plateau[n].items() for s, r in seeds.items()]
+for name, lr, seed, res in done:
+    if fair.failed(res):
+        continue
+    assert lr == best[name], f"{name}: a plateau run at its own best sweep rate"
+    steps = fair.steps_run(res)
+    assert fair.is_plateau(res) == (res["best_step"] < 0.85 * steps)
+display(Markdown("\n".join(fair.plateau_section(plan, fair_results)[2:])))
 
 # %%
-fig, ax = plt.subplots(figsize=(6.4, 4.0))
-for m, colour in (("Transformer", COLOURS["transformer"]), ("paper's layer", COLOURS["grassmann"]),
-                  ("grassmann-plus", "tab:green")):
-    xs, ys = zip(*[(points[s, m]["params"] / 1e6, points[s, m]["val"]) for s in ("cpu-small", "cpu-medium")])
-    ax.plot(xs, ys, "o-", color=colour, label=m)
-ax.set(xscale="log", yscale="log", xlabel="parameters (millions)", ylabel="best validation perplexity",
-       title="WikiText-2, BPE-4096, 800 steps (1.64M tokens), seed 0")
-ax.legend(fontsize=8)
+fig, ax = plt.subplots(figsize=(7.5, 4.2))
+for name in (ref, "grassmann-plus", "paper"):
+    (line,) = ax.plot(*zip(*fair.val_curve(fair.run_folder(plan, "sweep", name, best[name], 0))), "--",
+                      alpha=0.7, label=f"{name}, 2000 steps")
+    folder = fair.run_folder(plan, "plateau", name, best[name], 0)
+    if folder is not None and (folder / "summary.json").is_file():
+        ax.plot(*zip(*fair.val_curve(folder)), "-", color=line.get_color(), label=f"{name}, to a plateau")
+ax.set(xlabel="optimizer step", ylabel="validation perplexity", yscale="log",
+       title="cpu-small, seed 0, each at its own best rate")
+ax.legend(fontsize=7)
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **The trend.** Four times the parameters buys the Transformer about a fifth lower perplexity, the
-# paper's layer about a seventh and grassmann-plus only about a twentieth. So at this budget the gap
-# **grows** with size: grassmann-plus, level with the Transformer at cpu-small, is about 21% behind at
-# cpu-medium; the paper's layer goes from 71% to 89% behind. How far can two points be trusted? One seed
-# per point: the two-seed runs of section 5.6 vary by well under 1%, far less than these changes, so the
-# direction is not noise. But it is two sizes, a short budget (half an epoch, where a smaller model may
-# still be ahead on speed of learning), learning rates found at the small size only (not rechecked at
-# the larger one) and the paper's layer untuned; the paper's presets on a GPU (section 5.5) are the test
-# at the paper's scale.
+# **A second size.** The preset `cpu-medium` has the paper's width and depth ($d = 256$,
+# $d_{ff} = 1024$, 6 layers, $r = 32$, 4 heads) on cpu-small's data and BPE-4096 vocabulary, where the
+# paper's layer and grassmann-plus have the Transformer's parameter count within 0.4%; a run is 800
+# steps. A learning rate found at one size need not be the best at another, so the rule re-tunes: the
+# Transformer and grassmann-plus at their small best rate and at half of it (more while the best is at
+# an edge), the paper's layer at its own small best. The runs so far, each ratio labelled with the
+# rates it compares:
 
 # %%
-drop = {m: points["cpu-small", m]["val"] / points["cpu-medium", m]["val"] for m in ("Transformer", "paper's layer", "grassmann-plus")}
-assert 1.22 < drop["Transformer"] < 1.33 and 1.12 < drop["paper's layer"] < 1.20 and 1.02 < drop["grassmann-plus"] < 1.08
-assert abs(gap["cpu-small", "grassmann-plus"] - 1) < 0.01 and 1.18 < gap["cpu-medium", "grassmann-plus"] < 1.25
-assert 1.68 < gap["cpu-small", "paper's layer"] < 1.74 and 1.86 < gap["cpu-medium", "paper's layer"] < 1.92
-assert all(gap["cpu-medium", m] > gap["cpu-small", m] for m in ("paper's layer", "grassmann-plus"))  # "grows"
+display(Markdown("\n".join(fair.medium_section(plan, fair_results)[2:])))
+medium = fair_results["medium"]
+retuned = all(len(medium[n]) >= 2 for n in ("transformer-post", "grassmann-plus"))
+print("re-tuned at cpu-medium (two rates or more for both):", retuned)
 
 # %% [markdown]
+# An earlier version of this section concluded that "the gap grows with size": from one seed per
+# point, 800 steps, rates tuned at the small size only and the paper's layer at the untuned 1e-3. Those
+# three runs count in the table above, labelled with their rates, but the conclusion waits for the
+# re-tuned runs: until the Transformer and grassmann-plus each have two rates at cpu-medium, the table
+# cannot say whether either is at its best there, and the book does not say whether the gap grows.
+#
 # **Summary.** The comparison holds everything but the mixer equal, reports the test perplexity at the
 # best-validation checkpoint besides the paper's best validation perplexity, and records its provenance
 # in every run. The results committed to the repository are verified before they are shown. The ratio
 # of the two models' perplexities is the only number comparable across the paper, the reproductions and
-# us, and every reproduction but one found a larger one than the paper's 1.11.
+# us, and it depends on tuning: with every model at its own best rate, the paper's layer is 37% behind
+# the Transformer on cpu-small at 2000 steps and grassmann-plus 8%. Replacing the Plücker feature by a
+# plain concatenation loses nothing measurable, and the block (where the norm sits, whether the mixer
+# has a residual) moves perplexity more than the choice between attention and the Grassmann mixer.
 #
 # **Questions.** (Answers for instructors are on the instructors' page.)
 #

@@ -331,3 +331,42 @@ def test_the_script_stops_with_the_libraries_message(tmp_path, monkeypatch):
     monkeypatch.setattr(ft, "FAIR", root)
     with pytest.raises(SystemExit, match="missing: no grassmann_seed0 result, as the plan says"):
         ft.main(["--print"])
+
+
+def test_run_folder_finds_earlier_and_own_runs_and_val_curve_reads_every_evaluation(tmp_path):
+    plan, root = make_plan(), tmp_path / "results" / "wikitext2" / "fair"
+    root.mkdir(parents=True)
+    plan["models"]["paper"]["earlier"] = {"1e-3": ["results/wikitext2/old"]}
+    sweep, o = plan["stages"]["sweep"], plan["models"]["paper"]["overrides"]
+    write_run(tmp_path / "results" / "wikitext2" / "old", "grassmann", 0, 1e-3, sweep, o, val=70)
+    write_run(root / "sweep" / "paper-lr2e-3-s0", "grassmann", 0, 2e-3, sweep, o, val=61)
+    earlier = fair.run_folder(plan, "sweep", "paper", 1e-3, 0, root)
+    assert earlier == tmp_path / "results" / "wikitext2" / "old" / "grassmann_seed0"
+    own = fair.run_folder(plan, "sweep", "paper", 2e-3, 0, root)
+    assert own == root / "sweep" / "paper-lr2e-3-s0" / "grassmann_seed0"
+    assert fair.run_folder(plan, "sweep", "paper", 2e-3, 1, root) is None  # not run yet
+    assert fair.run_folder(plan, "plateau", "paper", 2e-3, 0, root) is None
+    lines = [{"step": 25, "train_loss": 5.0}, {"step": 250, "val_ppl": 90.0}, {"step": 500, "val_ppl": 80.5}]
+    (own / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    assert fair.val_curve(own) == [(250, 90.0), (500, 80.5)]
+
+
+def test_the_readme_section_renders_the_sweep_and_halves_and_names_a_bad_run(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book"))
+    import report_tables as tables
+    from gflow_book import results as R
+
+    plan, root = make_plan(), tmp_path / "wikitext2" / "fair"
+    root.mkdir(parents=True)
+    (root / "plan.json").write_text(json.dumps(plan))
+    sweep = plan["stages"]["sweep"]
+    for name, vals in (("transformer-post", (70, 60, 62)), ("grassmann-plus", (72, 66, 67))):
+        for lr, val in zip((1e-3, 2e-3, 4e-3), vals):
+            write_run(root / "sweep" / f"{name}-lr{fair.rate_name(lr)}-s0", plan["models"][name]["arch"], 0, lr,
+                      sweep, plan["models"][name]["overrides"], val=val)
+    text = tables.fair_report(tmp_path)
+    assert text.startswith("### A fair fight") and "**transformer-post** at 2e-3" in text
+    assert "| grassmann-plus | 1e-3, **2e-3**, 4e-3 | 2e-3 | 66.00 |" in text and "halves" in text
+    write_run(root / "sweep" / "paper-lr2e-3-s0", "grassmann", 0, 2e-3, sweep, {"norm": "pre"})
+    with pytest.raises(R.ResultsError, match="paper-lr2e-3-s0: model.norm=.pre., the plan expects .post."):
+        tables.fair_report(tmp_path)

@@ -621,7 +621,7 @@ def _describe_run_setting(summary: Mapping[str, Any]) -> str:
     m = cfg["model"]
     budget = (f"{cfg['max_steps']} steps" if cfg.get("max_steps") else f"{cfg['epochs']:g} epochs")
     return (f"{m['n_layers']}L d{m['d_model']} L{m['block_size']} r{m['r']}, {m['norm']}-LN; "
-            f"{budget} × {cfg['batch_size'] * cfg['grad_accum']} × {m['block_size']} = "
+            f"peak lr {cfg['lr']:g}; {budget} × {cfg['batch_size'] * cfg['grad_accum']} × {m['block_size']} = "
             f"{summary['tokens_seen'] / 1e6:.2f}M tokens")
 
 
@@ -690,63 +690,11 @@ def ablation_table(rows: Sequence[AblationRow]) -> Table:
                           body)
 
 
-# ------------------------------------------------------------------------------ the learning-rate sweep
-def lr_tag(lr: float) -> str:
-    """``4e-3`` for 0.004: the suffix of the learning-rate sweep's and the tuned controls' folders."""
-    return f"{lr:.0e}".replace("e-0", "e-")
-
-
-#: The learning-rate sweep (seed 0): each model's folder at the preset's lr (1e-3), and the prefix of its
-#: ``lr-sweep/<prefix>-lr<lr>`` folders at the other rates
-SWEEP = {"transformer": (MAIN, "transformer"), "grassmann": ("ablations/grassmann-plus", "grassmann-plus")}
-PRESET_LR = 1e-3
-
-
+# ---------------------------------------------------------------------------------------- comparisons
 def complete_comparison(folder: str, root: Path | str | None = None) -> Optional[Comparison]:
     """The verified comparison in ``wikitext2/<folder>`` if it is complete, else None (raises if inconsistent)."""
     c = load_comparison(wikitext2_dir(root) / folder, folder)
     return check(c, folder) if c is not None and c.complete else None
-
-
-def sweep_runs(root: Path | str | None = None) -> Dict[Tuple[str, float], Tuple[str, float]]:
-    """``{(model, peak lr): (folder, seed 0's best validation perplexity)}`` of every finished seed-0 run
-    of the learning-rate sweep (the lr read from the run's own config)."""
-    found: Dict[Tuple[str, float], Tuple[str, float]] = {}
-    for model, (preset_folder, prefix) in SWEEP.items():
-        folders = [preset_folder] + sorted(
-            f"lr-sweep/{p.name}" for p in (wikitext2_dir(root) / "lr-sweep").glob(f"{prefix}-lr*"))
-        for folder in folders:
-            c = complete_comparison(folder, root)
-            run = c.run(model, 0) if c else None
-            if run is not None:
-                found[model, float(run.summary["config"]["lr"])] = (folder, float(run.summary["best_val_ppl"]))
-    return found
-
-
-def stopped_runs(root: Path | str | None = None) -> Dict[Tuple[str, float], List[str]]:
-    """``{(model, peak lr): [run, ...]}`` of the sweep's runs stopped because they did not train (a loss
-    stuck at the unigram level; ``lr-sweep/stopped/``, each with its own config and metrics)."""
-    out: Dict[Tuple[str, float], List[str]] = {}
-    for config in sorted((wikitext2_dir(root) / "lr-sweep" / "stopped").glob("*/*/config.json")):
-        cfg = json.loads(config.read_text())
-        run = f"{config.parent.parent.name}/seed {cfg['seed']}"
-        out.setdefault((cfg["arch"], float(cfg["lr"])), []).append(run)
-    return out
-
-
-def best_lrs(root: Path | str | None = None,
-             found: Optional[Dict[Tuple[str, float], Tuple[str, float]]] = None) -> Dict[str, Tuple[float, str]]:
-    """Each model's best *reliable* peak lr in the sweep and its folder: the lowest seed-0 best validation
-    perplexity among the rates at which no seed was stopped for not training (`stopped_runs`). ``found``:
-    `sweep_runs`'s answer when the caller already has it."""
-    found, failed = sweep_runs(root) if found is None else found, stopped_runs(root)
-    best: Dict[str, Tuple[float, str]] = {}
-    for model in SWEEP:
-        lrs = [lr for m, lr in found if m == model and (m, lr) not in failed]
-        if lrs:
-            lr = min(lrs, key=lambda x: found[model, x][1])
-            best[model] = (lr, found[model, lr][0])
-    return best
 
 
 # --------------------------------------------------------------------------------------------- estimates

@@ -141,6 +141,28 @@ def collect(plan: dict, root: Optional[Path] = None) -> Results:
     return out
 
 
+def run_folder(plan: dict, stage: str, name: str, lr: float, seed: int,
+               root: Optional[Path] = None) -> Optional[Path]:
+    """One run's own folder (``<arch>_seed<seed>``, holding its ``metrics.jsonl``): the earlier run the plan
+    names for that rate and seed, else the stage's own; None when there is no such run yet."""
+    root = Path(root) if root is not None else fair_dir()
+    model = plan["models"][name]
+    earlier = model.get("earlier", {}) if stage == "sweep" else \
+        plan["stages"][stage].get("earlier", {}).get(name, {})
+    for rate, sources in earlier.items():
+        if math.isclose(float(rate), lr) and seed < len(sources) and isinstance(sources[seed], str):
+            return earlier_folder(root, sources[seed]) / f"{model['arch']}_seed{seed}"
+    own = root / stage / f"{name}-lr{rate_name(lr)}-s{seed}" / f"{model['arch']}_seed{seed}"
+    return own if own.is_dir() else None
+
+
+def val_curve(run: Path) -> List[Tuple[int, float]]:
+    """(step, validation perplexity) at every evaluation of a run, read from its ``metrics.jsonl``."""
+    with open(Path(run) / "metrics.jsonl", encoding="utf-8") as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    return [(r["step"], r["val_ppl"]) for r in records if "val_ppl" in r]
+
+
 def ppl(res: dict) -> float:
     v = res.get("best_val_ppl")
     return float(v) if isinstance(v, (int, float)) else math.inf
