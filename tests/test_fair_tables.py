@@ -296,6 +296,14 @@ def test_next_runs_medium_rates():
     assert ("medium", "grassmann-plus", 4e-3, 0) in fair.next_runs(plan, r, [])
 
 
+def test_next_runs_short_medium_runs_come_before_the_long_plateau_runs():
+    plan, r = make_plan(), settled_sweep(make_plan())
+    for name in plan["stages"]["halves"]["models"]:
+        add(r, "halves", name, 2e-3, 70)
+    stages = [k[0] for k in fair.next_runs(plan, r, [("plateau", "transformer-post", 2e-3, 0)])]
+    assert stages == ["medium"] * 5 + ["plateau"] * 2  # the running plateau run is not asked again
+
+
 # ------------------------------------------------------------------------------------------ reading
 def write_run(folder, arch, seed, lr, stage, overrides, val=60.0, **config):
     run_folder = folder / f"{arch}_seed{seed}"

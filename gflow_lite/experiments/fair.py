@@ -228,8 +228,9 @@ def best_transformer(plan: dict, results: Results, bests: Dict[str, float]) -> O
 
 
 def next_runs(plan: dict, results: Results, running: List[Key]) -> List[Key]:
-    """The runs that can start now, most decisive first: the sweep in the plan's model order, then the halves
-    of the pre-LN switch, then the plateau runs (seed 0 of all three before any seed 1), then cpu-medium."""
+    """The runs that can start now, shortest and most decisive first: the sweep in the plan's model order,
+    then the halves of the pre-LN switch, then cpu-medium (800 steps a run), then the plateau runs (up to
+    16,000 steps each; seed 0 of all three before any seed 1)."""
     todo: List[Key] = []
     for name in plan["models"]:
         busy = any(k[0] == "sweep" and k[1] == name for k in running)
@@ -240,13 +241,6 @@ def next_runs(plan: dict, results: Results, running: List[Key]) -> List[Key]:
         if base in bests and 0 not in results["halves"][name].get(bests[base], {}):
             todo.append(("halves", name, bests[base], 0))
     t_best = best_transformer(plan, results, bests)
-    trio = [n for n in (t_best, *plan["stages"]["plateau"]["models"]) if n in bests]
-    for seed in plan["stages"]["plateau"]["seeds"]:
-        for name in trio:
-            if seed not in results["plateau"][name].get(bests[name], {}):
-                todo.append(("plateau", name, bests[name], seed))
-        if len(trio) < 3 or any(0 not in results["plateau"][n].get(bests[n], {}) for n in trio):
-            break  # seed 1 where time allows: after seed 0 of all three
     medium = plan["stages"]["medium"]
     for name, how in ((t_best, "retune"), *((n, medium["models"][n]) for n in medium["models"])):
         if name not in bests:
@@ -263,6 +257,13 @@ def next_runs(plan: dict, results: Results, running: List[Key]) -> List[Key]:
                 tried = sorted(done)
                 rates += [best * 2] if best == tried[-1] else [best / 2] if best == tried[0] else []
         todo += [("medium", name, lr, 0) for lr in rates if 0 not in runs.get(lr, {})]
+    trio = [n for n in (t_best, *plan["stages"]["plateau"]["models"]) if n in bests]
+    for seed in plan["stages"]["plateau"]["seeds"]:
+        for name in trio:
+            if seed not in results["plateau"][name].get(bests[name], {}):
+                todo.append(("plateau", name, bests[name], seed))
+        if len(trio) < 3 or any(0 not in results["plateau"][n].get(bests[n], {}) for n in trio):
+            break  # seed 1 where time allows: after seed 0 of all three
     return [k for k in todo if k not in running]
 
 
