@@ -66,7 +66,8 @@ def wikitext2_report(root: Path) -> str:
     rows = R.ablation_rows(root, c)
     parts += ["**Ablations and variants** (1 seed, the baseline's budget, every run at the preset's peak rate "
               "1e-3, tuned for none of them; ratios of best validation perplexity, below 1 is better; the last-but-one column compares with the Transformer given "
-              "the same non-mixer changes, e.g. pre-LN):", ""]
+              "the same non-mixer changes, e.g. pre-LN, both at 1e-3; each at its own best rate, section "
+              "'A fair fight' below):", ""]
     parts += [R.ablation_table(rows).markdown(), ""] if rows else ["(no ablation finished yet)", ""]
     pending = [f"- `{name}`: {s}" for name, s in status.items() if s != "finished"]
     if pending:

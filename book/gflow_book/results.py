@@ -686,7 +686,7 @@ def ablation_table(rows: Sequence[AblationRow]) -> Table:
             for r in rows]
     return Table(["ablation", "model", "seed", "change from the baseline", "params", "best val PPL",
                            "test PPL", "/ same model, baseline", "/ Transformer, baseline",
-                           "/ Transformer trained alike", "reproductions (val ratio to their paper layer)"],
+                           "/ pre-LN Transformer, both at the preset's lr", "reproductions (val ratio to their paper layer)"],
                           body)
 
 
