@@ -208,10 +208,12 @@ def run_queue(plan: dict, slots: int, worktrees: Path, scratch: Path, pause: Pat
         todo = next_runs(plan, collect(plan), list(running))
         while todo and len(running) < slots and not pause.exists():
             key = todo.pop(0)
-            if any(k[1] == key[1] for k in running) and any(t[1] not in {k[1] for k in running} for t in todo):
-                todo.append(key)  # prefer another model for the second slot
-                key = next(t for t in todo if t[1] not in {k[1] for k in running})
-                todo.remove(key)
+            busy = {k[1] for k in running}
+            other = next((t for t in todo if t[0] == key[0] and t[1] not in busy), None)
+            if key[1] in busy and other is not None:  # prefer another model of the same stage for this slot
+                todo.remove(other)
+                todo.insert(0, key)
+                key = other
             stage = key[0]
             wt = worktree(worktrees, stage)
             head = ensure_worktree(wt)
