@@ -81,9 +81,9 @@ def wikitext2_report(root: Path) -> str:
 
 def fair_report(root: Path) -> str:
     """The fair comparison of issue 22 (every model at its own best rate): the fixed-budget sweep and the
-    halves of the pre-LN switch, rendered by `gflow_lite.experiments.fair` from its plan and run folders.
-    The plateau and cpu-medium stages are still running; their tables are in the folder's RESULTS.md,
-    which the queue renders again with every finished run."""
+    halves of the pre-LN switch and the re-tuned cpu-medium runs, rendered by `gflow_lite.experiments.fair`
+    from its plan and run folders. The plateau stage is still running; its table is in the folder's
+    RESULTS.md, which the queue renders again with every finished run."""
     folder = R.wikitext2_dir(root) / "fair"
     try:
         plan = fair.load_plan(folder)
@@ -97,7 +97,9 @@ def fair_report(root: Path) -> str:
     return "\n".join(["### A fair fight: every model at its own best rate (cpu-small, 2000 steps)", "",
                        *body(fair.sweep_section(plan, results)),
                        "**The halves of grassmann-plus's pre-LN switch** (the norm before the mixer; a residual "
-                       "around the mixer):", "", *body(fair.halves_section(plan, results))]).rstrip("\n")
+                       "around the mixer):", "", *body(fair.halves_section(plan, results)),
+                       "**cpu-medium, re-tuned** (the paper's width and depth, 800 steps, one seed; every model "
+                       "at two or more rates):", "", *body(fair.medium_section(plan, results))]).rstrip("\n")
 
 
 def paper_estimate_report(root: Path) -> str:
