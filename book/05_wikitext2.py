@@ -768,8 +768,8 @@ assert max(post_means.values()) < min(pre_ln)  # every post-LN model with the re
 # ## 5.7 To a plateau, and a second size (optional: research section)
 #
 # Every run of 5.6 that did not fail has its best checkpoint at its last step: it was still improving
-# when the budget ran out, so its ratio measures how fast a model learns, while the paper's claim is about the best
-# validation perplexity after 30 epochs. And every run is one size.
+# when the budget ran out, so its ratio measures how fast a model learns, while the paper's claim is
+# about the best validation perplexity after 30 epochs. And every run so far is one size.
 #
 # **To a plateau.** The better Transformer, grassmann-plus and the paper's layer, each at its own best
 # rate, train for up to 16,000 steps (the cosine schedule stretched to match), are evaluated every 250
