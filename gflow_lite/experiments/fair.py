@@ -109,6 +109,13 @@ def earlier_folder(root: Path, rel: str) -> Path:
     return root.resolve().parents[1].joinpath(*parts[1:])
 
 
+def earlier_runs(plan: dict, stage: str, name: str) -> Dict[str, list]:
+    """The runs committed before the plan that count for a model in a stage: rate -> one source per seed."""
+    if stage == "sweep":
+        return plan["models"][name].get("earlier", {})
+    return plan["stages"][stage].get("earlier", {}).get(name, {})
+
+
 def collect(plan: dict, root: Optional[Path] = None) -> Results:
     """Every result the plan knows: the earlier folders (sweep) and each stage's own folders below ``root``
     (default `fair_dir`)."""
@@ -117,8 +124,7 @@ def collect(plan: dict, root: Optional[Path] = None) -> Results:
     for name, model in plan["models"].items():
         for stage in STAGES:
             spec, mine = {**model, "overrides": overrides(plan, stage, name)}, out[stage][name]
-            earlier = model.get("earlier", {}) if stage == "sweep" else \
-                plan["stages"][stage].get("earlier", {}).get(name, {})
+            earlier = earlier_runs(plan, stage, name)
             for rate, sources in earlier.items():
                 lr = float(rate)
                 for seed, rel in enumerate(sources):
@@ -147,9 +153,7 @@ def run_folder(plan: dict, stage: str, name: str, lr: float, seed: int,
     names for that rate and seed, else the stage's own; None when there is no such run yet."""
     root = Path(root) if root is not None else fair_dir()
     model = plan["models"][name]
-    earlier = model.get("earlier", {}) if stage == "sweep" else \
-        plan["stages"][stage].get("earlier", {}).get(name, {})
-    for rate, sources in earlier.items():
+    for rate, sources in earlier_runs(plan, stage, name).items():
         if math.isclose(float(rate), lr) and seed < len(sources) and isinstance(sources[seed], str):
             return earlier_folder(root, sources[seed]) / f"{model['arch']}_seed{seed}"
     own = root / stage / f"{name}-lr{rate_name(lr)}-s{seed}" / f"{model['arch']}_seed{seed}"
