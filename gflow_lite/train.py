@@ -45,6 +45,7 @@ class Hyperparams:
     lr: float = 6e-4  # the peak learning rate, reached after warmup_steps
     min_lr: float = 6e-5  # the rate at the end of the cosine
     warmup_steps: int = 200
+    decay_steps: Optional[int] = None  # the cosine ends here (None: at max_steps); min_lr after it
     weight_decay: float = 0.01  # on matrices and embeddings only (see make_optimizer)
     betas: Tuple[float, float] = (0.9, 0.95)
     grad_clip: float = 1.0  # 0: no clipping
@@ -54,13 +55,15 @@ class Hyperparams:
 # ----------------------------------------------------------------------------------- the schedule
 def lr_at(step: int, cfg: Any) -> float:
     """The learning rate of optimizer step ``step`` (counted from 0) under ``cfg`` (lr, min_lr,
-    warmup_steps, max_steps): ``lr * (step + 1) / warmup_steps`` while ``step < warmup_steps``, then a
-    cosine from ``lr`` down to ``min_lr`` at ``max_steps``, and ``min_lr`` after that."""
+    warmup_steps, max_steps, and optionally decay_steps): ``lr * (step + 1) / warmup_steps`` while
+    ``step < warmup_steps``, then a cosine from ``lr`` down to ``min_lr`` at ``decay_steps`` (by default
+    ``max_steps``), and ``min_lr`` after that."""
+    end = getattr(cfg, "decay_steps", None) or cfg.max_steps  # where the cosine reaches min_lr
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    if step >= cfg.max_steps:
+    if step >= end:
         return cfg.min_lr
-    progress = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)  # 0 -> 1
+    progress = (step - cfg.warmup_steps) / max(1, end - cfg.warmup_steps)  # 0 -> 1
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * progress))
 
 

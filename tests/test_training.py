@@ -48,6 +48,15 @@ def test_warmup_then_cosine_to_min_lr():
     assert all(a >= b for a, b in zip(values, values[1:], strict=False))
 
 
+
+def test_decay_steps_ends_the_cosine_early_and_holds_the_floor():
+    """With ``decay_steps`` the cosine is the one of a run that long, and the rate stays at min_lr after it."""
+    short = Hyperparams(lr=1e-3, min_lr=1e-4, warmup_steps=10, max_steps=110)
+    longer = Hyperparams(lr=1e-3, min_lr=1e-4, warmup_steps=10, max_steps=400, decay_steps=110)
+    assert [lr_at(s, longer) for s in range(110)] == [lr_at(s, short) for s in range(110)]
+    assert {lr_at(s, longer) for s in range(110, 400)} == {1e-4}
+    assert lr_at(200, Hyperparams(lr=1e-3, min_lr=1e-4, warmup_steps=10, max_steps=400)) > 1e-4  # default: to the end
+
 def test_the_teaching_loop_follows_the_schedule_evaluates_and_saves(tmp_path):
     torch.manual_seed(0)
     lm = LMConfig(vocab_size=50, block_size=8, d_model=16, n_layers=1, d_ff=32, r=4, n_heads=2, offsets=(1, 2),
@@ -370,6 +379,42 @@ def test_patience_ends_a_run_at_its_plateau(tmp_path):
     full = train(tiny().replace(patience=None), tmp_path / "full")
     assert full.summary["early_stop_step"] is None and full.summary["steps"] == tiny().max_steps
 
+
+def test_patience_frac_waits_for_a_share_of_the_run(tmp_path):
+    """``patience_frac`` ends a run only once its best step lies before the last fraction of the steps run
+    (the plateau rule of the fair comparison); with ``patience`` too, both must hold. Flat plateau at step 5."""
+    flat = tiny().replace(max_steps=40, eval_interval=5, lr=1e-12, min_lr=1e-13)
+    both = train(flat.replace(patience=2, patience_frac=0.7), tmp_path / "both").summary
+    alone = train(flat.replace(patience_frac=0.7), tmp_path / "alone").summary
+    assert both["best_step"] == alone["best_step"] == 5
+    # patience=2 alone stops at 15 (test above); 15 - 5 = 10 is not more than 0.7 * 15, 20 - 5 = 15 > 14 is
+    assert both["early_stop_step"] == alone["early_stop_step"] == 20
+    assert both["best_step"] < (1 - 0.7) * both["steps"]
+    for bad in (0.0, 1.0, float("nan")):
+        with pytest.raises(ConfigError, match="patience_frac=.* must be None or a fraction"):
+            tiny().replace(patience_frac=bad)
+
+
+def test_a_run_made_longer_on_resume_keeps_its_schedule_and_equals_one_planned_long(tmp_path):
+    """A stopped run resumed with a larger ``max_steps`` and ``decay_steps`` = its old end continues exactly
+    as a run planned that long from the start (cosine to step 20, then the floor); the change is logged. A
+    resume that would move the cosine's end, or shorten the run, is refused with the fix."""
+    cfg = tiny(deterministic="true", dropout="0.1")
+    planned = train(cfg.replace(max_steps=30, decay_steps=20), tmp_path / "planned")
+    train(cfg, tmp_path / "grown", stop_after_step=13)
+    with pytest.raises(ConfigError, match=r"cosine would end at step 30 instead of 20.*set decay_steps=20"):
+        train(cfg.replace(max_steps=30), tmp_path / "grown", resume=True)
+    with pytest.raises(ConfigError, match=r"may grow on resume, not shrink \(20 -> 15\)"):
+        train(cfg.replace(max_steps=15), tmp_path / "grown", resume=True)
+    grown = train(cfg.replace(max_steps=30, decay_steps=20), tmp_path / "grown", resume=True)
+    assert grown.status == "finished" and grown.step == 30
+    assert _losses(tmp_path / "planned") == [r for r in _losses(tmp_path / "grown") if r != (13, None, None)]
+    a, b = (ckpt.load_checkpoint(tmp_path / run / "last.pt")["model"] for run in ("planned", "grown"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    events = [json.loads(line) for line in (tmp_path / "grown" / "metrics.jsonl").read_text().splitlines()]
+    assert {"step": 13, "event": "resumed with another length or patience",
+            "changed": {"max_steps": [20, 30], "decay_steps": [None, 20]}} in events
+    assert planned.summary["test_ppl"] == grown.summary["test_ppl"]
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     real_build = trainer_module.build_model

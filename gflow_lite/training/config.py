@@ -23,7 +23,26 @@ from .device import PRECISIONS
 #: Fields that may differ between a run and its resumption (they do not change what is computed).
 #: (``lr`` and ``min_lr`` may change too, to rescue a run that diverged; the trainer records the change.)
 RESUMABLE_CHANGES: Tuple[str, ...] = ("device", "precision", "compile", "log_interval", "num_threads", "patience",
-                                      "lr", "min_lr")
+                                      "patience_frac", "lr", "min_lr")
+#: ``max_steps`` may grow on resume (a longer run) while the schedule of the steps done stays the same: the
+#: cosine's end (``decay_steps``, by default ``max_steps``) must not move (see `schedule_end`).
+EXTENDABLE: Tuple[str, ...] = ("max_steps", "decay_steps")
+
+
+def extension_problem(stored: Mapping[str, Any], current: Mapping[str, Any]) -> Optional[str]:
+    """Why a resume may not change ``max_steps``/``decay_steps`` from ``stored`` to ``current`` (None: it
+    may). A run may be made longer, never shorter, and only if the cosine ends at the same step as
+    before, so that every step already done had the rate the longer run gives it."""
+    old, new = stored.get("max_steps"), current.get("max_steps")
+    if not isinstance(old, int) or not isinstance(new, int):
+        return "only a run counted in max_steps can be made longer (this one is counted in epochs)"
+    if new < old:
+        return f"max_steps may grow on resume, not shrink ({old} -> {new})"
+    old_end, new_end = stored.get("decay_steps") or old, current.get("decay_steps") or new
+    if old_end != new_end:
+        return (f"the cosine would end at step {new_end} instead of {old_end}, changing the rate of steps "
+                f"already done; to make the run longer, set decay_steps={old_end} with the new max_steps")
+    return None
 
 
 def _finite(x: Any) -> bool:
@@ -42,6 +61,10 @@ class TrainConfig:
     evaluation of the best checkpoint always uses the full (possibly ``eval_tokens``-cut) splits.
     ``num_threads`` sets torch's intra-op CPU threads (None: torch's default, one per core); on a machine
     shared with other jobs ``num_threads=1`` avoids threads stalling each other.
+    ``decay_steps`` ends the cosine there (None: at the run's last step); later steps train at ``min_lr``.
+    Early stopping: ``patience`` ends the run after that many evaluations without a lower validation loss;
+    ``patience_frac`` (e.g. 0.15) ends it once the best step lies before the last ``patience_frac`` of the
+    steps run, a patience that grows with the run. With both set, both must hold.
     """
 
     arch: str = "grassmann"
@@ -56,6 +79,7 @@ class TrainConfig:
     lr: float = 6e-4
     min_lr: float = 6e-5
     warmup_steps: int = 200
+    decay_steps: Optional[int] = None
     max_steps: Optional[int] = None
     epochs: Optional[float] = 30.0
     weight_decay: float = 0.01
@@ -64,6 +88,7 @@ class TrainConfig:
     eval_interval: int = 500
     eval_batches: Optional[int] = None
     patience: Optional[int] = None
+    patience_frac: Optional[float] = None
     seed: int = 1337
     device: str = "auto"
     precision: str = "auto"
@@ -118,6 +143,12 @@ class TrainConfig:
             (self.eval_batches is None or self.eval_batches >= 1, "eval_batches must be None or >= 1"),
             (self.patience is None or self.patience >= 1,
              f"patience={self.patience} must be None (train to the end) or >= 1 evaluations"),
+            (self.patience_frac is None or (_finite(self.patience_frac) and 0 < self.patience_frac < 1),
+             f"patience_frac={self.patience_frac} must be None or a fraction of the steps run in (0, 1), "
+             f"e.g. 0.15"),
+            (self.decay_steps is None or self.decay_steps > self.warmup_steps,
+             f"decay_steps={self.decay_steps} must be None (the cosine ends at the last step) or more than "
+             f"warmup_steps={self.warmup_steps}"),
             (
                 self.train_tokens is None or self.train_tokens > self.model.block_size + 1,
                 f"train_tokens={self.train_tokens} must exceed block_size + 1",
@@ -148,7 +179,8 @@ class TrainConfig:
     def hyperparams(self, n_train_tokens: int) -> Hyperparams:
         """What the teaching loop (`gflow_lite.train.train`) needs, with ``max_steps`` = `total_steps`."""
         return Hyperparams(max_steps=self.total_steps(n_train_tokens), lr=self.lr, min_lr=self.min_lr,
-                           warmup_steps=self.warmup_steps, weight_decay=self.weight_decay, betas=self.betas,
+                           warmup_steps=self.warmup_steps, decay_steps=self.decay_steps,
+                           weight_decay=self.weight_decay, betas=self.betas,
                            grad_clip=self.grad_clip, eval_interval=self.eval_interval)
 
     def replace(self, **changes: Any) -> "TrainConfig":

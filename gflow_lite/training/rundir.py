@@ -11,7 +11,8 @@ removed or overwritten: a user's own ``config.json`` is theirs).
   of ours (with the marker) whose run stopped before its first checkpoint (only ``config.json`` /
   ``metrics.jsonl``) holds nothing to keep: a fresh start, or ``--resume``, starts it again from step 0
   and says so. A folder without the marker that holds files with a run's names is refused: not ours.
-* Resuming requires the same configuration, except for the fields in `RESUMABLE_CHANGES`.
+* Resuming requires the same configuration, except for the fields in `RESUMABLE_CHANGES` and a longer
+  ``max_steps`` with the cosine's end kept (`extension_problem`).
 * The directory is created and checked writable before any data or model is loaded.
 """
 
@@ -27,7 +28,7 @@ from typing import IO, Any, Dict, List, Optional
 
 from ..options import ConfigError
 from .checkpoint import BEST, LAST, ArchitectureMismatchError
-from .config import RESUMABLE_CHANGES, TrainConfig
+from .config import EXTENDABLE, RESUMABLE_CHANGES, TrainConfig, extension_problem
 
 try:  # POSIX; elsewhere runs go unlocked
     import fcntl
@@ -248,7 +249,14 @@ def check_resume_config(run: RunDir, cfg: TrainConfig) -> None:
         stored = TrainConfig.from_dict(stored).to_dict()
     except (ConfigError, TypeError, ValueError, KeyError):
         pass
-    differences = config_differences(stored, cfg.to_dict())
+    current = cfg.to_dict()
+    differences = config_differences(stored, current)
+    if any(d.split(":")[0] in EXTENDABLE for d in differences):  # a longer run, same schedule so far
+        problem = extension_problem(stored, current)
+        if problem is not None:
+            raise ConfigError(f"cannot resume {run.path} with max_steps={current.get('max_steps')}, "
+                              f"decay_steps={current.get('decay_steps')}: {problem}")
+        differences = [d for d in differences if d.split(":")[0] not in EXTENDABLE]
     if differences:
         raise ConfigError(
             f"cannot resume {run.path} with a different configuration: {'; '.join(differences)}"

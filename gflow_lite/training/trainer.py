@@ -260,14 +260,23 @@ class Trainer:
             self.log.truncate_after(p.step)
 
     def _record_rate_change(self) -> None:
-        """A resume with another peak or final rate (allowed: it rescues a run that diverged) is recorded
-        in metrics.jsonl, and config.json then holds the rates the run continues with."""
+        """A resume with another peak or final rate (allowed: it rescues a run that diverged), or with a
+        longer run or another early-stopping rule, is recorded in metrics.jsonl, and config.json then holds
+        the settings the run continues with."""
         stored = self.run.stored_config()
-        changed = {k: [stored.get(k), getattr(self.cfg, k)] for k in ("lr", "min_lr")
-                   if stored.get(k) != getattr(self.cfg, k)}
-        if changed and self.ctx.is_main:
-            self.log.append({"step": self.progress.step, "event": "resumed with other rates", "changed": changed})
-            write_json(self.run.config, self.cfg.to_dict())
+        rates = {k: [stored.get(k), getattr(self.cfg, k)] for k in ("lr", "min_lr")
+                 if stored.get(k) != getattr(self.cfg, k)}
+        length = {k: [stored.get(k), getattr(self.cfg, k)]
+                  for k in ("max_steps", "decay_steps", "patience", "patience_frac")
+                  if stored.get(k) != getattr(self.cfg, k)}
+        if self.ctx.is_main:
+            if rates:
+                self.log.append({"step": self.progress.step, "event": "resumed with other rates", "changed": rates})
+            if length:
+                self.log.append({"step": self.progress.step, "event": "resumed with another length or patience",
+                                 "changed": length})
+            if rates or length:
+                write_json(self.run.config, self.cfg.to_dict())
 
     # ------------------------------------------------------------------------------------ one step
     def _batches(self) -> Iterator[List[Tuple[torch.Tensor, torch.Tensor]]]:
@@ -393,8 +402,8 @@ class Trainer:
                 self._log_step(lr, val)
             if val is not None:
                 self._checkpoint_after_eval(val, bar)
-                if cfg.patience is not None and step - p.best_step >= cfg.patience * cfg.eval_interval:
-                    early[0] = step  # a plateau: `patience` evaluations without a better validation loss
+                if self._plateau(step):
+                    early[0] = step
                     return True
             if self._stop_everywhere or (stop_after_step is not None and step >= stop_after_step):
                 self._snapshot_time()
@@ -421,6 +430,16 @@ class Trainer:
         self._snapshot_time()
         return TrainResult("finished", p.step, self.run.path, self._finish(early_stop=early[0]))
 
+    def _plateau(self, step: int) -> bool:
+        """Early stopping, at an evaluation: ``patience`` evaluations without a lower validation loss, and
+        (with ``patience_frac``) the best step before the last ``patience_frac`` of the steps run."""
+        cfg, stale = self.cfg, step - self.progress.best_step  # steps since the best validation loss
+        if cfg.patience is None and cfg.patience_frac is None:
+            return False
+        waited = cfg.patience is None or stale >= cfg.patience * cfg.eval_interval
+        old_enough = cfg.patience_frac is None or stale > cfg.patience_frac * step
+        return waited and old_enough
+
     def _checkpoint_after_eval(self, val: EvalResult, bar: tqdm) -> None:
         """Save ``last.pt`` (and ``best.pt`` if ``val`` is the best so far); refuse diverged weights."""
         p = self.progress
@@ -442,7 +461,7 @@ class Trainer:
 
     def _finish(self, early_stop: Optional[int] = None) -> Dict[str, Any]:
         """Evaluate the best-validation checkpoint on valid and test; write and return the summary
-        (``early_stop``: the step at which ``patience`` evaluations without improvement ended the run)."""
+        (``early_stop``: the step at which early stopping, `_plateau`, ended the run)."""
         best = load_checkpoint(
             self.run.best, expected_arch=self.cfg.arch, expected_tokenizer=self.tokenizer.fingerprint
         )
