@@ -234,7 +234,7 @@ def best_transformer(plan: dict, results: Results, bests: Dict[str, float]) -> O
 def next_runs(plan: dict, results: Results, running: List[Key]) -> List[Key]:
     """The runs that can start now, shortest and most decisive first: the sweep in the plan's model order,
     then the halves of the pre-LN switch, then cpu-medium (800 steps a run), then the plateau runs (up to
-    16,000 steps each; seed 0 of all three before any seed 1)."""
+    48,000 steps each; seed 0 of all three before any seed 1)."""
     todo: List[Key] = []
     for name in plan["models"]:
         busy = any(k[0] == "sweep" and k[1] == name for k in running)
