@@ -296,6 +296,29 @@ def test_next_runs_medium_rates():
     assert ("medium", "grassmann-plus", 4e-3, 0) in fair.next_runs(plan, r, [])
 
 
+
+def test_small_800_is_re_tuned_by_the_medium_rule_after_medium_and_before_the_plateau():
+    """The size comparison's small point: the same rule as cpu-medium, at cpu-small, in its own table."""
+    plan = make_plan()
+    plan["stages"]["small-800"] = {"preset": "cpu-small", "set": {"max_steps": 800},
+                                   "models": {"grassmann-plus": "retune", "paper": "retune"}}
+    r = settled_sweep(plan)
+    for name in plan["stages"]["halves"]["models"]:
+        add(r, "halves", name, 2e-3, 70)
+    keys = fair.next_runs(plan, r, [])
+    assert [k[0] for k in keys] == ["medium"] * 5 + ["small-800"] * 6 + ["plateau"] * 3
+    assert [k[1:] for k in keys if k[0] == "small-800"] == [(n, lr, 0) for n in ("transformer-post",
+                                                            "grassmann-plus", "paper") for lr in (2e-3, 1e-3)]
+    add(r, "small-800", "paper", 2e-3, 80)
+    add(r, "small-800", "paper", 1e-3, 90)  # the best at the top edge: twice it
+    assert ("small-800", "paper", 4e-3, 0) in fair.next_runs(plan, r, [])
+    add(r, "small-800", "transformer-post", 2e-3, 70)
+    section = fair.small_800_section(plan, r)
+    assert section[0].startswith("## 5. Small at 800 steps") and "best 800-step rate" in section[4]
+    assert any(row.startswith("| paper | 2e-3 | 0 | 80.00 |") and "1.143" in row for row in section)
+    assert "## 5. Small at 800 steps" in fair.render(plan, r)
+    assert "## 5." not in fair.render(make_plan(), r)  # a plan without the stage renders without its table
+
 def test_next_runs_short_medium_runs_come_before_the_long_plateau_runs():
     plan, r = make_plan(), settled_sweep(make_plan())
     for name in plan["stages"]["halves"]["models"]:

@@ -14,8 +14,11 @@ rule, fixed before the results, is stated in words in ``results/wikitext2/fair/R
 * **halves**: the two changes of grassmann-plus's pre-LN switch, each alone, at its best sweep rate.
 * **plateau**: the better Transformer, grassmann-plus and the paper's layer, each at its own best rate,
   with early stopping; seed 0 of all three before any seed 1.
-* **medium** (cpu-medium): the better Transformer and grassmann-plus at their small best rate and half of
-  it (extended while the best is at an edge), the paper's layer at its own best rate.
+* **medium** (cpu-medium, 800 steps): the better Transformer and the models the stage names at their
+  best sweep rate and half of it, extended while the best is at an edge (or, for a model marked "best",
+  at its best sweep rate alone).
+* **small-800** (cpu-small at the medium stage's 800 steps): the same re-tuning at the small size, the
+  other point of the size comparison, so that both sizes are tuned at the budget they are compared at.
 * ratios only between models each at its own best rate; with two seeds a difference is *provisional*, and
   one smaller than the larger of the two seed ranges is *within seed noise*.
 
@@ -36,7 +39,8 @@ from typing import Dict, List, Optional, Tuple
 from ..data.paths import results_dir
 from ..model import LMConfig
 
-STAGES = ("sweep", "halves", "plateau", "medium")
+STAGES = ("sweep", "halves", "plateau", "medium", "small-800")
+RETUNED = ("medium", "small-800")  # the stages that re-tune each model's rate at their own size and budget
 Key = Tuple[str, str, float, int]  # (stage, model, peak rate, seed)
 #: each model field's default: what older runs, which predate some fields, were trained with
 MODEL_DEFAULTS: Dict[str, object] = {f.name: f.default for f in fields(LMConfig)}
@@ -122,7 +126,7 @@ def collect(plan: dict, root: Optional[Path] = None) -> Results:
     root = Path(root) if root is not None else fair_dir()
     out: Results = {stage: {name: {} for name in plan["models"]} for stage in STAGES}
     for name, model in plan["models"].items():
-        for stage in STAGES:
+        for stage in (st for st in STAGES if st in plan["stages"]):
             spec, mine = {**model, "overrides": overrides(plan, stage, name)}, out[stage][name]
             earlier = earlier_runs(plan, stage, name)
             for rate, sources in earlier.items():
@@ -233,8 +237,8 @@ def best_transformer(plan: dict, results: Results, bests: Dict[str, float]) -> O
 
 def next_runs(plan: dict, results: Results, running: List[Key]) -> List[Key]:
     """The runs that can start now, shortest and most decisive first: the sweep in the plan's model order,
-    then the halves of the pre-LN switch, then cpu-medium (800 steps a run), then the plateau runs (up to
-    48,000 steps each; seed 0 of all three before any seed 1)."""
+    then the halves of the pre-LN switch, then the re-tuned stages (800 steps a run: cpu-medium, then
+    cpu-small), then the plateau runs (up to 48,000 steps each; seed 0 of all three before any seed 1)."""
     todo: List[Key] = []
     for name in plan["models"]:
         busy = any(k[0] == "sweep" and k[1] == name for k in running)
@@ -245,22 +249,8 @@ def next_runs(plan: dict, results: Results, running: List[Key]) -> List[Key]:
         if base in bests and 0 not in results["halves"][name].get(bests[base], {}):
             todo.append(("halves", name, bests[base], 0))
     t_best = best_transformer(plan, results, bests)
-    medium = plan["stages"]["medium"]
-    for name, how in ((t_best, "retune"), *((n, medium["models"][n]) for n in medium["models"])):
-        if name not in bests:
-            continue
-        runs = results["medium"][name]
-        if how == "best":
-            rates = [bests[name]]
-        else:  # the small best and half of it, extended while the medium best is at an edge
-            rates = [bests[name], bests[name] / 2]
-            done = {lr: r for lr, r in runs.items() if 0 in r}
-            busy = any(k[0] == "medium" and k[1] == name for k in running)
-            if all(lr in done for lr in rates) and not busy:
-                _, best = verdicts(done, plan["fail_factor"])
-                tried = sorted(done)
-                rates += [best * 2] if best == tried[-1] else [best / 2] if best == tried[0] else []
-        todo += [("medium", name, lr, 0) for lr in rates if 0 not in runs.get(lr, {})]
+    for stage in (st for st in RETUNED if st in plan["stages"]):
+        todo += retune_next(plan, results, running, stage, bests, t_best)
     trio = [n for n in (t_best, *plan["stages"]["plateau"]["models"]) if n in bests]
     for seed in plan["stages"]["plateau"]["seeds"]:
         for name in trio:
@@ -269,6 +259,31 @@ def next_runs(plan: dict, results: Results, running: List[Key]) -> List[Key]:
         if len(trio) < 3 or any(0 not in results["plateau"][n].get(bests[n], {}) for n in trio):
             break  # seed 1 where time allows: after seed 0 of all three
     return [k for k in todo if k not in running]
+
+
+def retune_next(plan: dict, results: Results, running: List[Key], stage: str, bests: Dict[str, float],
+                t_best: Optional[str]) -> List[Key]:
+    """A re-tuned stage's next runs (seed 0): each model at its best sweep rate and half of it, then twice
+    (half) the best while the best is the highest (lowest) rate tried; a model marked "best" at its best
+    sweep rate alone."""
+    todo: List[Key] = []
+    spec = plan["stages"][stage]
+    for name, how in ((t_best, "retune"), *((n, spec["models"][n]) for n in spec["models"])):
+        if name not in bests:
+            continue
+        runs = results[stage][name]
+        if how == "best":
+            rates = [bests[name]]
+        else:
+            rates = [bests[name], bests[name] / 2]
+            done = {lr: r for lr, r in runs.items() if 0 in r}
+            busy = any(k[0] == stage and k[1] == name for k in running)
+            if all(lr in done for lr in rates) and not busy:
+                _, best = verdicts(done, plan["fail_factor"])
+                tried = sorted(done)
+                rates += [best * 2] if best == tried[-1] else [best / 2] if best == tried[0] else []
+        todo += [(stage, name, lr, 0) for lr in rates if 0 not in runs.get(lr, {})]
+    return todo
 
 
 
@@ -598,10 +613,24 @@ def plateau_row(results: Results, name: str, lr: float, seed: int, res: dict,
 
 
 # ------------------------------------------------------------------------------------------ 4. medium
+RETUNED_HEADINGS = {"medium": "## 4. Medium (cpu-medium: d 256, 6 layers, 800 steps)",
+                    "small-800": "## 5. Small at 800 steps (cpu-small, re-tuned at the medium stage's budget)"}
+
+
 def medium_section(plan: dict, results: Results) -> List[str]:
     """Table 4: cpu-medium, every rate run, each model's best, and the ratio at the best rates."""
-    out = ["## 4. Medium (cpu-medium: d 256, 6 layers, 800 steps)", ""]
-    runs = {n: results["medium"][n] for n in plan["models"] if results["medium"][n]}
+    return retuned_section(plan, results, "medium")
+
+
+def small_800_section(plan: dict, results: Results) -> List[str]:
+    """Table 5: cpu-small at 800 steps, re-tuned like cpu-medium (the size comparison's small point)."""
+    return retuned_section(plan, results, "small-800")
+
+
+def retuned_section(plan: dict, results: Results, stage: str) -> List[str]:
+    """A re-tuned stage's table: every rate run, each model's best, and the ratio at the best rates."""
+    out = [RETUNED_HEADINGS[stage], ""]
+    runs = {n: results[stage][n] for n in plan["models"] if results[stage][n]}
     if not runs:
         return out + ["no runs yet", ""]
     bests = best_rates(plan, runs)
@@ -626,21 +655,22 @@ def medium_section(plan: dict, results: Results) -> List[str]:
             rows.append([name, rate_name(lr), ",".join(map(str, sorted(seeds))), val,
                          num(mean_test(seeds)), "yes" if lr == bests.get(name) else "", num(r, 3),
                          "; ".join(notes)])
-    head = ["model", "rate", "seeds", "val ppl", "test ppl", "best medium rate", "ratio to Transformer",
+    label = "medium" if stage == "medium" else "800-step"
+    head = ["model", "rate", "seeds", "val ppl", "test ppl", f"best {label} rate", "ratio to Transformer",
             "note"]
-    out += [f"Ratio only on each model's best medium rate, over the Transformer's ({ref or 'none'}) at its "
-            "own best medium rate. While runs are still to come a best rate may move.", ""]
-    return out + table(head, rows) + ["", still_to_come(plan, results, "medium"), ""]
+    out += [f"Ratio only on each model's best {label} rate, over the Transformer's ({ref or 'none'}) at its "
+            f"own best {label} rate. While runs are still to come a best rate may move.", ""]
+    return out + table(head, rows) + ["", still_to_come(plan, results, stage), ""]
 
 
 # ------------------------------------------------------------------------------------------- document
 def render(plan: dict, results: Results) -> str:
-    """The whole RESULTS.md: a header and the four tables."""
+    """The whole RESULTS.md: a header and the five tables."""
     head = ["# The fair comparison (issue 22): results", "",
             "Generated by `python scripts/fair_tables.py` from `plan.json` and the run folders (the rule is "
             "in `README.md`); do not edit by hand. While the queue runs every table is provisional.", ""]
     body = sweep_section(plan, results) + halves_section(plan, results) + plateau_section(plan, results) \
-        + medium_section(plan, results)
+        + medium_section(plan, results) + (small_800_section(plan, results) if "small-800" in plan["stages"] else [])
     return "\n".join(head + body).rstrip("\n") + "\n"
 
 
