@@ -181,9 +181,11 @@ def adopt(plan: dict, scratch: Path, worktrees: Path) -> Dict[Key, Job]:
     return jobs
 
 
-def run_queue(plan: dict, slots: int, worktrees: Path, scratch: Path, pause: Path) -> None:
+def run_queue(plan: dict, slots: int, worktrees: Path, scratch: Path, pause: Path,
+              stages: Optional[List[str]] = None) -> None:
     running = adopt(plan, scratch, worktrees)
-    print(f"[queue] {slots} at a time; new runs wait while {pause} exists", flush=True)
+    only = f"; only stages {', '.join(stages)}" if stages else ""
+    print(f"[queue] {slots} at a time; new runs wait while {pause} exists{only}", flush=True)
     while True:
         for key, job in list(running.items()):
             code = job.poll()
@@ -205,7 +207,7 @@ def run_queue(plan: dict, slots: int, worktrees: Path, scratch: Path, pause: Pat
             publish(job.out, run_dir(*key), f"Results (issue 22): fair {stage}, {what} "
                                             f"({plan['stages'][stage]['preset']}, run at {job.head[:7]})")
             print(f"[queue] finished {stage} {what} (exit {code}) in {time.time() - job.t0:.0f} s", flush=True)
-        todo = next_runs(plan, collect(plan), list(running))
+        todo = [k for k in next_runs(plan, collect(plan), list(running)) if not stages or k[0] in stages]
         while todo and len(running) < slots and not pause.exists():
             key = todo.pop(0)
             busy = {k[1] for k in running}
@@ -244,6 +246,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     r.add_argument("--worktrees", type=Path, default=ROOT.parent,
                    help="where the clean worktrees live (fair-worktree, fair-worktree-plateau, ...)")
     r.add_argument("--scratch", type=Path, default=ROOT.parent / "fair-scratch")
+    r.add_argument("--stages", nargs="+", choices=STAGES, default=None,
+                   help="start only runs of these stages (runs in flight of other stages are adopted)")
     r.add_argument("--pause-file", type=Path, default=None,
                    help="while this file exists no new run starts (default: SCRATCH/PAUSE)")
     a = ap.parse_args(argv)
@@ -252,7 +256,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         print(status(plan))
     else:
         scratch = a.scratch.resolve()
-        run_queue(plan, a.slots, a.worktrees.resolve(), scratch, (a.pause_file or scratch / "PAUSE").resolve())
+        run_queue(plan, a.slots, a.worktrees.resolve(), scratch, (a.pause_file or scratch / "PAUSE").resolve(),
+                  a.stages)
 
 
 if __name__ == "__main__":

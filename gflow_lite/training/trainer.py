@@ -269,12 +269,12 @@ class Trainer:
         length = {k: [stored.get(k), getattr(self.cfg, k)]
                   for k in ("max_steps", "decay_steps", "patience", "patience_frac")
                   if stored.get(k) != getattr(self.cfg, k)}
+        step = self.progress.step
         if self.ctx.is_main:
             if rates:
-                self.log.append({"step": self.progress.step, "event": "resumed with other rates", "changed": rates})
+                self.log.append({"step": step, "event": "resumed with other rates", "changed": rates})
             if length:
-                self.log.append({"step": self.progress.step, "event": "resumed with another length or patience",
-                                 "changed": length})
+                self.log.append({"step": step, "event": "resumed with another length or patience", "changed": length})
             if rates or length:
                 write_json(self.run.config, self.cfg.to_dict())
 
