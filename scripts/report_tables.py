@@ -80,9 +80,9 @@ def wikitext2_report(root: Path) -> str:
 
 
 def fair_report(root: Path) -> str:
-    """The fair comparison of issue 22 (every model at its own best rate): the fixed-budget sweep and the
-    halves of the pre-LN switch and the re-tuned cpu-medium runs, rendered by `gflow_lite.experiments.fair`
-    from its plan and run folders. The plateau stage is still running; its table is in the folder's
+    """The fair comparison of issue 22 (every model at its own best rate): the fixed-budget sweep, the
+    halves of the pre-LN switch and the 800-step runs re-tuned at cpu-medium and at cpu-small, rendered by
+    `gflow_lite.experiments.fair` from its plan and run folders. The plateau stage is still running; its table is in the folder's
     RESULTS.md, which the queue renders again with every finished run."""
     folder = R.wikitext2_dir(root) / "fair"
     try:
@@ -99,7 +99,9 @@ def fair_report(root: Path) -> str:
                        "**The halves of grassmann-plus's pre-LN switch** (the norm before the mixer; a residual "
                        "around the mixer):", "", *body(fair.halves_section(plan, results)),
                        "**cpu-medium, re-tuned** (the paper's width and depth, 800 steps, one seed; every model "
-                       "at two or more rates):", "", *body(fair.medium_section(plan, results))]).rstrip("\n")
+                       "at two or more rates):", "", *body(fair.medium_section(plan, results)),
+                       "**cpu-small at 800 steps, re-tuned the same way** (the size comparison's small point, one "
+                       "seed):", "", *body(fair.small_800_section(plan, results))]).rstrip("\n")
 
 
 def paper_estimate_report(root: Path) -> str:
