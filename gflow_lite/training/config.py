@@ -25,7 +25,7 @@ from .device import PRECISIONS
 RESUMABLE_CHANGES: Tuple[str, ...] = ("device", "precision", "compile", "log_interval", "num_threads", "patience",
                                       "patience_frac", "lr", "min_lr")
 #: ``max_steps`` may grow on resume (a longer run) while the schedule of the steps done stays the same: the
-#: cosine's end (``decay_steps``, by default ``max_steps``) must not move (see `schedule_end`).
+#: cosine's end (``decay_steps``, by default ``max_steps``) must not move (see `extension_problem`).
 EXTENDABLE: Tuple[str, ...] = ("max_steps", "decay_steps")
 
 
